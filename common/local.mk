@@ -1,0 +1,8 @@
+# common/: what the daemon and the library must agree on.  libc only.
+noinst_LTLIBRARIES += common/libshmcommon.la
+common_libshmcommon_la_SOURCES = \
+	common/error.c common/error.h \
+	common/format.h \
+	common/hash.c common/hash.h \
+	common/seqlock.h \
+	common/table.c common/table.h

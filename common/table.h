@@ -1,0 +1,72 @@
+/*
+ * table.h -- the read side of a table: header validation and the lock-free
+ * lookup.  Used by the library (readers) and by the daemon (to validate a
+ * file before it writes to it).
+ */
+#ifndef SHMC_TABLE_H
+#define SHMC_TABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "format.h"
+
+/* A validated read-only view of a mapped table.  Geometry is a private
+ * copy taken at attach time: nothing here is re-read from the mapping. */
+struct table {
+    const unsigned char *base;
+    uint64_t size;
+    const struct fmt_header *hdr;
+    const struct fmt_bucket *buckets;
+    const unsigned char *arena;
+    uint64_t arena_size;
+    uint64_t seed[2];
+    uint64_t generation;
+    uint32_t mask;
+    uint32_t shift;
+    uint32_t max_key;
+    uint32_t max_value;
+    uint32_t busy_ms; /* wait for a busy bucket before SHMC_EBUSY */
+    int mapped; /* 1 if table_open_fd() mapped it; table_close() unmaps */
+};
+
+/* What a successful (or ERANGE) lookup found. */
+struct table_hit {
+    uint64_t vlen;
+    uint64_t expiry_ms;
+    uint32_t flags;
+    uint32_t retries; /* read sections restarted for this lookup */
+};
+
+/* The two candidate buckets of a hash and the tag kept in the slot. */
+static inline void
+table_buckets(uint64_t hash, uint32_t mask, uint32_t shift, uint32_t *b1,
+              uint32_t *b2)
+{
+    uint32_t tag = (uint32_t)(hash >> 32);
+
+    *b1 = (uint32_t)hash & mask;
+    /* Fibonacci hashing of the tag spreads b2 independently of b1. */
+    *b2 = (uint32_t)(((uint64_t)(tag * 0x9e3779b1u) << 32) >> shift) & mask;
+    if (*b2 == *b1)
+        *b2 = *b1 ^ 1u;
+}
+
+uint64_t fmt_geom_check(const struct fmt_header *h);
+int fmt_validate(const struct fmt_header *h, uint64_t file_size, char *why,
+                 size_t whylen);
+uint64_t fmt_entry_check(uint32_t klen, uint64_t vlen, uint32_t flags,
+                         uint64_t hash, uint64_t expiry_ms, const void *key,
+                         const void *value);
+
+int table_attach(struct table *t, const void *base, uint64_t size, char *why,
+                 size_t whylen);
+int table_open_fd(struct table *t, int fd, char *why, size_t whylen);
+void table_close(struct table *t);
+uint32_t table_state(const struct table *t);
+int table_lookup(const struct table *t, const void *key, size_t klen,
+                 void *buf, size_t bufsize, uint64_t now_ms,
+                 struct table_hit *hit);
+uint64_t table_now_ms(void);
+
+#endif /* SHMC_TABLE_H */

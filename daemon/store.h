@@ -1,0 +1,76 @@
+/*
+ * store.h -- the writer's side of a table (daemon only).
+ *
+ * Every function here must be called from the one writer thread that owns
+ * the store; none of them locks.  store.c owns the mapping and the index,
+ * evict.c decides what leaves the arena ring.
+ */
+#ifndef SHMC_STORE_H
+#define SHMC_STORE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "format.h"
+#include "table.h"
+
+/* How a table is laid out when it is created. */
+struct store_geom {
+    uint64_t file_size; /* whole file, bytes */
+    uint32_t nbuckets;  /* power of two; 0 = derive from file_size */
+    uint32_t max_key;   /* 0 = 250 */
+    uint32_t max_value; /* 0 = 1 MiB, or less if the arena is small */
+    uint64_t generation;
+};
+
+/* store_set() modes, memcached's set/add/replace. */
+#define STORE_SET 0
+#define STORE_ADD 1
+#define STORE_REPLACE 2
+
+struct store {
+    int fd;
+    unsigned char *base;
+    uint64_t size;
+    struct fmt_header *hdr;
+    struct fmt_bucket *buckets;
+    unsigned char *arena;
+    uint64_t arena_size;
+    struct table view; /* read-only view of the same mapping */
+    /* Writer-private copies, published to the header after each change. */
+    uint64_t head, tail, used;
+    uint64_t entries, sets, deletes, evictions, expirations;
+    uint32_t sweep_cursor; /* next bucket evict_expired() looks at */
+};
+
+int store_create(const char *path, const struct store_geom *g, mode_t mode,
+                 struct store **out, char *why, size_t whylen);
+int store_open(const char *path, struct store **out, char *why,
+               size_t whylen);
+void store_close(struct store *s);
+void store_retire(struct store *s);
+
+int store_set(struct store *s, const void *key, size_t klen, const void *val,
+              size_t vlen, uint64_t expiry_ms, uint32_t flags, int mode,
+              uint64_t now_ms);
+int store_delete(struct store *s, const void *key, size_t klen,
+                 uint64_t now_ms);
+int store_touch(struct store *s, const void *key, size_t klen,
+                uint64_t expiry_ms, uint64_t now_ms);
+void store_flush(struct store *s);
+
+/* Shared by store.c and evict.c. */
+int store_find_pos(const struct store *s, uint64_t hash, uint32_t pos,
+                   uint32_t *bucket, uint32_t *slot);
+void store_unlink(struct store *s, uint32_t bucket, uint32_t slot,
+                  int expired);
+void store_publish(struct store *s);
+int store_expired(const struct fmt_entry *e, uint64_t now_ms);
+
+/* evict.c */
+int evict_make_room(struct store *s, uint64_t need, uint64_t now_ms);
+uint32_t evict_victim(const struct store *s, uint32_t b1, uint32_t b2,
+                      uint32_t *bucket);
+uint64_t evict_expired(struct store *s, uint64_t now_ms, uint32_t nbuckets);
+
+#endif /* SHMC_STORE_H */

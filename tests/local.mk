@@ -1,0 +1,36 @@
+# tests/: one Check suite per concept, run through the TAP driver so every
+# Check test is one line of `make check` output.
+LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh
+AM_TESTS_ENVIRONMENT = CK_TAP_LOG_FILE_NAME=-; CK_VERBOSITY=silent; \
+	export CK_TAP_LOG_FILE_NAME CK_VERBOSITY; \
+	top_srcdir=$(top_srcdir); export top_srcdir;
+
+check_LTLIBRARIES = tests/libtestutil.la
+tests_libtestutil_la_SOURCES = tests/testutil.c tests/testutil.h
+
+TEST_LIBS = tests/libtestutil.la daemon/libstore.la common/libshmcommon.la \
+	$(CHECK_LIBS)
+
+check_PROGRAMS += tests/check_format tests/check_hash tests/check_seqlock \
+	tests/check_table tests/check_torture tests/check_hostile
+TESTS += $(check_PROGRAMS)
+
+tests_check_format_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_format_LDADD = $(TEST_LIBS)
+tests_check_hash_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_hash_LDADD = $(TEST_LIBS)
+tests_check_seqlock_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_seqlock_LDADD = $(TEST_LIBS)
+tests_check_table_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_table_LDADD = $(TEST_LIBS)
+tests_check_torture_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_torture_LDADD = $(TEST_LIBS)
+tests_check_hostile_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_hostile_LDADD = $(TEST_LIBS)
+
+EXTRA_DIST += tests/README.md
+
+# The table layer's own demo (until shmcached takes over `scripts/demo.sh`).
+noinst_PROGRAMS += tests/table_demo
+tests_table_demo_SOURCES = tests/table_demo.c
+tests_table_demo_LDADD = daemon/libstore.la common/libshmcommon.la
