@@ -1,1 +1,5 @@
-
+# bench/: speed is measured here, never in timed unit tests.
+noinst_PROGRAMS += bench/bench
+bench_bench_SOURCES = bench/bench.c
+bench_bench_LDADD = daemon/libstore.la common/libshmcommon.la
+EXTRA_DIST += bench/run.sh

@@ -98,7 +98,8 @@ struct fmt_header {
     uint64_t h_deletes;
     uint64_t h_evictions;   /* live entries dropped to make room */
     uint64_t h_expirations; /* entries dropped because they expired */
-    uint64_t h_pad4[3];
+    uint64_t h_relocations; /* entries moved to their second bucket */
+    uint64_t h_pad4[2];
 };
 
 struct fmt_bucket {

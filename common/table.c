@@ -17,8 +17,8 @@
  *    proved it stable and the checksum matched.  A stable entry with a bad
  *    checksum is reported as SHMC_ECORRUPT, never returned.
  * Nothing here writes the mapping, allocates, blocks, or makes a system
- * call on the lookup path (the clock is read through the vDSO by callers
- * that pass now_ms).
+ * call on the lookup path (the clock, when an entry has an expiry, is read
+ * through the vDSO).
  */
 #include "config.h"
 
@@ -223,7 +223,8 @@ table_now_ms(void)
 }
 
 /*
- * Look key up.  On success (0) the value is in buf[0..hit->vlen).  Returns
+ * Look key up at time now_ms (0: read the clock, and only if the entry has
+ * an expiry).  On success (0) the value is in buf[0..hit->vlen).  Returns
  * SHMC_ENOTFOUND (absent or expired), SHMC_ENEGATIVE (cached as absent),
  * SHMC_ERANGE (hit->vlen says how much room it needs), SHMC_EBUSY,
  * SHMC_ECORRUPT, SHMC_ERETIRED, or SHMC_ETOOBIG for a key longer than the
@@ -267,7 +268,8 @@ table_lookup(const struct table *t, const void *key, size_t klen, void *buf,
         return SHMC_EBUSY;
     if (rc != 0)
         return rc;
-    if (hit->expiry_ms != 0 && hit->expiry_ms <= now_ms)
+    if (hit->expiry_ms != 0 &&
+        hit->expiry_ms <= (now_ms != 0 ? now_ms : table_now_ms()))
         return SHMC_ENOTFOUND;
     if (hit->flags & FMT_ENTRY_NEGATIVE)
         return SHMC_ENEGATIVE;
@@ -313,8 +315,12 @@ static void
 value_copy(struct hcheck *c, unsigned char *dst, const unsigned char *src,
            uint64_t n)
 {
-    uint64_t w;
+    uint64_t w, line;
 
+    /* Ask for every line of a long value at once, so that their cache
+     * misses overlap instead of arriving one after another. */
+    for (line = 64; line < n; line += 64)
+        __builtin_prefetch(src + line);
     if (dst != NULL) {
         for (; n >= 8; n -= 8, src += 8, dst += 8) {
             w = seq_load_word(src);

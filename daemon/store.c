@@ -42,13 +42,17 @@
 
 #define DEFAULT_MAX_KEY 250u
 #define DEFAULT_MAX_VALUE (1u << 20)
-/* Auto sizing: the index gets about a tenth of the file. */
+/* Auto sizing: one 7-slot bucket per 640-1280 bytes of file (the index is
+ * 1/20 to 1/10 of it): with entries of ~150 bytes, about 4 per bucket when
+ * the arena is full, which two choices plus relocation absorb. */
 #define AUTO_INDEX_SHARE 10u
 
 static int store_map(struct store *s, int fd, uint64_t size, char *why,
                      size_t whylen);
 static int store_find(const struct store *s, uint64_t hash, const void *key,
                       uint32_t klen, uint32_t *bucket, uint32_t *slot);
+static int relocate(struct store *s, uint32_t b1, uint32_t b2,
+                    uint32_t *bucket, uint32_t *slot);
 static uint64_t write_entry(struct store *s, uint64_t off, const void *key,
                             uint32_t klen, const void *val, uint32_t vlen,
                             uint64_t hash, uint64_t expiry_ms,
@@ -283,6 +287,7 @@ store_map(struct store *s, int fd, uint64_t size, char *why, size_t whylen)
     s->deletes = h->h_deletes;
     s->evictions = h->h_evictions;
     s->expirations = h->h_expirations;
+    s->relocations = h->h_relocations;
 
     /* A writer that died inside a write section left its bucket odd;
      * nothing else writes, so closing the section is safe. */
@@ -334,6 +339,7 @@ store_publish(struct store *s)
     seq_store_u64(&h->h_deletes, s->deletes);
     seq_store_u64(&h->h_evictions, s->evictions);
     seq_store_u64(&h->h_expirations, s->expirations);
+    seq_store_u64(&h->h_relocations, s->relocations);
 }
 
 /* Whether an entry has expired at now_ms. */
@@ -413,6 +419,62 @@ store_unlink(struct store *s, uint32_t bucket, uint32_t slot, int expired)
         s->evictions++;
 }
 
+/* A free slot of a bucket, or FMT_SLOTS. */
+static uint32_t
+free_slot(const struct fmt_bucket *b)
+{
+    uint32_t i;
+
+    for (i = 0; i < FMT_SLOTS; i++)
+        if (b->b_slot[i] == 0)
+            break;
+    return i;
+}
+
+/*
+ * Both buckets of a new key are full: move one of their entries that sits
+ * in its first bucket to its second bucket, if that has room, and hand
+ * back the slot it left.  Returns 1 on success.
+ *
+ * Readers probe a key's first bucket, then its second.  The move links the
+ * entry in the second bucket before it unlinks it from the first, in two
+ * write sections, so a reader finds it in one or the other at every
+ * moment.  (Moving the other way could miss, so it is never done.)
+ */
+static int
+relocate(struct store *s, uint32_t b1, uint32_t b2, uint32_t *bucket,
+         uint32_t *slot)
+{
+    uint32_t from[2] = {b1, b2}, i, j, eb1, eb2, to;
+    const struct fmt_entry *e;
+    uint64_t v;
+
+    for (j = 0; j < 2; j++) {
+        for (i = 0; i < FMT_SLOTS; i++) {
+            v = s->buckets[from[j]].b_slot[i];
+            e = slot_entry(s, v);
+            table_buckets(e->e_hash, s->view.mask, s->view.shift, &eb1,
+                          &eb2);
+            if (eb1 != from[j])
+                continue;
+            to = free_slot(&s->buckets[eb2]);
+            if (to == FMT_SLOTS)
+                continue;
+            seq_write_begin(&s->buckets[eb2].b_seq);
+            seq_store_u64(&s->buckets[eb2].b_slot[to], v);
+            seq_write_end(&s->buckets[eb2].b_seq);
+            seq_write_begin(&s->buckets[from[j]].b_seq);
+            seq_store_u64(&s->buckets[from[j]].b_slot[i], 0);
+            seq_write_end(&s->buckets[from[j]].b_seq);
+            *bucket = from[j];
+            *slot = i;
+            s->relocations++;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Write a complete entry at arena offset off; returns its checksum. */
 static uint64_t
 write_entry(struct store *s, uint64_t off, const void *key, uint32_t klen,
@@ -446,7 +508,7 @@ store_set(struct store *s, const void *key, size_t klen, const void *val,
           size_t vlen, uint64_t expiry_ms, uint32_t flags, int mode,
           uint64_t now_ms)
 {
-    uint32_t bucket, slot, b1, b2, i, pos;
+    uint32_t bucket, slot, b1, b2, pos;
     uint64_t hash, need, off;
     struct fmt_bucket *b;
     int found, rc;
@@ -486,14 +548,14 @@ store_set(struct store *s, const void *key, size_t klen, const void *val,
     if (!store_find(s, hash, key, (uint32_t)klen, &bucket, &slot)) {
         table_buckets(hash, s->view.mask, s->view.shift, &b1, &b2);
         bucket = b1;
-        for (slot = FMT_SLOTS, i = 0; i < 2 * FMT_SLOTS; i++) {
-            bucket = i < FMT_SLOTS ? b1 : b2;
-            if (s->buckets[bucket].b_slot[i % FMT_SLOTS] == 0) {
-                slot = i % FMT_SLOTS;
-                break;
-            }
-        }
+        slot = free_slot(&s->buckets[b1]);
         if (slot == FMT_SLOTS) {
+            bucket = b2;
+            slot = free_slot(&s->buckets[b2]);
+        }
+        if (slot == FMT_SLOTS && relocate(s, b1, b2, &bucket, &slot))
+            ;
+        else if (slot == FMT_SLOTS) {
             slot = evict_victim(s, b1, b2, &bucket);
             store_unlink(s, bucket, slot,
                          store_expired(slot_entry(s,

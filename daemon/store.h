@@ -39,7 +39,7 @@ struct store {
     struct table view; /* read-only view of the same mapping */
     /* Writer-private copies, published to the header after each change. */
     uint64_t head, tail, used;
-    uint64_t entries, sets, deletes, evictions, expirations;
+    uint64_t entries, sets, deletes, evictions, expirations, relocations;
     uint32_t sweep_cursor; /* next bucket evict_expired() looks at */
 };
 

@@ -1,0 +1,29 @@
+#!/bin/sh
+# Install what building and testing shmcache needs on Debian 12 (or a close
+# relative), but only what is missing.  Run as root, or with sudo available.
+set -eu
+
+PKGS="autoconf automake libtool pkg-config make gcc libc6-dev
+      libevent-dev libjansson-dev check"
+
+missing=""
+for p in $PKGS; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+        grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+    SUDO=""
+elif command -v sudo >/dev/null 2>&1; then
+    SUDO="sudo"
+else
+    echo "deps.sh: need root (or sudo) to install:$missing" >&2
+    exit 1
+fi
+echo "deps.sh: installing:$missing"
+$SUDO apt-get update -q
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q \
+    --no-install-recommends $missing

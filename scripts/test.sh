@@ -1,0 +1,54 @@
+#!/bin/sh
+# Quick start, part two (and CI): install what is missing, build, and run
+# the whole test suite three ways:
+#   1. build/       -O2, -Werror: make check
+#   2. build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer: make check
+#   3. build/       make distcheck (tarball, VPATH build, install/uninstall)
+# plus a short benchmark run so bench/ cannot rot.
+# Ends with one line "shmcache: N passed, N failed".
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+"$top/scripts/deps.sh"
+
+passed=0
+failed=0
+# Add a build's automake test summary to the totals.
+tally() {
+    log="$1/test-suite.log"
+    p=$(sed -n 's/^# PASS: *//p' "$log" | head -n1)
+    f=$(sed -n 's/^# FAIL: *//p' "$log" | head -n1)
+    e=$(sed -n 's/^# ERROR: *//p' "$log" | head -n1)
+    passed=$((passed + ${p:-0}))
+    failed=$((failed + ${f:-0} + ${e:-0}))
+}
+# Run make check in a build dir; show the log of anything that failed.
+check() {
+    if ! make -C "$1" -j"$(nproc)" check; then
+        tally "$1"
+        cat "$1/test-suite.log" >&2
+        echo "shmcache: $passed passed, $failed failed"
+        exit 1
+    fi
+    tally "$1"
+}
+
+echo "== build and test (gcc -O2 -Werror)"
+"$top/scripts/build.sh" build
+check build
+
+echo "== build and test under ASan + UBSan"
+san="-fsanitize=address,undefined -fno-sanitize-recover=all"
+"$top/scripts/build.sh" build-asan CFLAGS="-O1 -g -fno-omit-frame-pointer $san" \
+    LDFLAGS="$san"
+ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
+UBSAN_OPTIONS=print_stacktrace=1 \
+    check build-asan
+
+echo "== make distcheck"
+make -C build distcheck
+
+echo "== benchmark smoke run (figures from bench/run.sh, not from here)"
+build/bench/bench --keys 20000 --value-size 100 --runs 1 --dir "${TMPDIR:-/tmp}"
+
+echo "shmcache: $passed passed, $failed failed"

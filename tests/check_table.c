@@ -430,6 +430,33 @@ START_TEST(test_bucket_pressure_evicts_oldest)
 }
 END_TEST
 
+START_TEST(test_relocation_fills_the_index)
+{
+    char k[32], buf[64];
+    struct table_hit hit;
+    uint64_t i, hits = 0;
+
+    /* 64 buckets = 448 slots; 400 keys is 89% of the index.  Two choices
+     * plus relocation keep almost all of them. */
+    open_table(1 << 20, 64, 0, 0);
+    for (i = 0; i < 400; i++) {
+        tu_key(k, sizeof(k), i);
+        ck_assert_int_eq(set(k, k, 0, STORE_SET), 0);
+    }
+    ck_assert_uint_gt(st->hdr->h_relocations, 0);
+    ck_assert_uint_eq(st->hdr->h_entries + st->hdr->h_evictions, 400);
+    ck_assert_uint_ge(st->hdr->h_entries, 380);
+    for (i = 0; i < 400; i++) {
+        tu_key(k, sizeof(k), i);
+        if (table_lookup(&rd, k, 16, buf, sizeof(buf), NOW, &hit) == 0) {
+            ck_assert_mem_eq(buf, k, 16);
+            hits++;
+        }
+    }
+    ck_assert_uint_eq(hits, st->hdr->h_entries);
+}
+END_TEST
+
 START_TEST(test_entry_larger_than_arena)
 {
     struct store_geom g = {1 << 20, 0, 250, 600000, 1};
@@ -543,6 +570,7 @@ table_suite(void)
     tcase_add_test(tc, test_fifo_eviction_when_arena_full);
     tcase_add_test(tc, test_mixed_sizes_never_fail);
     tcase_add_test(tc, test_bucket_pressure_evicts_oldest);
+    tcase_add_test(tc, test_relocation_fills_the_index);
     tcase_add_test(tc, test_entry_larger_than_arena);
     suite_add_tcase(s, tc);
 

@@ -1,0 +1,342 @@
+/*
+ * bench.c -- lookup and load speed of the table layer, against a minimal
+ * reference measured in the same run.
+ *
+ * The reference is the simplest thing that does the same job: a plain
+ * open-addressing table of fixed-size slots in a MAP_SHARED file in the same
+ * directory, each slot {sequence, hash, key, value}, read by copying the
+ * value under the slot's own sequence counter.  It has no seeded hash, no
+ * checksum, no bounds checks, no expiry and no variable-size values, so it
+ * is the floor our lookup is compared with.
+ *
+ * Both tables are filled by this process; a forked reader process maps both
+ * read-only and times random lookups of every key (in one shuffled order,
+ * the same for both), alternating ours and the reference run by run so that
+ * drift on a shared machine hits both alike.  Reported: the median ns per
+ * lookup of each, and the median of the per-run ratios.
+ *
+ * usage: bench [--keys N] [--value-size V] [--runs R] [--dir DIR]
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "seqlock.h"
+#include "store.h"
+#include "table.h"
+
+#define KLEN 16
+#define MAX_RUNS 31
+
+/* ---- the reference table ---- */
+
+struct ref_slot {
+    uint32_t seq;
+    uint32_t used;
+    uint64_t hash;
+    char key[KLEN];
+    /* value follows */
+};
+
+struct ref {
+    unsigned char *base;
+    size_t size, slot_size;
+    uint64_t mask;
+    uint32_t vlen;
+};
+
+/* A cheap unseeded hash of a 16-byte key (two multiplies). */
+static uint64_t
+ref_hash(const char *key)
+{
+    uint64_t a, b;
+
+    memcpy(&a, key, 8);
+    memcpy(&b, key + 8, 8);
+    a = (a ^ (b * 0x9e3779b97f4a7c15ULL)) * 0xff51afd7ed558ccdULL;
+    return a ^ (a >> 29);
+}
+
+static struct ref_slot *
+ref_at(const struct ref *r, uint64_t i)
+{
+    return (struct ref_slot *)(r->base + i * r->slot_size);
+}
+
+/* Insert (writer side). */
+static void
+ref_put(struct ref *r, const char *key, const void *val)
+{
+    uint64_t h = ref_hash(key), i;
+    struct ref_slot *s;
+
+    for (i = h & r->mask;; i = (i + 1) & r->mask) {
+        s = ref_at(r, i);
+        if (!s->used || memcmp(s->key, key, KLEN) == 0)
+            break;
+    }
+    seq_write_begin(&s->seq);
+    s->hash = h;
+    memcpy(s->key, key, KLEN);
+    memcpy(s + 1, val, r->vlen);
+    s->used = 1;
+    seq_write_end(&s->seq);
+}
+
+/* Lookup (reader side): 0 and the value in buf, or -1. */
+static int
+ref_get(const struct ref *r, const char *key, void *buf)
+{
+    uint64_t h = ref_hash(key), i, n;
+    const struct ref_slot *s;
+    uint32_t s1;
+
+    for (i = h & r->mask, n = 0; n <= r->mask; i = (i + 1) & r->mask, n++) {
+        s = ref_at(r, i);
+    again:
+        s1 = seq_read_begin(&s->seq);
+        if (!__atomic_load_n(&s->used, __ATOMIC_RELAXED))
+            return -1;
+        if (s->hash != h || memcmp(s->key, key, KLEN) != 0) {
+            if (seq_read_retry(&s->seq, s1))
+                goto again;
+            continue;
+        }
+        memcpy(buf, s + 1, r->vlen);
+        if (seq_read_retry(&s->seq, s1))
+            goto again;
+        return 0;
+    }
+    return -1;
+}
+
+/* ---- helpers ---- */
+
+static double
+now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static uint64_t
+rnd(uint64_t *s)
+{
+    uint64_t x = *s;
+
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545f4914f6cdd1dULL;
+}
+
+static void
+make_key(char *k, uint64_t i)
+{
+    char tmp[32];
+
+    snprintf(tmp, sizeof(tmp), "key:%012llu",
+             (unsigned long long)(i % 1000000000000ULL));
+    memcpy(k, tmp, KLEN);
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+static double
+median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(*v), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void
+die(const char *what, const char *why)
+{
+    fprintf(stderr, "bench: %s: %s\n", what, why);
+    exit(1);
+}
+
+/* ---- main ---- */
+
+int
+main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"keys", required_argument, NULL, 'n'},
+        {"value-size", required_argument, NULL, 'v'},
+        {"runs", required_argument, NULL, 'r'},
+        {"dir", required_argument, NULL, 'd'},
+        {NULL, 0, NULL, 0},
+    };
+    uint64_t nkeys = 1000000, i, j, seed = 42, misses = 0;
+    uint32_t vlen = 100;
+    int runs = 5, c, r, fd, status;
+    const char *dir = "/dev/shm";
+    char path[512], rpath[512], why[256], *keys, *order;
+    unsigned char *val, *buf;
+    struct store_geom g = {0, 0, 64, 0, 1};
+    struct store *st;
+    struct ref ref;
+    struct table tb;
+    struct table_hit hit;
+    double t0, load_s, ref_load_s, *res, warm[MAX_RUNS];
+    pid_t pid;
+
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n': nkeys = strtoull(optarg, NULL, 10); break;
+        case 'v': vlen = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case 'r': runs = atoi(optarg); break;
+        case 'd': dir = optarg; break;
+        default:
+            fprintf(stderr, "usage: bench [--keys N] [--value-size V] "
+                            "[--runs R] [--dir DIR]\n");
+            return 64;
+        }
+    }
+    if (nkeys < 1 || vlen < 8 || runs < 1 || runs > MAX_RUNS)
+        die("arguments", "keys >= 1, value-size >= 8, 1 <= runs <= 31");
+
+    /* Keys, and one random lookup order shared by both tables. */
+    keys = malloc(nkeys * KLEN);
+    order = malloc(nkeys * KLEN);
+    val = malloc(vlen);
+    buf = malloc(vlen + 64);
+    if (keys == NULL || order == NULL || val == NULL || buf == NULL)
+        die("malloc", strerror(ENOMEM));
+    for (i = 0; i < nkeys; i++)
+        make_key(keys + i * KLEN, i);
+    for (i = 0; i < nkeys; i++) {
+        j = rnd(&seed) % nkeys;
+        memcpy(order + i * KLEN, keys + j * KLEN, KLEN);
+    }
+
+    /* Our table: room for every key with a quarter to spare. */
+    snprintf(path, sizeof(path), "%s/shmc-bench.%d.shm", dir, (int)getpid());
+    g.max_value = vlen;
+    /* About four keys per 7-slot bucket, as the automatic sizing gives
+     * for ~150-byte entries. */
+    for (g.nbuckets = 2; g.nbuckets < nkeys / 4; g.nbuckets <<= 1)
+        ;
+    g.file_size = FMT_ALIGN_UP(nkeys * FMT_ENTRY_SIZE(KLEN, vlen) * 5 / 4 +
+                                   (uint64_t)g.nbuckets * FMT_LINE + (1u << 20),
+                               FMT_PAGE);
+    if (store_create(path, &g, 0600, &st, why, sizeof(why)) != 0)
+        die("store_create", why);
+    t0 = now_s();
+    for (i = 0; i < nkeys; i++) {
+        memcpy(val, &i, sizeof(i));
+        if (store_set(st, keys + i * KLEN, KLEN, val, vlen, 0, 0, STORE_SET,
+                      0) != 0)
+            die("store_set", "failed");
+    }
+    load_s = now_s() - t0;
+    if (st->hdr->h_evictions != 0)
+        die("load", "table too small: entries were evicted");
+
+    /* The reference: load factor 0.5. */
+    snprintf(rpath, sizeof(rpath), "%s/shmc-bench-ref.%d", dir,
+             (int)getpid());
+    ref.vlen = vlen;
+    ref.slot_size = FMT_ALIGN_UP(sizeof(struct ref_slot) + vlen, 8);
+    for (ref.mask = 1; ref.mask < nkeys * 2; ref.mask <<= 1)
+        ;
+    ref.size = ref.mask * ref.slot_size;
+    ref.mask--;
+    fd = open(rpath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || posix_fallocate(fd, 0, (off_t)ref.size) != 0)
+        die("reference", strerror(errno));
+    ref.base = mmap(NULL, ref.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+                    0);
+    if (ref.base == MAP_FAILED)
+        die("mmap", strerror(errno));
+    t0 = now_s();
+    for (i = 0; i < nkeys; i++) {
+        memcpy(val, &i, sizeof(i));
+        ref_put(&ref, keys + i * KLEN, val);
+    }
+    ref_load_s = now_s() - t0;
+    munmap(ref.base, ref.size);
+
+    res = mmap(NULL, sizeof(double) * 2 * MAX_RUNS, PROT_READ | PROT_WRITE,
+               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    pid = fork();
+    if (pid == 0) {
+        /* The reader: a separate process with read-only mappings. */
+        int tfd = open(path, O_RDONLY);
+        if (tfd < 0 || table_open_fd(&tb, tfd, why, sizeof(why)) != 0)
+            die("reader", why);
+        ref.base = mmap(NULL, ref.size, PROT_READ, MAP_SHARED, fd, 0);
+        if (ref.base == MAP_FAILED)
+            die("reader mmap", strerror(errno));
+        for (r = 0; r < runs; r++) {
+            t0 = now_s();
+            for (i = 0; i < nkeys; i++)
+                if (table_lookup(&tb, order + i * KLEN, KLEN, buf, vlen + 64,
+                                 0, &hit) != 0)
+                    misses++;
+            res[2 * r] = (now_s() - t0) * 1e9 / (double)nkeys;
+            t0 = now_s();
+            for (i = 0; i < nkeys; i++)
+                if (ref_get(&ref, order + i * KLEN, buf) != 0)
+                    misses++;
+            res[2 * r + 1] = (now_s() - t0) * 1e9 / (double)nkeys;
+        }
+        _exit(misses == 0 ? 0 : 2);
+    }
+    waitpid(pid, &status, 0);
+    /* Reload into the same, now faulted-in table: the writer's own cost. */
+    for (r = 0; r < runs; r++) {
+        store_flush(st);
+        t0 = now_s();
+        for (i = 0; i < nkeys; i++) {
+            memcpy(val, &i, sizeof(i));
+            if (store_set(st, keys + i * KLEN, KLEN, val, vlen, 0, 0,
+                          STORE_SET, 0) != 0)
+                die("store_set", "failed");
+        }
+        warm[r] = (double)nkeys / (now_s() - t0);
+    }
+    store_close(st);
+    close(fd);
+    unlink(path);
+    unlink(rpath);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        die("reader", "failed or missed keys");
+
+    {
+        double ours[MAX_RUNS], theirs[MAX_RUNS], ratio[MAX_RUNS];
+        for (r = 0; r < runs; r++) {
+            ours[r] = res[2 * r];
+            theirs[r] = res[2 * r + 1];
+            ratio[r] = ours[r] / theirs[r];
+        }
+        printf("keys=%llu value=%u runs=%d lookup_ns=%.1f ref_lookup_ns=%.1f "
+               "ratio=%.2f load_per_s=%.0f warm_load_per_s=%.0f "
+               "ref_load_per_s=%.0f\n",
+               (unsigned long long)nkeys, vlen, runs, median(ours, runs),
+               median(theirs, runs), median(ratio, runs),
+               (double)nkeys / load_s, median(warm, runs),
+               (double)nkeys / ref_load_s);
+    }
+    return 0;
+}

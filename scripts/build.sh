@@ -1,0 +1,18 @@
+#!/bin/sh
+# Configure and build into a directory (default build/), generating the
+# build system first if this is a fresh clone.  Extra arguments go to
+# configure.  Used by demo.sh and test.sh.
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+dir=${1:-build}
+shift || true
+cd "$top"
+if [ ! -x configure ] || [ configure.ac -nt configure ]; then
+    autoreconf -fi
+fi
+mkdir -p "$dir"
+cd "$dir"
+if [ ! -f Makefile ] || [ ../configure -nt Makefile ]; then
+    ../configure -q "$@"
+fi
+make -j"$(nproc)"
