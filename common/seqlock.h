@@ -96,6 +96,8 @@ seq_wait(struct seq_wait *w, unsigned budget_ms)
     w->attempt++;
     if (w->attempt >= SEQ_RETRY_MAX)
         return 0;
+    if (w->attempt >= SEQ_SPIN_MAX && budget_ms == 0)
+        return 0; /* a budget of 0 means: spin only */
     if (w->attempt < SEQ_SPIN_MAX) {
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();

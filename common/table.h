@@ -26,7 +26,7 @@ struct table {
     uint32_t shift;
     uint32_t max_key;
     uint32_t max_value;
-    uint32_t busy_ms; /* wait for a busy bucket before SHMC_EBUSY */
+    uint32_t busy_ms; /* wait for a busy bucket (0: spin only) */
     int mapped; /* 1 if table_open_fd() mapped it; table_close() unmaps */
 };
 

@@ -44,7 +44,7 @@ evict_tail(struct store *s, uint64_t now_ms)
     }
     if (!(e->e_flags & FMT_ENTRY_PAD) &&
         store_find_pos(s, e->e_hash, pos, &bucket, &slot))
-        store_unlink(s, bucket, slot, store_expired(e, now_ms));
+        store_unlink(s, bucket, slot, store_drop_reason(e, now_ms));
     s->tail += size;
     s->used -= size;
     if (s->tail == s->arena_size)
@@ -138,7 +138,7 @@ evict_expired(struct store *s, uint64_t now_ms, uint32_t nbuckets)
                                            (uint64_t)FMT_SLOT_POS(v) *
                                                FMT_UNIT);
             if (store_expired(e, now_ms)) {
-                store_unlink(s, s->sweep_cursor, j, 1);
+                store_unlink(s, s->sweep_cursor, j, UNLINK_EXPIRE);
                 n++;
             }
         }

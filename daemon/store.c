@@ -349,6 +349,13 @@ store_expired(const struct fmt_entry *e, uint64_t now_ms)
     return e->e_expiry_ms != 0 && e->e_expiry_ms <= now_ms;
 }
 
+/* How to count a live entry pushed out to make room: its time may be up. */
+int
+store_drop_reason(const struct fmt_entry *e, uint64_t now_ms)
+{
+    return store_expired(e, now_ms) ? UNLINK_EXPIRE : UNLINK_EVICT;
+}
+
 /* Entry a slot points to. */
 static struct fmt_entry *
 slot_entry(const struct store *s, uint64_t slot)
@@ -403,9 +410,9 @@ store_find_pos(const struct store *s, uint64_t hash, uint32_t pos,
     return 0;
 }
 
-/* Unlink one slot in its own write section and count why it went. */
+/* Unlink one slot in its own write section; why is an UNLINK_* reason. */
 void
-store_unlink(struct store *s, uint32_t bucket, uint32_t slot, int expired)
+store_unlink(struct store *s, uint32_t bucket, uint32_t slot, int why)
 {
     struct fmt_bucket *b = &s->buckets[bucket];
 
@@ -413,10 +420,12 @@ store_unlink(struct store *s, uint32_t bucket, uint32_t slot, int expired)
     seq_store_u64(&b->b_slot[slot], 0);
     seq_write_end(&b->b_seq);
     s->entries--;
-    if (expired)
+    if (why == UNLINK_EXPIRE)
         s->expirations++;
-    else
+    else if (why == UNLINK_EVICT)
         s->evictions++;
+    else
+        s->deletes++;
 }
 
 /* A free slot of a bucket, or FMT_SLOTS. */
@@ -558,9 +567,9 @@ store_set(struct store *s, const void *key, size_t klen, const void *val,
         else if (slot == FMT_SLOTS) {
             slot = evict_victim(s, b1, b2, &bucket);
             store_unlink(s, bucket, slot,
-                         store_expired(slot_entry(s,
-                                       s->buckets[bucket].b_slot[slot]),
-                                       now_ms));
+                         store_drop_reason(
+                             slot_entry(s, s->buckets[bucket].b_slot[slot]),
+                             now_ms));
         }
         s->entries++;
     }
@@ -588,12 +597,7 @@ store_delete(struct store *s, const void *key, size_t klen, uint64_t now_ms)
         return SHMC_ENOTFOUND;
     expired = store_expired(slot_entry(s, s->buckets[bucket].b_slot[slot]),
                             now_ms);
-    store_unlink(s, bucket, slot, expired);
-    if (!expired) {
-        /* store_unlink counted an eviction; this was a delete. */
-        s->evictions--;
-        s->deletes++;
-    }
+    store_unlink(s, bucket, slot, expired ? UNLINK_EXPIRE : UNLINK_DELETE);
     store_publish(s);
     return expired ? SHMC_ENOTFOUND : 0;
 }

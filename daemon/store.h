@@ -23,6 +23,11 @@ struct store_geom {
     uint64_t generation;
 };
 
+/* Why store_unlink() drops an entry (which counter it bumps). */
+#define UNLINK_DELETE 0
+#define UNLINK_EVICT 1
+#define UNLINK_EXPIRE 2
+
 /* store_set() modes, memcached's set/add/replace. */
 #define STORE_SET 0
 #define STORE_ADD 1
@@ -63,9 +68,10 @@ void store_flush(struct store *s);
 int store_find_pos(const struct store *s, uint64_t hash, uint32_t pos,
                    uint32_t *bucket, uint32_t *slot);
 void store_unlink(struct store *s, uint32_t bucket, uint32_t slot,
-                  int expired);
+                  int why);
 void store_publish(struct store *s);
 int store_expired(const struct fmt_entry *e, uint64_t now_ms);
+int store_drop_reason(const struct fmt_entry *e, uint64_t now_ms);
 
 /* evict.c */
 int evict_make_room(struct store *s, uint64_t need, uint64_t now_ms);
