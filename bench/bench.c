@@ -203,10 +203,18 @@ main(int argc, char **argv)
 
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'n': nkeys = strtoull(optarg, NULL, 10); break;
-        case 'v': vlen = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 'r': runs = atoi(optarg); break;
-        case 'd': dir = optarg; break;
+        case 'n':
+            nkeys = strtoull(optarg, NULL, 10);
+            break;
+        case 'v':
+            vlen = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'r':
+            runs = atoi(optarg);
+            break;
+        case 'd':
+            dir = optarg;
+            break;
         default:
             fprintf(stderr, "usage: bench [--keys N] [--value-size V] "
                             "[--runs R] [--dir DIR]\n");
@@ -254,8 +262,7 @@ main(int argc, char **argv)
         die("load", "table too small: entries were evicted");
 
     /* The reference: load factor 0.5. */
-    snprintf(rpath, sizeof(rpath), "%s/shmc-bench-ref.%d", dir,
-             (int)getpid());
+    snprintf(rpath, sizeof(rpath), "%s/shmc-bench-ref.%d", dir, (int)getpid());
     ref.vlen = vlen;
     ref.slot_size = FMT_ALIGN_UP(sizeof(struct ref_slot) + vlen, 8);
     for (ref.mask = 1; ref.mask < nkeys * 2; ref.mask <<= 1)
@@ -265,8 +272,7 @@ main(int argc, char **argv)
     fd = open(rpath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0 || posix_fallocate(fd, 0, (off_t)ref.size) != 0)
         die("reference", strerror(errno));
-    ref.base = mmap(NULL, ref.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-                    0);
+    ref.base = mmap(NULL, ref.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (ref.base == MAP_FAILED)
         die("mmap", strerror(errno));
     t0 = now_s();
@@ -291,8 +297,8 @@ main(int argc, char **argv)
         for (r = 0; r < runs; r++) {
             t0 = now_s();
             for (i = 0; i < nkeys; i++)
-                if (table_lookup(&tb, order + i * KLEN, KLEN, buf, vlen + 64,
-                                 0, &hit) != 0)
+                if (table_lookup(&tb, order + i * KLEN, KLEN, buf, vlen + 64, 0,
+                                 &hit) != 0)
                     misses++;
             res[2 * r] = (now_s() - t0) * 1e9 / (double)nkeys;
             t0 = now_s();
@@ -310,8 +316,8 @@ main(int argc, char **argv)
         t0 = now_s();
         for (i = 0; i < nkeys; i++) {
             memcpy(val, &i, sizeof(i));
-            if (store_set(st, keys + i * KLEN, KLEN, val, vlen, 0, 0,
-                          STORE_SET, 0) != 0)
+            if (store_set(st, keys + i * KLEN, KLEN, val, vlen, 0, 0, STORE_SET,
+                          0) != 0)
                 die("store_set", "failed");
         }
         warm[r] = (double)nkeys / (now_s() - t0);

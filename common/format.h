@@ -83,8 +83,8 @@ struct fmt_header {
     uint64_t h_geom_check; /* hash_check over line 0, line 1 up to here */
     uint64_t h_pad1[3];
     /* line 2: liveness, read by readers on every lookup */
-    uint32_t h_state;     /* FMT_STATE_*, atomic */
-    uint32_t h_clean;     /* 1 while no writer has the table open */
+    uint32_t h_state;        /* FMT_STATE_*, atomic */
+    uint32_t h_clean;        /* 1 while no writer has the table open */
     uint64_t h_heartbeat_ms; /* atomic; refreshed by the daemon */
     uint64_t h_pad2[6];
     /* line 3: the writer's ring (atomic; readers only report it) */
@@ -93,7 +93,7 @@ struct fmt_header {
     uint64_t h_ring_used; /* bytes between tail and head */
     uint64_t h_pad3[5];
     /* line 4: gauges and counters (atomic; writer stores, anyone reads) */
-    uint64_t h_entries;     /* live (linked) entries */
+    uint64_t h_entries; /* live (linked) entries */
     uint64_t h_sets;
     uint64_t h_deletes;
     uint64_t h_evictions;   /* live entries dropped to make room */
@@ -103,7 +103,7 @@ struct fmt_header {
 };
 
 struct fmt_bucket {
-    uint32_t b_seq;   /* seqlock; odd while the writer changes the bucket */
+    uint32_t b_seq; /* seqlock; odd while the writer changes the bucket */
     uint32_t b_pad;
     uint64_t b_slot[FMT_SLOTS]; /* FMT_SLOT(tag, pos); 0 = empty */
 };
@@ -128,13 +128,14 @@ struct fmt_entry {
 /* A slot holds the tag in its high half and unit position + 1 below. */
 #define FMT_SLOT(tag, pos) (((uint64_t)(tag) << 32) | ((pos) + 1u))
 #define FMT_SLOT_TAG(s) ((uint32_t)((s) >> 32))
-#define FMT_SLOT_POS(s) ((uint32_t)(s) - 1u)
+#define FMT_SLOT_POS(s) ((uint32_t)(s)-1u)
 
-#define FMT_ALIGN_UP(x, a) (((x) + ((a) - 1)) & ~((uint64_t)(a) - 1))
+#define FMT_ALIGN_UP(x, a) (((x) + ((a)-1)) & ~((uint64_t)(a)-1))
 /* Offset of the value inside an entry. */
-#define FMT_VALUE_OFF(klen) (sizeof(struct fmt_entry) + FMT_ALIGN_UP((uint64_t)(klen), 8))
+#define FMT_VALUE_OFF(klen)                                                    \
+    (sizeof(struct fmt_entry) + FMT_ALIGN_UP((uint64_t)(klen), 8))
 /* Bytes an entry of this shape occupies in the arena. */
-#define FMT_ENTRY_SIZE(klen, vlen) \
+#define FMT_ENTRY_SIZE(klen, vlen)                                             \
     FMT_ALIGN_UP(FMT_VALUE_OFF(klen) + (uint64_t)(vlen), FMT_UNIT)
 
 _Static_assert(sizeof(struct fmt_header) == 5 * FMT_LINE, "header lines");

@@ -94,8 +94,8 @@ siphash(const uint64_t seed[2], const void *data, size_t len, int crounds,
 
 /* SipHash with the given round counts (the test suite checks 2-4). */
 uint64_t
-hash_siphash(const uint64_t seed[2], const void *data, size_t len,
-             int crounds, int drounds)
+hash_siphash(const uint64_t seed[2], const void *data, size_t len, int crounds,
+             int drounds)
 {
     return siphash(seed, data, len, crounds, drounds);
 }

@@ -43,7 +43,8 @@
  * check, and it acts on the copy only after R2 succeeds.
  *
  * A writer that dies inside a write section leaves the word odd forever;
- * readers give up after a bounded wait (seq_wait()) and report "busy".  The daemon repairs odd sequences when it reopens a table.
+ * readers give up after a bounded wait (seq_wait()) and report "busy".  The
+ * daemon repairs odd sequences when it reopens a table.
  */
 #ifndef SHMC_SEQLOCK_H
 #define SHMC_SEQLOCK_H
@@ -130,8 +131,7 @@ seq_read_retry(const uint32_t *seq, uint32_t s1)
      * seq_write_begin(), so a load above that saw a store of a newer write
      * section forces the reload below to see that section's odd value. */
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
-    return (s1 & 1u) != 0 ||
-           __atomic_load_n(seq, __ATOMIC_RELAXED) != s1;
+    return (s1 & 1u) != 0 || __atomic_load_n(seq, __ATOMIC_RELAXED) != s1;
 }
 
 /* Open a write section (writer thread only). */

@@ -50,11 +50,11 @@ fmt_geom_check(const struct fmt_header *h)
 }
 
 /* Say why a header is unusable, into why[whylen]. */
-#define INVALID(code, ...)                                                   \
-    do {                                                                     \
-        if (why != NULL && whylen > 0)                                       \
-            snprintf(why, whylen, __VA_ARGS__);                              \
-        return (code);                                                       \
+#define INVALID(code, ...)                                                     \
+    do {                                                                       \
+        if (why != NULL && whylen > 0)                                         \
+            snprintf(why, whylen, __VA_ARGS__);                                \
+        return (code);                                                         \
     } while (0)
 
 /*
@@ -76,8 +76,8 @@ fmt_validate(const struct fmt_header *h, uint64_t file_size, char *why,
         INVALID(SHMC_EVERSION, "format version %u, this build reads %u",
                 h->h_version, FMT_VERSION);
     if (h->h_header_size != sizeof(struct fmt_header))
-        INVALID(SHMC_EVERSION, "header size %u, expected %zu",
-                h->h_header_size, sizeof(struct fmt_header));
+        INVALID(SHMC_EVERSION, "header size %u, expected %zu", h->h_header_size,
+                sizeof(struct fmt_header));
     if (h->h_geom_check != fmt_geom_check(h))
         INVALID(SHMC_ECORRUPT, "header checksum mismatch");
     if (h->h_file_size != file_size)
@@ -248,8 +248,8 @@ table_lookup(const struct table *t, const void *key, size_t klen, void *buf,
     table_buckets(hash, t->mask, t->shift, &b1, &b2);
 
     for (;;) {
-        rc = probe_bucket(t, &t->buckets[b1], hash, key, (uint32_t)klen,
-                          buf, bufsize, hit);
+        rc = probe_bucket(t, &t->buckets[b1], hash, key, (uint32_t)klen, buf,
+                          bufsize, hit);
         if (rc != 0 && rc != PROBE_RETRY) {
             /* Not in the first bucket (or it is damaged): try the second;
              * a hit there wins, a miss keeps the first verdict. */
@@ -348,9 +348,9 @@ value_copy(struct hcheck *c, unsigned char *dst, const unsigned char *src,
  * PROBE_RETRY.
  */
 static int
-probe_bucket(const struct table *t, const struct fmt_bucket *b,
-             uint64_t hash, const void *key, uint32_t klen, void *buf,
-             size_t bufsize, struct table_hit *hit)
+probe_bucket(const struct table *t, const struct fmt_bucket *b, uint64_t hash,
+             const void *key, uint32_t klen, void *buf, size_t bufsize,
+             struct table_hit *hit)
 {
     uint32_t tag = (uint32_t)(hash >> 32);
     uint32_t s1, i, e_size, e_flags, e_vlen;
@@ -397,8 +397,8 @@ probe_bucket(const struct table *t, const struct fmt_bucket *b,
         hcheck_word(&c, expiry);
         if (!key_equal(&c, p + sizeof(*e), key, klen))
             continue;
-        value_copy(&c, e_vlen <= bufsize ? buf : NULL,
-                   p + FMT_VALUE_OFF(klen), e_vlen);
+        value_copy(&c, e_vlen <= bufsize ? buf : NULL, p + FMT_VALUE_OFF(klen),
+                   e_vlen);
         if (seq_read_retry(&b->b_seq, s1))
             return PROBE_RETRY;
         /* Stable: now the copy may be judged. */

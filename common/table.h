@@ -27,7 +27,7 @@ struct table {
     uint32_t max_key;
     uint32_t max_value;
     uint32_t busy_ms; /* wait for a busy bucket (0: spin only) */
-    int mapped; /* 1 if table_open_fd() mapped it; table_close() unmaps */
+    int mapped;       /* 1 if table_open_fd() mapped it; table_close() unmaps */
 };
 
 /* What a successful (or ERANGE) lookup found. */
@@ -64,9 +64,8 @@ int table_attach(struct table *t, const void *base, uint64_t size, char *why,
 int table_open_fd(struct table *t, int fd, char *why, size_t whylen);
 void table_close(struct table *t);
 uint32_t table_state(const struct table *t);
-int table_lookup(const struct table *t, const void *key, size_t klen,
-                 void *buf, size_t bufsize, uint64_t now_ms,
-                 struct table_hit *hit);
+int table_lookup(const struct table *t, const void *key, size_t klen, void *buf,
+                 size_t bufsize, uint64_t now_ms, struct table_hit *hit);
 uint64_t table_now_ms(void);
 
 #endif /* SHMC_TABLE_H */

@@ -95,8 +95,7 @@ evict_make_room(struct store *s, uint64_t need, uint64_t now_ms)
  * (both full).  Returns the slot index and sets *bucket.
  */
 uint32_t
-evict_victim(const struct store *s, uint32_t b1, uint32_t b2,
-             uint32_t *bucket)
+evict_victim(const struct store *s, uint32_t b1, uint32_t b2, uint32_t *bucket)
 {
     uint64_t best_age = UINT64_MAX, age, off, v;
     uint32_t i, best = 0, b;

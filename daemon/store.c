@@ -51,19 +51,18 @@ static int store_map(struct store *s, int fd, uint64_t size, char *why,
                      size_t whylen);
 static int store_find(const struct store *s, uint64_t hash, const void *key,
                       uint32_t klen, uint32_t *bucket, uint32_t *slot);
-static int relocate(struct store *s, uint32_t b1, uint32_t b2,
-                    uint32_t *bucket, uint32_t *slot);
+static int relocate(struct store *s, uint32_t b1, uint32_t b2, uint32_t *bucket,
+                    uint32_t *slot);
 static uint64_t write_entry(struct store *s, uint64_t off, const void *key,
                             uint32_t klen, const void *val, uint32_t vlen,
-                            uint64_t hash, uint64_t expiry_ms,
-                            uint32_t flags);
+                            uint64_t hash, uint64_t expiry_ms, uint32_t flags);
 
-#define FAIL(code, ...)                                                      \
-    do {                                                                     \
-        if (why != NULL && whylen > 0)                                       \
-            snprintf(why, whylen, __VA_ARGS__);                              \
-        rc = (code);                                                         \
-        goto fail;                                                           \
+#define FAIL(code, ...)                                                        \
+    do {                                                                       \
+        if (why != NULL && whylen > 0)                                         \
+            snprintf(why, whylen, __VA_ARGS__);                                \
+        rc = (code);                                                           \
+        goto fail;                                                             \
     } while (0)
 
 /* Largest power of two <= x (x >= 1). */
@@ -112,9 +111,10 @@ layout(const struct store_geom *g, struct fmt_header *h, char *why,
      * never below what the caller asked for explicitly. */
     while (FMT_ENTRY_SIZE(max_key, max_value) > arena_size / 2) {
         if (g->max_value != 0)
-            FAIL(-EINVAL, "an entry of key=%u value=%u bytes does not fit "
-                 "half the %llu-byte arena", max_key, max_value,
-                 (unsigned long long)arena_size);
+            FAIL(-EINVAL,
+                 "an entry of key=%u value=%u bytes does not fit "
+                 "half the %llu-byte arena",
+                 max_key, max_value, (unsigned long long)arena_size);
         max_value /= 2;
     }
 
@@ -275,10 +275,11 @@ store_map(struct store *s, int fd, uint64_t size, char *why, size_t whylen)
     if (head > a || tail >= a || used > a || head % FMT_UNIT != 0 ||
         tail % FMT_UNIT != 0 || used % FMT_UNIT != 0 ||
         (head + a - tail) % a != used % a)
-        FAIL(SHMC_ECORRUPT, "ring state head=%llu tail=%llu used=%llu "
-             "does not fit the %llu-byte arena", (unsigned long long)head,
-             (unsigned long long)tail, (unsigned long long)used,
-             (unsigned long long)a);
+        FAIL(SHMC_ECORRUPT,
+             "ring state head=%llu tail=%llu used=%llu "
+             "does not fit the %llu-byte arena",
+             (unsigned long long)head, (unsigned long long)tail,
+             (unsigned long long)used, (unsigned long long)a);
     s->head = head;
     s->tail = tail;
     s->used = used;
@@ -366,8 +367,8 @@ slot_entry(const struct store *s, uint64_t slot)
 
 /* Find a key's slot; returns 1 and sets bucket/slot if present. */
 static int
-store_find(const struct store *s, uint64_t hash, const void *key,
-           uint32_t klen, uint32_t *bucket, uint32_t *slot)
+store_find(const struct store *s, uint64_t hash, const void *key, uint32_t klen,
+           uint32_t *bucket, uint32_t *slot)
 {
     uint32_t b[2], tag = (uint32_t)(hash >> 32), i, j;
     const struct fmt_entry *e;
@@ -462,8 +463,7 @@ relocate(struct store *s, uint32_t b1, uint32_t b2, uint32_t *bucket,
         for (i = 0; i < FMT_SLOTS; i++) {
             v = s->buckets[from[j]].b_slot[i];
             e = slot_entry(s, v);
-            table_buckets(e->e_hash, s->view.mask, s->view.shift, &eb1,
-                          &eb2);
+            table_buckets(e->e_hash, s->view.mask, s->view.shift, &eb1, &eb2);
             if (eb1 != from[j])
                 continue;
             to = free_slot(&s->buckets[eb2]);
@@ -566,10 +566,10 @@ store_set(struct store *s, const void *key, size_t klen, const void *val,
             ;
         else if (slot == FMT_SLOTS) {
             slot = evict_victim(s, b1, b2, &bucket);
-            store_unlink(s, bucket, slot,
-                         store_drop_reason(
-                             slot_entry(s, s->buckets[bucket].b_slot[slot]),
-                             now_ms));
+            store_unlink(
+                s, bucket, slot,
+                store_drop_reason(
+                    slot_entry(s, s->buckets[bucket].b_slot[slot]), now_ms));
         }
         s->entries++;
     }
@@ -595,8 +595,8 @@ store_delete(struct store *s, const void *key, size_t klen, uint64_t now_ms)
     hash = hash_key(s->view.seed, key, klen);
     if (!store_find(s, hash, key, (uint32_t)klen, &bucket, &slot))
         return SHMC_ENOTFOUND;
-    expired = store_expired(slot_entry(s, s->buckets[bucket].b_slot[slot]),
-                            now_ms);
+    expired =
+        store_expired(slot_entry(s, s->buckets[bucket].b_slot[slot]), now_ms);
     store_unlink(s, bucket, slot, expired ? UNLINK_EXPIRE : UNLINK_DELETE);
     store_publish(s);
     return expired ? SHMC_ENOTFOUND : 0;
@@ -621,9 +621,9 @@ store_touch(struct store *s, const void *key, size_t klen, uint64_t expiry_ms,
     e = slot_entry(s, b->b_slot[slot]);
     if (store_expired(e, now_ms))
         return SHMC_ENOTFOUND;
-    check = fmt_entry_check(e->e_klen, e->e_vlen, e->e_flags, hash,
-                            expiry_ms, e + 1,
-                            (unsigned char *)e + FMT_VALUE_OFF(e->e_klen));
+    check =
+        fmt_entry_check(e->e_klen, e->e_vlen, e->e_flags, hash, expiry_ms,
+                        e + 1, (unsigned char *)e + FMT_VALUE_OFF(e->e_klen));
     /* The entry is reachable: change it only inside a write section. */
     seq_write_begin(&b->b_seq);
     seq_store_u64(&e->e_expiry_ms, expiry_ms);

@@ -50,8 +50,7 @@ struct store {
 
 int store_create(const char *path, const struct store_geom *g, mode_t mode,
                  struct store **out, char *why, size_t whylen);
-int store_open(const char *path, struct store **out, char *why,
-               size_t whylen);
+int store_open(const char *path, struct store **out, char *why, size_t whylen);
 void store_close(struct store *s);
 void store_retire(struct store *s);
 
@@ -67,8 +66,7 @@ void store_flush(struct store *s);
 /* Shared by store.c and evict.c. */
 int store_find_pos(const struct store *s, uint64_t hash, uint32_t pos,
                    uint32_t *bucket, uint32_t *slot);
-void store_unlink(struct store *s, uint32_t bucket, uint32_t slot,
-                  int why);
+void store_unlink(struct store *s, uint32_t bucket, uint32_t slot, int why);
 void store_publish(struct store *s);
 int store_expired(const struct fmt_entry *e, uint64_t now_ms);
 int store_drop_reason(const struct fmt_entry *e, uint64_t now_ms);

@@ -87,12 +87,12 @@ START_TEST(test_damaged_fields)
 {
     struct fmt_header b;
 
-#define EXPECT(field, value, code, text)                                     \
-    do {                                                                     \
-        memcpy(&b, &h, sizeof(b));                                           \
-        b.field = (value);                                                   \
-        ck_assert_int_eq(fmt_validate(&b, 1 << 20, why, sizeof(why)), code); \
-        ck_assert_msg(strstr(why, text) != NULL, "%s: %s", #field, why);     \
+#define EXPECT(field, value, code, text)                                       \
+    do {                                                                       \
+        memcpy(&b, &h, sizeof(b));                                             \
+        b.field = (value);                                                     \
+        ck_assert_int_eq(fmt_validate(&b, 1 << 20, why, sizeof(why)), code);   \
+        ck_assert_msg(strstr(why, text) != NULL, "%s: %s", #field, why);       \
     } while (0)
 
     EXPECT(h_magic, FMT_MAGIC + 1, SHMC_ECORRUPT, "magic");
@@ -115,14 +115,14 @@ START_TEST(test_consistent_but_impossible_geometry)
     struct fmt_header b;
 
     /* A header whose checksum is right but whose geometry lies. */
-#define EXPECT_GEOM(field, value, text)                                      \
-    do {                                                                     \
-        memcpy(&b, &h, sizeof(b));                                           \
-        b.field = (value);                                                   \
-        b.h_geom_check = fmt_geom_check(&b);                                 \
-        ck_assert_int_eq(fmt_validate(&b, 1 << 20, why, sizeof(why)),        \
-                         SHMC_ECORRUPT);                                     \
-        ck_assert_msg(strstr(why, text) != NULL, "%s: %s", #field, why);     \
+#define EXPECT_GEOM(field, value, text)                                        \
+    do {                                                                       \
+        memcpy(&b, &h, sizeof(b));                                             \
+        b.field = (value);                                                     \
+        b.h_geom_check = fmt_geom_check(&b);                                   \
+        ck_assert_int_eq(fmt_validate(&b, 1 << 20, why, sizeof(why)),          \
+                         SHMC_ECORRUPT);                                       \
+        ck_assert_msg(strstr(why, text) != NULL, "%s: %s", #field, why);       \
     } while (0)
 
     EXPECT_GEOM(h_nbuckets, 3, "power of two");

@@ -103,8 +103,7 @@ START_TEST(test_check_is_position_dependent)
 
     ck_assert(hash_check_bytes(a, 16) != hash_check_bytes(b, 16));
     /* Length matters even when the extra bytes are zero. */
-    ck_assert(hash_check_bytes(a, 16) != hash_check_bytes(a, 8) ||
-              a[1] != 0);
+    ck_assert(hash_check_bytes(a, 16) != hash_check_bytes(a, 8) || a[1] != 0);
 }
 END_TEST
 

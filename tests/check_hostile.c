@@ -70,8 +70,8 @@ setup(void)
             continue;
         }
         tu_value(val, value_len(i), k, 16, i);
-        ck_assert_int_eq(store_set(st, k, 16, val, value_len(i), 0, 0,
-                                   STORE_SET, NOW), 0);
+        ck_assert_int_eq(
+            store_set(st, k, 16, val, value_len(i), 0, 0, STORE_SET, NOW), 0);
     }
     index_off = st->hdr->h_index_off;
     arena_off = st->hdr->h_arena_off;
@@ -160,7 +160,10 @@ flip_case(uint64_t seed, int nflips)
         case 0: /* header: identity, state, counters */
             off = (r >> 8) % 512;
             break;
-        case 1: case 2: case 3: case 4: /* index */
+        case 1:
+        case 2:
+        case 3:
+        case 4: /* index */
             off = index_off + (r >> 8) % (arena_off - index_off);
             break;
         default: /* arena */
@@ -190,10 +193,9 @@ in_child(void (*fn)(uint64_t, int), uint64_t seed, int arg)
         fn(seed, arg);
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-                  "case seed=%llu arg=%d: %s %d", (unsigned long long)seed,
-                  arg, WIFSIGNALED(status) ? "signal" : "exit",
-                  WIFSIGNALED(status) ? WTERMSIG(status)
-                                      : WEXITSTATUS(status));
+                  "case seed=%llu arg=%d: %s %d", (unsigned long long)seed, arg,
+                  WIFSIGNALED(status) ? "signal" : "exit",
+                  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 }
 
 /* Truncate to a random length, then the reader must refuse to open. */
@@ -233,8 +235,9 @@ noise_case(uint64_t seed, int unused)
     if (seed & 1)
         for (i = index_off; i < arena_off; i += 8)
             noise[i + 7] = pristine[i + 7];
-    if (wfd < 0 || pwrite(wfd, noise + index_off, TABLE_SIZE - index_off,
-                          (off_t)index_off) != (ssize_t)(TABLE_SIZE - index_off))
+    if (wfd < 0 ||
+        pwrite(wfd, noise + index_off, TABLE_SIZE - index_off,
+               (off_t)index_off) != (ssize_t)(TABLE_SIZE - index_off))
         _exit(90);
     rfd = open(path, O_RDONLY | O_CLOEXEC);
     if (table_open_fd(&t, rfd, why, sizeof(why)) != 0)
@@ -255,7 +258,8 @@ START_TEST(test_random_flips_in_live_table)
     for (i = 0; i < cases; i++)
         in_child(flip_case, seed + i, 1 + (int)(i % 16));
     printf("# hostile: %u flip cases, up to 16 flips each, checked %d keys "
-           "after every flip\n", cases, NKEYS + 20);
+           "after every flip\n",
+           cases, NKEYS + 20);
 }
 END_TEST
 

@@ -113,8 +113,7 @@ START_TEST(test_processes_never_see_torn_records)
     }
     printf("# seqlock: writes=%llu reads=%llu+%llu retries=%llu+%llu\n",
            (unsigned long long)n, (unsigned long long)r->reads[0],
-           (unsigned long long)r->reads[1],
-           (unsigned long long)r->retries[0],
+           (unsigned long long)r->reads[1], (unsigned long long)r->retries[0],
            (unsigned long long)r->retries[1]);
     ck_assert_uint_eq(r->torn[0] + r->torn[1], 0);
     ck_assert_uint_gt(r->reads[0], 0);

@@ -145,13 +145,14 @@ START_TEST(test_expiry_and_touch)
     ck_assert_int_eq(get("dead", buf, sizeof(buf), NULL), SHMC_ENOTFOUND);
     /* The reader's clock decides. */
     struct table_hit hit;
-    ck_assert_int_eq(table_lookup(&rd, "live", 4, buf, sizeof(buf),
-                                  NOW + 1000, &hit), SHMC_ENOTFOUND);
+    ck_assert_int_eq(
+        table_lookup(&rd, "live", 4, buf, sizeof(buf), NOW + 1000, &hit),
+        SHMC_ENOTFOUND);
     ck_assert_uint_eq(hit.expiry_ms, NOW + 1000);
     /* touch moves the deadline and keeps the value intact. */
     ck_assert_int_eq(store_touch(st, "live", 4, NOW + 5000, NOW), 0);
-    ck_assert_int_eq(table_lookup(&rd, "live", 4, buf, sizeof(buf),
-                                  NOW + 1000, &hit), 0);
+    ck_assert_int_eq(
+        table_lookup(&rd, "live", 4, buf, sizeof(buf), NOW + 1000, &hit), 0);
     ck_assert_int_eq(store_touch(st, "dead", 4, NOW + 5000, NOW),
                      SHMC_ENOTFOUND);
     ck_assert_int_eq(store_touch(st, "nope", 4, NOW + 5000, NOW),
@@ -171,13 +172,16 @@ START_TEST(test_negative_entries)
 
     open_table(1 << 20, 0, 0, 0);
     ck_assert_int_eq(store_set(st, "gone", 4, NULL, 0, NOW + 100,
-                               FMT_ENTRY_NEGATIVE, STORE_SET, NOW), 0);
+                               FMT_ENTRY_NEGATIVE, STORE_SET, NOW),
+                     0);
     ck_assert_int_eq(get("gone", buf, sizeof(buf), NULL), SHMC_ENEGATIVE);
     /* A negative entry with a value, or unknown flags, is refused. */
-    ck_assert_int_eq(store_set(st, "x", 1, "v", 1, 0, FMT_ENTRY_NEGATIVE,
-                               STORE_SET, NOW), -EINVAL);
-    ck_assert_int_eq(store_set(st, "x", 1, "v", 1, 0, FMT_ENTRY_PAD,
-                               STORE_SET, NOW), -EINVAL);
+    ck_assert_int_eq(
+        store_set(st, "x", 1, "v", 1, 0, FMT_ENTRY_NEGATIVE, STORE_SET, NOW),
+        -EINVAL);
+    ck_assert_int_eq(
+        store_set(st, "x", 1, "v", 1, 0, FMT_ENTRY_PAD, STORE_SET, NOW),
+        -EINVAL);
     /* A real value replaces the negative entry. */
     ck_assert_int_eq(set("gone", "back", 0, STORE_SET), 0);
     ck_assert_int_eq(get("gone", buf, sizeof(buf), NULL), 0);
@@ -242,9 +246,9 @@ START_TEST(test_reopen_keeps_entries)
     ck_assert_uint_eq(st->entries, 499);
     for (i = 0; i < 500; i++) {
         tu_key(k, sizeof(k), (uint64_t)i);
-        ck_assert_int_eq(table_lookup(&rd, k, strlen(k), buf, sizeof(buf),
-                                      NOW, &hit),
-                         i == 7 ? SHMC_ENOTFOUND : 0);
+        ck_assert_int_eq(
+            table_lookup(&rd, k, strlen(k), buf, sizeof(buf), NOW, &hit),
+            i == 7 ? SHMC_ENOTFOUND : 0);
     }
     /* And the writer carries on where it stopped. */
     ck_assert_int_eq(set("new", "x", 0, STORE_SET), 0);
@@ -331,8 +335,7 @@ START_TEST(test_largest_value)
     v = malloc(vlen);
     out = malloc(vlen);
     tu_value(v, vlen, "big", 3, 42);
-    ck_assert_int_eq(store_set(st, "big", 3, v, vlen, 0, 0, STORE_SET, NOW),
-                     0);
+    ck_assert_int_eq(store_set(st, "big", 3, v, vlen, 0, 0, STORE_SET, NOW), 0);
     ck_assert_int_eq(table_lookup(&rd, "big", 3, out, vlen, NOW, &hit), 0);
     ck_assert_uint_eq(hit.vlen, vlen);
     ck_assert(memcmp(v, out, vlen) == 0);
@@ -352,8 +355,8 @@ START_TEST(test_fifo_eviction_when_arena_full)
     for (i = 0; i < 5000; i++) {
         tu_key(k, sizeof(k), i);
         tu_value(val, sizeof(val), k, 16, i);
-        ck_assert_int_eq(store_set(st, k, 16, val, sizeof(val), 0, 0,
-                                   STORE_SET, NOW), 0);
+        ck_assert_int_eq(
+            store_set(st, k, 16, val, sizeof(val), 0, 0, STORE_SET, NOW), 0);
         n++;
     }
     ck_assert_uint_gt(st->hdr->h_evictions, 4000);
@@ -397,8 +400,8 @@ START_TEST(test_mixed_sizes_never_fail)
         tu_value(val, len, k, 16, i);
         ck_assert_int_eq(store_set(st, k, 16, val, len, 0, 0, STORE_SET, NOW),
                          0);
-        ck_assert_int_eq(table_lookup(&rd, k, 16, buf, sizeof(buf), NOW,
-                                      &hit), 0);
+        ck_assert_int_eq(table_lookup(&rd, k, 16, buf, sizeof(buf), NOW, &hit),
+                         0);
         ck_assert(tu_value_ok(buf, hit.vlen, k, 16, &version));
         ck_assert_uint_eq(version, i);
     }
@@ -468,8 +471,7 @@ START_TEST(test_entry_larger_than_arena)
     ck_assert_int_eq(access(path, F_OK), -1);
     g.max_value = 0; /* default limit shrinks to fit instead */
     ck_assert_int_eq(store_create(path, &g, 0600, &st, why, sizeof(why)), 0);
-    ck_assert_uint_le(FMT_ENTRY_SIZE(st->hdr->h_max_key,
-                                     st->hdr->h_max_value),
+    ck_assert_uint_le(FMT_ENTRY_SIZE(st->hdr->h_max_key, st->hdr->h_max_value),
                       st->arena_size / 2);
 }
 END_TEST
@@ -520,8 +522,9 @@ START_TEST(test_bad_geometry)
     ck_assert_int_eq(store_create(path, &g, 0600, &st, why, sizeof(why)),
                      -EINVAL);
     g.nbuckets = 0;
-    ck_assert_int_eq(store_create("/nonexistent/dir/t.shm", &g, 0600, &st,
-                                  why, sizeof(why)), -ENOENT);
+    ck_assert_int_eq(
+        store_create("/nonexistent/dir/t.shm", &g, 0600, &st, why, sizeof(why)),
+        -ENOENT);
 }
 END_TEST
 

@@ -73,7 +73,8 @@ writer(struct store *st, struct tally *t, double end, uint32_t nkeys)
             r = tu_rand(&rnd);
             tu_key(k, sizeof(k), r % nkeys);
             switch ((r >> 32) % 20) {
-            case 0: case 1:
+            case 0:
+            case 1:
                 store_delete(st, k, 16, now);
                 t->deletes++;
                 break;
@@ -91,8 +92,7 @@ writer(struct store *st, struct tally *t, double end, uint32_t nkeys)
                 vlen = 16 + TU_VALUE_OVERHEAD + (r >> 48) % (VMAX - 40);
                 tu_value(val, vlen, k, 16, ++version);
                 rc = store_set(st, k, 16, val, vlen, 0, 0,
-                               (r >> 44) % 8 == 0 ? STORE_ADD : STORE_SET,
-                               now);
+                               (r >> 44) % 8 == 0 ? STORE_ADD : STORE_SET, now);
                 if (rc != 0 && rc != SHMC_EEXISTS)
                     _exit(10);
                 t->sets++;
@@ -106,8 +106,7 @@ writer(struct store *st, struct tally *t, double end, uint32_t nkeys)
 
 /* A reader: random lookups into its own mapping, every hit verified. */
 static void
-reader(const char *file, struct tally *t, int id, double end,
-       uint32_t nkeys)
+reader(const char *file, struct tally *t, int id, double end, uint32_t nkeys)
 {
     static unsigned char buf[VMAX];
     uint64_t rnd = 12345 + (uint64_t)id * 7919, r, now;
@@ -191,7 +190,8 @@ torture(uint64_t size, uint32_t nbuckets, uint32_t nkeys, unsigned secs)
         odd += t->unexpected[i];
     }
     printf("# torture: %us buckets=%u keys=%u writes=%llu sets=%llu "
-           "flushes=%llu evictions=%llu relocations=%llu | readers=%u lookups=%llu hits=%llu "
+           "flushes=%llu evictions=%llu relocations=%llu | readers=%u "
+           "lookups=%llu hits=%llu "
            "retries=%llu busy=%llu torn_or_wrong=%llu other_errors=%llu\n",
            secs, st->view.mask + 1, nkeys, (unsigned long long)t->writes,
            (unsigned long long)t->sets, (unsigned long long)t->flushes,

@@ -81,10 +81,10 @@ main(int argc, char **argv)
         store_set(st, k, (size_t)n, v, strlen(v), 0, 0, STORE_SET,
                   table_now_ms());
     }
-    printf("writer: loaded %d keys in %.1f ms\n", NKEYS,
-           (now_s() - t0) * 1e3);
+    printf("writer: loaded %d keys in %.1f ms\n", NKEYS, (now_s() - t0) * 1e3);
 
     end = now_s() + SECONDS;
+    fflush(stdout);
     pid = fork();
     if (pid == 0) {
         /* The reader: its own read-only mapping, no locks, no syscalls. */
@@ -111,7 +111,9 @@ main(int argc, char **argv)
             }
         }
         printf("reader: %lu lookups, %lu hits, %lu wrong values while the "
-               "writer churned\n", lookups, hits, wrong);
+               "writer churned\n",
+               lookups, hits, wrong);
+        fflush(stdout);
         _exit(wrong == 0 ? 0 : 1);
     }
     /* The writer keeps updating until the reader is done. */

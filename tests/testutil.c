@@ -81,8 +81,7 @@ fnv(const unsigned char *p, size_t n)
 
 /* Fill buf[vlen] (vlen >= klen + TU_VALUE_OVERHEAD) for key, version. */
 void
-tu_value(void *buf, size_t vlen, const void *key, size_t klen,
-         uint64_t version)
+tu_value(void *buf, size_t vlen, const void *key, size_t klen, uint64_t version)
 {
     unsigned char *p = buf;
     size_t i;
