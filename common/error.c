@@ -37,6 +37,12 @@ error_str(int err)
         return "key or value exceeds the table's limit";
     case SHMC_ENOSPACE:
         return "entry larger than the table can hold";
+    case SHMC_EPROTO:
+        return "malformed request or protocol violation";
+    case SHMC_ENOTABLE:
+        return "no such table";
+    case SHMC_ENOTNUM:
+        return "value is not a decimal number";
     }
     if (err < 0 && err > SHMC_ENOTFOUND)
         return strerror(-err);

@@ -19,7 +19,10 @@
 #define SHMC_EEXISTS (-1007)   /* add: the key is already there */
 #define SHMC_ETOOBIG (-1008)   /* key or value over the table's limit */
 #define SHMC_ENOSPACE (-1009)  /* entry larger than the table can ever hold */
-#define SHMC_ELAST (-1009)
+#define SHMC_EPROTO (-1010)    /* malformed frame or protocol violation */
+#define SHMC_ENOTABLE (-1011)  /* no table of that name */
+#define SHMC_ENOTNUM (-1012)   /* incr/decr on a value that is not a number */
+#define SHMC_ELAST (-1012)
 
 const char *error_str(int err);
 

@@ -4,5 +4,6 @@ common_libshmcommon_la_SOURCES = \
 	common/error.c common/error.h \
 	common/format.h \
 	common/hash.c common/hash.h \
+	common/proto.c common/proto.h \
 	common/seqlock.h \
 	common/table.c common/table.h

@@ -12,7 +12,8 @@ TEST_LIBS = tests/libtestutil.la daemon/libstore.la common/libshmcommon.la \
 	$(CHECK_LIBS)
 
 check_PROGRAMS += tests/check_format tests/check_hash tests/check_seqlock \
-	tests/check_table tests/check_torture tests/check_hostile
+	tests/check_table tests/check_torture tests/check_hostile \
+	tests/check_proto
 TESTS += $(check_PROGRAMS)
 
 tests_check_format_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
@@ -27,6 +28,8 @@ tests_check_torture_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_torture_LDADD = $(TEST_LIBS)
 tests_check_hostile_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_hostile_LDADD = $(TEST_LIBS)
+tests_check_proto_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_proto_LDADD = $(TEST_LIBS)
 
 EXTRA_DIST += tests/README.md
 
