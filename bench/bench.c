@@ -41,8 +41,9 @@
 /* ---- the reference table ---- */
 
 struct ref_slot {
-    uint32_t seq;
+    uint64_t seq;
     uint32_t used;
+    uint32_t pad;
     uint64_t hash;
     char key[KLEN];
     /* value follows */
@@ -99,7 +100,7 @@ ref_get(const struct ref *r, const char *key, void *buf)
 {
     uint64_t h = ref_hash(key), i, n;
     const struct ref_slot *s;
-    uint32_t s1;
+    uint64_t s1;
 
     for (i = h & r->mask, n = 0; n <= r->mask; i = (i + 1) & r->mask, n++) {
         s = ref_at(r, i);

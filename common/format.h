@@ -103,8 +103,9 @@ struct fmt_header {
 };
 
 struct fmt_bucket {
-    uint32_t b_seq; /* seqlock; odd while the writer changes the bucket */
-    uint32_t b_pad;
+    /* seqlock; odd while the writer changes the bucket.  64 bits, so a
+     * reader stalled mid-lookup never sees it wrap back to its value. */
+    uint64_t b_seq;
     uint64_t b_slot[FMT_SLOTS]; /* FMT_SLOT(tag, pos); 0 = empty */
 };
 

@@ -159,8 +159,7 @@ proto_decode(const unsigned char *frame, size_t len, struct proto_req *r)
  * SHMC_EPROTO on a malformed item.
  */
 int
-proto_batch_next(const unsigned char **cur, size_t *left,
-                 struct proto_item *it)
+proto_batch_next(const unsigned char **cur, size_t *left, struct proto_item *it)
 {
     struct cursor c = {*cur, *left, 0};
     const unsigned char *p;
@@ -224,8 +223,8 @@ put_uint(struct out *o, uint64_t v, size_t width)
  */
 size_t
 proto_request(unsigned char *buf, size_t size, uint8_t op, uint32_t id,
-              const char *table, const void *key, size_t klen,
-              const void *val, size_t vlen, uint32_t ttl_s, uint64_t delta)
+              const char *table, const void *key, size_t klen, const void *val,
+              size_t vlen, uint32_t ttl_s, uint64_t delta)
 {
     struct out o = {buf, size, PROTO_HDR};
     size_t tlen = table ? strlen(table) : 0;
@@ -284,8 +283,8 @@ proto_request(unsigned char *buf, size_t size, uint8_t op, uint32_t id,
 
 /* Encode one batch item; returns its length (more than size: not written). */
 size_t
-proto_batch_item(unsigned char *buf, size_t size, const void *key,
-                 size_t klen, const void *val, size_t vlen, uint32_t ttl_s)
+proto_batch_item(unsigned char *buf, size_t size, const void *key, size_t klen,
+                 const void *val, size_t vlen, uint32_t ttl_s)
 {
     struct out o = {buf, size, 0};
 

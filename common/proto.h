@@ -22,7 +22,8 @@
 #define PROTO_VERSION 1u
 #define PROTO_HDR 12u
 #define PROTO_REPLY 0x80u
-#define PROTO_TABLE_MAX 64u /* longest table name */
+#define PROTO_TABLE_MAX 64u         /* longest table name */
+#define PROTO_TTL_NEVER 0xffffffffu /* ttl_s: never expire (0: default) */
 
 enum proto_op {
     PROTO_OP_HELLO = 0x01,   /* u16 version, u16 0 */
@@ -59,9 +60,9 @@ struct proto_req {
     size_t vlen;
     uint32_t ttl_s;
     uint64_t delta;
-    uint32_t count;              /* batch: items */
-    const unsigned char *items;  /* batch: first item */
-    size_t items_len;            /* batch: bytes of items */
+    uint32_t count;             /* batch: items */
+    const unsigned char *items; /* batch: first item */
+    size_t items_len;           /* batch: bytes of items */
 };
 
 /* Iterator over the items of a decoded batch. */
@@ -113,14 +114,13 @@ proto_get64(const unsigned char *p)
     return (uint64_t)proto_get32(p) | (uint64_t)proto_get32(p + 4) << 32;
 }
 
-int proto_decode(const unsigned char *frame, size_t len,
-                 struct proto_req *r);
+int proto_decode(const unsigned char *frame, size_t len, struct proto_req *r);
 int proto_batch_next(const unsigned char **cur, size_t *left,
                      struct proto_item *it);
-size_t proto_request(unsigned char *buf, size_t size, uint8_t op,
-                     uint32_t id, const char *table, const void *key,
-                     size_t klen, const void *val, size_t vlen,
-                     uint32_t ttl_s, uint64_t delta);
+size_t proto_request(unsigned char *buf, size_t size, uint8_t op, uint32_t id,
+                     const char *table, const void *key, size_t klen,
+                     const void *val, size_t vlen, uint32_t ttl_s,
+                     uint64_t delta);
 size_t proto_batch_item(unsigned char *buf, size_t size, const void *key,
                         size_t klen, const void *val, size_t vlen,
                         uint32_t ttl_s);

@@ -3,7 +3,7 @@
  *
  * HOW IT WORKS
  *
- * Every bucket carries a 32-bit sequence word.  Only the daemon's single
+ * Every bucket carries a 64-bit sequence word.  Only the daemon's single
  * writer thread changes a bucket or any memory a bucket can reach, and it
  * does so inside a write section:
  *
@@ -116,8 +116,8 @@ seq_wait(struct seq_wait *w, unsigned budget_ms)
 }
 
 /* Start a read section: return the current sequence (odd = busy). */
-static inline uint32_t
-seq_read_begin(const uint32_t *seq)
+static inline uint64_t
+seq_read_begin(const uint64_t *seq)
 {
     /* ORDERING: acquire; pairs with the release store in seq_write_end(). */
     return __atomic_load_n(seq, __ATOMIC_ACQUIRE);
@@ -125,7 +125,7 @@ seq_read_begin(const uint32_t *seq)
 
 /* End a read section: nonzero if the copy made since s1 cannot be trusted. */
 static inline int
-seq_read_retry(const uint32_t *seq, uint32_t s1)
+seq_read_retry(const uint64_t *seq, uint64_t s1)
 {
     /* ORDERING: acquire fence; pairs with the release fence in
      * seq_write_begin(), so a load above that saw a store of a newer write
@@ -136,9 +136,9 @@ seq_read_retry(const uint32_t *seq, uint32_t s1)
 
 /* Open a write section (writer thread only). */
 static inline void
-seq_write_begin(uint32_t *seq)
+seq_write_begin(uint64_t *seq)
 {
-    uint32_t s = __atomic_load_n(seq, __ATOMIC_RELAXED);
+    uint64_t s = __atomic_load_n(seq, __ATOMIC_RELAXED);
 
     __atomic_store_n(seq, s + 1u, __ATOMIC_RELAXED);
     /* ORDERING: release fence; keeps the odd store above before every data
@@ -149,9 +149,9 @@ seq_write_begin(uint32_t *seq)
 
 /* Close a write section (writer thread only). */
 static inline void
-seq_write_end(uint32_t *seq)
+seq_write_end(uint64_t *seq)
 {
-    uint32_t s = __atomic_load_n(seq, __ATOMIC_RELAXED);
+    uint64_t s = __atomic_load_n(seq, __ATOMIC_RELAXED);
 
     /* ORDERING: release; pairs with the acquire load in seq_read_begin(). */
     __atomic_store_n(seq, s + 1u, __ATOMIC_RELEASE);

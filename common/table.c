@@ -136,13 +136,17 @@ table_attach(struct table *t, const void *base, uint64_t size, char *why,
              size_t whylen)
 {
     struct fmt_header h;
+    size_t i;
     int rc, bits;
 
     memset(t, 0, sizeof(*t));
     if (size < FMT_PAGE)
         INVALID(SHMC_ECORRUPT, "file too short for a header (%llu bytes)",
                 (unsigned long long)size);
-    memcpy(&h, base, sizeof(h));
+    /* Word by word with relaxed loads: the writer may be storing to the
+     * mutable lines (state, counters) while we copy. */
+    for (i = 0; i < sizeof(h) / 8; i++)
+        ((uint64_t *)&h)[i] = seq_load_word((const uint64_t *)base + i);
     rc = fmt_validate(&h, size, why, whylen);
     if (rc != 0)
         return rc;
@@ -353,7 +357,8 @@ probe_bucket(const struct table *t, const struct fmt_bucket *b, uint64_t hash,
              struct table_hit *hit)
 {
     uint32_t tag = (uint32_t)(hash >> 32);
-    uint32_t s1, i, e_size, e_flags, e_vlen;
+    uint32_t i, e_size, e_flags, e_vlen;
+    uint64_t s1;
     uint64_t slot, off, expiry, check;
     const struct fmt_entry *e;
     const unsigned char *p;

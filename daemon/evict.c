@@ -36,9 +36,11 @@ evict_tail(struct store *s, uint64_t now_ms)
     uint64_t size = e->e_size;
 
     if (size < FMT_UNIT || size % FMT_UNIT != 0 ||
-        size > s->arena_size - s->tail || size > s->used) {
-        /* The ring no longer parses (it was validated at open, so only a
+        size > s->arena_size - s->tail || size > s->used ||
+        (!(e->e_flags & FMT_ENTRY_PAD) && size < sizeof(*e))) {
+        /* The ring no longer parses (it was verified at open, so only a
          * stray write could do this): start over rather than guess. */
+        s->evictions += s->entries;
         store_flush(s);
         return;
     }

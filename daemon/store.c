@@ -110,7 +110,7 @@ layout(const struct store_geom *g, struct fmt_header *h, char *why,
     /* Shrink the value limit of a small table rather than refuse it, but
      * never below what the caller asked for explicitly. */
     while (FMT_ENTRY_SIZE(max_key, max_value) > arena_size / 2) {
-        if (g->max_value != 0)
+        if (g->max_value != 0 || max_value == 0)
             FAIL(-EINVAL,
                  "an entry of key=%u value=%u bytes does not fit "
                  "half the %llu-byte arena",
@@ -154,7 +154,8 @@ store_create(const char *path, const struct store_geom *g, mode_t mode,
     if (rc != 0)
         return rc;
     if (getrandom(h.h_seed, sizeof(h.h_seed), 0) != sizeof(h.h_seed))
-        FAIL(-errno, "getrandom: %s", strerror(errno));
+        FAIL(errno ? -errno : -EIO, "getrandom: %s",
+             strerror(errno ? errno : EIO));
     h.h_geom_check = fmt_geom_check(&h);
     h.h_state = FMT_STATE_ALIVE;
 
@@ -264,9 +265,10 @@ store_map(struct store *s, int fd, uint64_t size, char *why, size_t whylen)
     rc = table_attach(&s->view, s->base, size, why, whylen);
     if (rc != 0)
         goto fail;
+    /* Geometry from the validated copy, never re-read from the file. */
     h = s->hdr = (struct fmt_header *)s->base;
-    s->buckets = (struct fmt_bucket *)(s->base + h->h_index_off);
-    s->arena = s->base + h->h_arena_off;
+    s->buckets = (struct fmt_bucket *)s->view.buckets;
+    s->arena = (unsigned char *)s->view.arena;
     s->arena_size = a = s->view.arena_size;
 
     head = h->h_ring_head;
@@ -295,6 +297,9 @@ store_map(struct store *s, int fd, uint64_t size, char *why, size_t whylen)
     for (i = 0; i <= s->view.mask; i++)
         if (s->buckets[i].b_seq & 1u)
             seq_write_end(&s->buckets[i].b_seq);
+    s->was_clean = h->h_clean == 1;
+    if (!s->was_clean)
+        persist_verify(s, &s->verified);
     seq_store_u32(&h->h_clean, 0);
     return 0;
 fail:
@@ -318,6 +323,21 @@ store_close(struct store *s)
     free(s);
 }
 
+/* Write the table to its file now (disk mode; cheap on tmpfs). */
+int
+store_sync(struct store *s)
+{
+    store_publish(s);
+    return msync(s->base, s->size, MS_SYNC) == 0 ? 0 : -errno;
+}
+
+/* Refresh the liveness stamp readers use to tell the daemon is alive. */
+void
+store_heartbeat(struct store *s, uint64_t now_ms)
+{
+    seq_store_u64(&s->hdr->h_heartbeat_ms, now_ms);
+}
+
 /* Tell readers this table has been replaced (they reopen the path). */
 void
 store_retire(struct store *s)
@@ -326,15 +346,29 @@ store_retire(struct store *s)
     __atomic_store_n(&s->hdr->h_state, FMT_STATE_RETIRED, __ATOMIC_RELEASE);
 }
 
-/* Copy the writer's ring state and counters into the header. */
+/*
+ * Copy the writer's ring position into the header.  Crash safety rests on
+ * the order of calls in store_set(): the header's [tail, head) always
+ * covers every linked entry and nothing outside it has been overwritten,
+ * so a restart after SIGKILL can walk the ring from the header.
+ */
 void
-store_publish(struct store *s)
+store_publish_ring(struct store *s)
 {
     struct fmt_header *h = s->hdr;
 
     seq_store_u64(&h->h_ring_head, s->head);
     seq_store_u64(&h->h_ring_tail, s->tail);
     seq_store_u64(&h->h_ring_used, s->used);
+}
+
+/* Copy the writer's ring state and counters into the header. */
+void
+store_publish(struct store *s)
+{
+    struct fmt_header *h = s->hdr;
+
+    store_publish_ring(s);
     seq_store_u64(&h->h_entries, s->entries);
     seq_store_u64(&h->h_sets, s->sets);
     seq_store_u64(&h->h_deletes, s->deletes);
@@ -545,12 +579,16 @@ store_set(struct store *s, const void *key, size_t klen, const void *val,
         return rc;
     off = s->head;
     pos = (uint32_t)(off / FMT_UNIT);
+    /* The header must not claim reclaimed memory before we write it. */
+    store_publish_ring(s);
 
     /* 2. The entry, complete, in memory no bucket reaches. */
     write_entry(s, off, key, (uint32_t)klen, val, (uint32_t)vlen, hash,
                 expiry_ms, flags);
     s->head += need;
     s->used += need;
+    /* ... and must cover the entry before any bucket links it. */
+    store_publish_ring(s);
 
     /* 3. Link it: over the old version, else a free slot, else the oldest
      * entry of the two buckets makes way. */

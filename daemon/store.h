@@ -14,6 +14,14 @@
 #include "format.h"
 #include "table.h"
 
+/* What persist_verify() found in a table that was not closed cleanly. */
+struct persist_report {
+    uint64_t kept;    /* linked entries that checked out */
+    uint64_t dropped; /* slots unlinked: bad position, entry or checksum */
+    int ring_cut;     /* the ring was cut at its first damaged entry */
+    int ring_reset;   /* no memory to check with: everything dropped */
+};
+
 /* How a table is laid out when it is created. */
 struct store_geom {
     uint64_t file_size; /* whole file, bytes */
@@ -46,6 +54,8 @@ struct store {
     uint64_t head, tail, used;
     uint64_t entries, sets, deletes, evictions, expirations, relocations;
     uint32_t sweep_cursor; /* next bucket evict_expired() looks at */
+    int was_clean;         /* the last writer closed the table cleanly */
+    struct persist_report verified; /* what persist_verify() found */
 };
 
 int store_create(const char *path, const struct store_geom *g, mode_t mode,
@@ -53,6 +63,8 @@ int store_create(const char *path, const struct store_geom *g, mode_t mode,
 int store_open(const char *path, struct store **out, char *why, size_t whylen);
 void store_close(struct store *s);
 void store_retire(struct store *s);
+int store_sync(struct store *s);
+void store_heartbeat(struct store *s, uint64_t now_ms);
 
 int store_set(struct store *s, const void *key, size_t klen, const void *val,
               size_t vlen, uint64_t expiry_ms, uint32_t flags, int mode,
@@ -68,8 +80,12 @@ int store_find_pos(const struct store *s, uint64_t hash, uint32_t pos,
                    uint32_t *bucket, uint32_t *slot);
 void store_unlink(struct store *s, uint32_t bucket, uint32_t slot, int why);
 void store_publish(struct store *s);
+void store_publish_ring(struct store *s);
 int store_expired(const struct fmt_entry *e, uint64_t now_ms);
 int store_drop_reason(const struct fmt_entry *e, uint64_t now_ms);
+
+/* persist.c */
+void persist_verify(struct store *s, struct persist_report *r);
 
 /* evict.c */
 int evict_make_room(struct store *s, uint64_t need, uint64_t now_ms);

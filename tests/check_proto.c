@@ -15,10 +15,10 @@
 #include "testutil.h"
 
 static const uint8_t ops[] = {
-    PROTO_OP_HELLO, PROTO_OP_PING,   PROTO_OP_SET,   PROTO_OP_ADD,
+    PROTO_OP_HELLO,   PROTO_OP_PING,   PROTO_OP_SET,   PROTO_OP_ADD,
     PROTO_OP_REPLACE, PROTO_OP_DELETE, PROTO_OP_TOUCH, PROTO_OP_INCR,
-    PROTO_OP_DECR,  PROTO_OP_SETNEG, PROTO_OP_GET,   PROTO_OP_FLUSH,
-    PROTO_OP_SYNC,  PROTO_OP_STATS,  PROTO_OP_LIST,  PROTO_OP_OPEN,
+    PROTO_OP_DECR,    PROTO_OP_SETNEG, PROTO_OP_GET,   PROTO_OP_FLUSH,
+    PROTO_OP_SYNC,    PROTO_OP_STATS,  PROTO_OP_LIST,  PROTO_OP_OPEN,
 };
 
 /* ---- core ---- */
@@ -84,8 +84,8 @@ START_TEST(test_batch)
         n += proto_batch_item(items + n, sizeof(items) - n, k, strlen(k), v,
                               strlen(v), (uint32_t)i);
     }
-    f = proto_request(buf, sizeof(buf), PROTO_OP_BATCH, 1, "t", NULL, 0,
-                      items, n, 0, 3);
+    f = proto_request(buf, sizeof(buf), PROTO_OP_BATCH, 1, "t", NULL, 0, items,
+                      n, 0, 3);
     ck_assert_int_eq(proto_decode(buf, f, &r), 0);
     ck_assert_uint_eq(r.count, 3);
     cur = r.items;
@@ -115,8 +115,8 @@ START_TEST(test_every_truncation_refused)
     size_t n, i, cut;
 
     for (i = 0; i < sizeof(ops); i++) {
-        n = proto_request(buf, sizeof(buf), ops[i], 1, "tbl", "k", 1, "vv",
-                          2, 1, 1);
+        n = proto_request(buf, sizeof(buf), ops[i], 1, "tbl", "k", 1, "vv", 2,
+                          1, 1);
         for (cut = 0; cut < n; cut++) {
             /* As sent (length field disagrees) ... */
             ck_assert_int_eq(proto_decode(buf, cut, &r), SHMC_EPROTO);
@@ -139,8 +139,8 @@ START_TEST(test_trailing_bytes_and_bad_fields)
     struct proto_req r;
     size_t n;
 
-    n = proto_request(buf, sizeof(buf), PROTO_OP_GET, 1, "t", "k", 1, NULL,
-                      0, 0, 0);
+    n = proto_request(buf, sizeof(buf), PROTO_OP_GET, 1, "t", "k", 1, NULL, 0,
+                      0, 0);
     buf[n] = 0;
     proto_put32(buf, (uint32_t)n + 1);
     ck_assert_int_eq(proto_decode(buf, n + 1, &r), SHMC_EPROTO);
@@ -151,26 +151,26 @@ START_TEST(test_trailing_bytes_and_bad_fields)
     buf[4] = 0x7f; /* unknown op */
     ck_assert_int_eq(proto_decode(buf, n, &r), SHMC_EPROTO);
     /* Empty key, empty table (where one is required), long table. */
-    n = proto_request(buf, sizeof(buf), PROTO_OP_GET, 1, "t", "", 0, NULL, 0,
-                      0, 0);
+    n = proto_request(buf, sizeof(buf), PROTO_OP_GET, 1, "t", "", 0, NULL, 0, 0,
+                      0);
     ck_assert_int_eq(proto_decode(buf, n, &r), SHMC_EPROTO);
-    n = proto_request(buf, sizeof(buf), PROTO_OP_GET, 1, "", "k", 1, NULL, 0,
-                      0, 0);
+    n = proto_request(buf, sizeof(buf), PROTO_OP_GET, 1, "", "k", 1, NULL, 0, 0,
+                      0);
     ck_assert_int_eq(proto_decode(buf, n, &r), SHMC_EPROTO);
-    n = proto_request(buf, sizeof(buf), PROTO_OP_STATS, 1, "", NULL, 0, NULL,
-                      0, 0, 0);
+    n = proto_request(buf, sizeof(buf), PROTO_OP_STATS, 1, "", NULL, 0, NULL, 0,
+                      0, 0);
     ck_assert_int_eq(proto_decode(buf, n, &r), 0);
     {
         char longname[PROTO_TABLE_MAX + 2];
         memset(longname, 'x', sizeof(longname) - 1);
         longname[sizeof(longname) - 1] = '\0';
-        n = proto_request(buf, sizeof(buf), PROTO_OP_FLUSH, 1, longname,
-                          NULL, 0, NULL, 0, 0, 0);
+        n = proto_request(buf, sizeof(buf), PROTO_OP_FLUSH, 1, longname, NULL,
+                          0, NULL, 0, 0, 0);
         ck_assert_int_eq(proto_decode(buf, n, &r), SHMC_EPROTO);
     }
     /* A value length that points past the frame. */
-    n = proto_request(buf, sizeof(buf), PROTO_OP_SET, 1, "t", "k", 1, "v", 1,
-                      0, 0);
+    n = proto_request(buf, sizeof(buf), PROTO_OP_SET, 1, "t", "k", 1, "v", 1, 0,
+                      0);
     proto_put32(buf + n - 5, 0xffffffffu);
     ck_assert_int_eq(proto_decode(buf, n, &r), SHMC_EPROTO);
     /* The encoder reports a frame that does not fit. */
@@ -195,8 +195,7 @@ START_TEST(test_random_frames)
         n = PROTO_HDR + tu_rand(&seed) % (sizeof(buf) - PROTO_HDR);
         for (j = 0; j < n; j++)
             buf[j] = (unsigned char)tu_rand(&seed);
-        proto_header(buf, (uint32_t)n, ops[tu_rand(&seed) % sizeof(ops)],
-                     1);
+        proto_header(buf, (uint32_t)n, ops[tu_rand(&seed) % sizeof(ops)], 1);
         if (proto_decode(buf, n, &r) == 0) {
             ok++;
             if (r.key != NULL)

@@ -17,7 +17,7 @@
 #include "testutil.h"
 
 struct rec {
-    uint32_t seq;
+    uint64_t seq;
     uint32_t stop;
     uint64_t w[8];
     uint64_t reads[2], retries[2], torn[2];
@@ -27,7 +27,7 @@ struct rec {
 
 START_TEST(test_contract)
 {
-    uint32_t seq = 0, s1;
+    uint64_t seq = 0, s1;
 
     s1 = seq_read_begin(&seq);
     ck_assert_int_eq(seq_read_retry(&seq, s1), 0);
@@ -58,8 +58,7 @@ END_TEST
 static void
 reader(struct rec *r, int id)
 {
-    uint64_t copy[8];
-    uint32_t s1;
+    uint64_t copy[8], s1;
     int i;
 
     while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {

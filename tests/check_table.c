@@ -528,6 +528,83 @@ START_TEST(test_bad_geometry)
 }
 END_TEST
 
+/* One crash-and-damage case: see test_unclean_reopen_is_verified. */
+static void
+crash_case(uint64_t seed, int nflips)
+{
+    struct store_geom g = {256 * 1024, 64, 64, 1024, 1};
+    unsigned char val[600], buf[1024];
+    struct table_hit hit;
+    struct store *s;
+    uint64_t i, r, off;
+    char k[32];
+    pid_t pid;
+    int status, rc;
+
+    /* A writer fills the table and dies without closing it ... */
+    pid = fork();
+    if (pid == 0) {
+        if (store_create(path, &g, 0600, &s, why, sizeof(why)) != 0)
+            _exit(1);
+        for (i = 0; i < 2000; i++) {
+            tu_key(k, sizeof(k), i % 700);
+            tu_value(val, 40 + i % 500, k, 16, i);
+            store_set(s, k, 16, val, 40 + i % 500, i % 3 ? 0 : NOW + 1000, 0,
+                      STORE_SET, NOW);
+        }
+        /* ... after random damage to its index and arena. */
+        for (i = 0; i < (uint64_t)nflips; i++) {
+            r = tu_rand(&seed);
+            off = s->hdr->h_index_off +
+                  (r >> 8) % (s->size - s->hdr->h_index_off);
+            s->base[off] ^= (unsigned char)(1 + (r >> 40) % 255);
+        }
+        _exit(0);
+    }
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+    /* The next writer verifies, then works on the table; nothing it does
+     * may crash, and readers get only intact values. */
+    rc = store_open(path, &s, why, sizeof(why));
+    ck_assert_msg(rc == 0, "seed %llu: %s", (unsigned long long)seed, why);
+    ck_assert(!s->was_clean);
+    if (nflips == 0)
+        ck_assert_uint_eq(s->verified.dropped, 0);
+    for (i = 0; i < 3000; i++) {
+        tu_key(k, sizeof(k), i % 900);
+        tu_value(val, 40 + i % 400, k, 16, i);
+        if (i % 7 == 0)
+            store_delete(s, k, 16, NOW);
+        else if (i % 11 == 0)
+            store_touch(s, k, 16, NOW + 5000, NOW);
+        else
+            ck_assert_int_eq(
+                store_set(s, k, 16, val, 40 + i % 400, 0, 0, STORE_SET, NOW),
+                0);
+    }
+    evict_expired(s, NOW + 2000, 1u << 20);
+    for (i = 0; i < 900; i++) {
+        tu_key(k, sizeof(k), i);
+        rc = table_lookup(&s->view, k, 16, buf, sizeof(buf), NOW, &hit);
+        if (rc == 0)
+            ck_assert(tu_value_ok(buf, hit.vlen, k, 16, NULL));
+        else
+            ck_assert_int_eq(rc, SHMC_ENOTFOUND);
+    }
+    store_close(s);
+    unlink(path);
+}
+
+START_TEST(test_unclean_reopen_is_verified)
+{
+    uint64_t i;
+
+    for (i = 0; i < 150; i++)
+        crash_case(0xc0ffee + i, (int)(i % 3 == 0 ? 0 : 1 + i % 40));
+}
+END_TEST
+
 START_TEST(test_reader_cannot_write)
 {
     pid_t pid;
@@ -581,10 +658,12 @@ table_suite(void)
 
     tc = tcase_create("errors");
     tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_open_rejects_bad_files);
     tcase_add_test(tc, test_second_writer_refused);
     tcase_add_test(tc, test_bad_geometry);
     tcase_add_test(tc, test_reader_cannot_write);
+    tcase_add_test(tc, test_unclean_reopen_is_verified);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,464 @@
+/*
+ * conf.c -- load and validate shmcached.json.
+ *
+ * The file is strict JSON read by jansson with duplicate keys rejected.
+ * Every key is checked against a table of known fields (type, range,
+ * destination); an unknown key, a value of the wrong type or out of range
+ * is an error that names the file, the line and the column of the key and
+ * what is wrong, the way a compiler would: "path:line:column: text".
+ * jansson reports syntax errors with positions but keeps none for values,
+ * so key_positions() makes one pass over the text to record where each
+ * object key sits, by its dotted path ("tables.default.size_bytes").
+ *
+ * Nothing here touches the filesystem beyond reading the file; turning a
+ * valid config into open tables is tables.c's job.  Errors are returned,
+ * never logged: the caller decides (exit 78 at start-up, keep the old
+ * config on SIGHUP).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "format.h"
+#include "log.h"
+
+#define CFG_TEXT_MAX (1u << 20)
+#define KEYS_MAX 512
+
+/* Where a key was seen in the text. */
+struct keypos {
+    char path[160];
+    int line, col;
+};
+
+struct loader {
+    const char *file;
+    struct keypos *keys;
+    size_t nkeys;
+    char *err;
+    size_t errlen;
+};
+
+enum ftype { F_U32, F_U64, F_STR, F_LEVEL, F_MODE, F_OCTAL, F_GID, F_IDS };
+
+struct field {
+    const char *name;
+    enum ftype type;
+    size_t off;
+    uint64_t min, max;
+};
+
+#define G(f) offsetof(struct conf, f)
+#define T(f) offsetof(struct conf_table, f)
+
+static const struct field global_fields[] = {
+    {"socket_path", F_STR, G(socket_path), 0, 0},
+    {"max_connections", F_U32, G(max_connections), 1, 1000000},
+    {"max_request_bytes", F_U32, G(max_request_bytes), 4096, 1u << 30},
+    {"max_output_bytes", F_U32, G(max_output_bytes), 4096, 1u << 30},
+    {"idle_timeout_s", F_U32, G(idle_timeout_s), 0, 86400 * 7},
+    {"expire_interval_ms", F_U32, G(expire_interval_ms), 10, 3600000},
+    {"sync_interval_s", F_U32, G(sync_interval_s), 0, 86400},
+    {"log_level", F_LEVEL, G(log_level), 0, 0},
+    {"tables", F_U32, 0, 0, 0}, /* handled apart */
+};
+
+static const struct field table_fields[] = {
+    {"mode", F_MODE, T(disk), 0, 0},
+    {"size_bytes", F_U64, T(size_bytes), 65536, (uint64_t)1 << 40},
+    {"buckets", F_U32, T(buckets), 0, FMT_MAX_BUCKETS},
+    {"default_ttl_s", F_U32, T(default_ttl_s), 0, UINT32_MAX / 1000},
+    {"negative_ttl_s", F_U32, T(negative_ttl_s), 0, UINT32_MAX / 1000},
+    {"max_key_bytes", F_U32, T(max_key_bytes), 1, FMT_KEY_MAX},
+    {"max_value_bytes", F_U32, T(max_value_bytes), 0, FMT_VALUE_MAX},
+    {"file_mode", F_OCTAL, T(file_mode), 0, 0777},
+    {"file_gid", F_GID, T(file_gid), 0, UINT32_MAX - 1},
+    {"write_uids", F_IDS, T(write_uids), 0, UINT32_MAX - 1},
+    {"write_gids", F_IDS, T(write_gids), 0, UINT32_MAX - 1},
+    {"read_uids", F_IDS, T(read_uids), 0, UINT32_MAX - 1},
+    {"read_gids", F_IDS, T(read_gids), 0, UINT32_MAX - 1},
+};
+
+/*
+ * Record the position of every object key in text, by dotted path.  A
+ * small scanner: it tracks strings (with escapes), nesting and the current
+ * key of each enclosing object.  The text already parsed as JSON, so it
+ * need not diagnose anything.
+ */
+static size_t
+key_positions(const char *text, size_t len, struct keypos *out, size_t max)
+{
+    char stack[16][64]; /* current key per nesting level */
+    int is_obj[16], depth = -1, line = 1, col = 1, sline = 0, scol = 0;
+    char str[64];
+    size_t n = 0, i, slen = 0, j;
+    int in_str = 0, esc = 0, have_str = 0;
+
+    for (i = 0; i < len; i++) {
+        char ch = text[i];
+        if (in_str) {
+            if (esc)
+                esc = 0;
+            else if (ch == '\\')
+                esc = 1;
+            else if (ch == '"')
+                in_str = 0, have_str = 1;
+            else if (slen < sizeof(str) - 1)
+                str[slen++] = ch;
+        } else if (ch == '"') {
+            in_str = 1;
+            slen = 0;
+            sline = line;
+            scol = col;
+        } else if (ch == ':' && have_str && depth >= 0 && depth < 16 &&
+                   is_obj[depth]) {
+            str[slen] = '\0';
+            snprintf(stack[depth], sizeof(stack[depth]), "%s", str);
+            if (n < max) {
+                out[n].path[0] = '\0';
+                for (j = 0; j <= (size_t)depth; j++) {
+                    size_t l = strlen(out[n].path);
+                    snprintf(out[n].path + l, sizeof(out[n].path) - l, "%s%s",
+                             j ? "." : "", stack[j]);
+                }
+                out[n].line = sline;
+                out[n].col = scol;
+                n++;
+            }
+            have_str = 0;
+        } else if (ch == '{' || ch == '[') {
+            if (++depth < 16) {
+                is_obj[depth] = ch == '{';
+                snprintf(stack[depth], sizeof(stack[depth]), "[]");
+            }
+            have_str = 0;
+        } else if (ch == '}' || ch == ']') {
+            depth--;
+            have_str = 0;
+        } else if (ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r') {
+            have_str = 0;
+        }
+        if (ch == '\n') {
+            line++;
+            col = 1;
+        } else {
+            col++;
+        }
+    }
+    return n;
+}
+
+/* Report an error at the key with this dotted path; returns -1. */
+static int __attribute__((format(printf, 3, 4)))
+fail(struct loader *l, const char *path, const char *fmt, ...)
+{
+    int line = 1, col = 1, n;
+    va_list ap;
+    size_t i;
+
+    for (i = 0; i < l->nkeys; i++)
+        if (strcmp(l->keys[i].path, path) == 0) {
+            line = l->keys[i].line;
+            col = l->keys[i].col;
+            break;
+        }
+    n = snprintf(l->err, l->errlen, "%s:%d:%d: ", l->file, line, col);
+    if (n < 0 || (size_t)n >= l->errlen)
+        return -1;
+    va_start(ap, fmt);
+    vsnprintf(l->err + n, l->errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* Store one JSON value into dst as field f says; path is for errors. */
+static int
+set_field(struct loader *l, const char *path, const struct field *f, json_t *v,
+          void *dst)
+{
+    unsigned char *d = (unsigned char *)dst + f->off;
+    json_int_t x;
+    const char *s;
+    char *end;
+    size_t i;
+    int lvl;
+
+    switch (f->type) {
+    case F_U32:
+    case F_U64:
+        if (!json_is_integer(v))
+            return fail(l, path, "\"%s\" must be an integer", f->name);
+        x = json_integer_value(v);
+        if (x < 0 || (uint64_t)x < f->min || (uint64_t)x > f->max)
+            return fail(l, path, "\"%s\" must be between %llu and %llu",
+                        f->name, (unsigned long long)f->min,
+                        (unsigned long long)f->max);
+        if (f->type == F_U32)
+            *(uint32_t *)d = (uint32_t)x;
+        else
+            *(uint64_t *)d = (uint64_t)x;
+        return 0;
+    case F_STR:
+        if (!json_is_string(v) ||
+            json_string_length(v) >= sizeof(((struct conf *)0)->socket_path))
+            return fail(l, path, "\"%s\" must be a string of under %zu bytes",
+                        f->name, sizeof(((struct conf *)0)->socket_path));
+        snprintf((char *)d, sizeof(((struct conf *)0)->socket_path), "%s",
+                 json_string_value(v));
+        return 0;
+    case F_LEVEL:
+        lvl =
+            json_is_string(v) ? log_level_from_name(json_string_value(v)) : -1;
+        if (lvl < 0)
+            return fail(l, path,
+                        "\"%s\" must be one of \"err\", \"warning\", "
+                        "\"notice\", \"info\", \"debug\"",
+                        f->name);
+        *(int *)d = lvl;
+        return 0;
+    case F_MODE:
+        s = json_is_string(v) ? json_string_value(v) : "";
+        if (strcmp(s, "memory") != 0 && strcmp(s, "disk") != 0)
+            return fail(l, path, "\"%s\" must be \"memory\" or \"disk\"",
+                        f->name);
+        *(int *)d = strcmp(s, "disk") == 0;
+        return 0;
+    case F_OCTAL:
+        s = json_is_string(v) ? json_string_value(v) : "";
+        errno = 0;
+        x = (json_int_t)strtol(s, &end, 8);
+        if (*s == '\0' || *end != '\0' || errno != 0 || x < 0 ||
+            (uint64_t)x > f->max)
+            return fail(l, path,
+                        "\"%s\" must be an octal string such as \"0640\"",
+                        f->name);
+        *(uint32_t *)d = (uint32_t)x;
+        return 0;
+    case F_GID:
+        if (!json_is_integer(v) || json_integer_value(v) < -1 ||
+            json_integer_value(v) > (json_int_t)f->max)
+            return fail(l, path, "\"%s\" must be a group id, or -1", f->name);
+        *(int64_t *)d = json_integer_value(v);
+        return 0;
+    case F_IDS: {
+        struct conf_ids *ids = (struct conf_ids *)d;
+        if (!json_is_array(v) || json_array_size(v) > CONF_ACL_MAX)
+            return fail(l, path, "\"%s\" must be an array of at most %d ids",
+                        f->name, CONF_ACL_MAX);
+        ids->n = 0;
+        for (i = 0; i < json_array_size(v); i++) {
+            json_t *e = json_array_get(v, i);
+            if (!json_is_integer(e) || json_integer_value(e) < 0 ||
+                json_integer_value(e) > (json_int_t)f->max)
+                return fail(l, path, "\"%s\" item %zu is not a valid id",
+                            f->name, i);
+            ids->id[ids->n++] = (uint32_t)json_integer_value(e);
+        }
+        return 0;
+    }
+    }
+    return fail(l, path, "internal: unhandled field type");
+}
+
+/* Apply every key of obj through the field table fields[n]. */
+static int
+apply(struct loader *l, const char *prefix, json_t *obj,
+      const struct field *fields, size_t n, void *dst)
+{
+    const char *key;
+    char path[160];
+    json_t *v;
+    size_t i;
+
+    json_object_foreach(obj, key, v)
+    {
+        snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", key);
+        for (i = 0; i < n; i++)
+            if (strcmp(fields[i].name, key) == 0)
+                break;
+        if (i == n)
+            return fail(l, path, "unknown key \"%s\"", key);
+        if (fields == global_fields && strcmp(key, "tables") == 0)
+            continue;
+        if (set_field(l, path, &fields[i], v, dst) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* A table name doubles as a file name: [A-Za-z0-9_-]{1,64}. */
+static int
+valid_name(const char *s)
+{
+    size_t n = strlen(s), i;
+
+    if (n == 0 || n > PROTO_TABLE_MAX)
+        return 0;
+    for (i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
+            return 0;
+    return 1;
+}
+
+/* Defaults of a table; see conf/shmcached.json. */
+static void
+table_defaults(struct conf_table *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->size_bytes = 64u << 20;
+    t->default_ttl_s = 3600;
+    t->negative_ttl_s = 60;
+    t->max_key_bytes = 250;
+    t->max_value_bytes = 1u << 20;
+    t->file_mode = 0640;
+    t->file_gid = -1;
+}
+
+/* Parse the "tables" object. */
+static int
+load_tables(struct loader *l, json_t *tables, struct conf *c)
+{
+    const char *name;
+    char path[160];
+    json_t *v;
+    size_t i = 0;
+
+    if (!json_is_object(tables) || json_object_size(tables) == 0)
+        return fail(l, "tables",
+                    "\"tables\" must be an object naming at "
+                    "least one table");
+    c->tables = calloc(json_object_size(tables), sizeof(*c->tables));
+    if (c->tables == NULL)
+        return fail(l, "tables", "out of memory");
+    json_object_foreach(tables, name, v)
+    {
+        struct conf_table *t = &c->tables[i++];
+        snprintf(path, sizeof(path), "tables.%s", name);
+        if (!valid_name(name))
+            return fail(l, path,
+                        "table name \"%s\" must be 1-%u of "
+                        "A-Z a-z 0-9 _ -",
+                        name, PROTO_TABLE_MAX);
+        if (!json_is_object(v))
+            return fail(l, path, "table \"%s\" must be an object", name);
+        table_defaults(t);
+        snprintf(t->name, sizeof(t->name), "%s", name);
+        if (apply(l, path, v, table_fields,
+                  sizeof(table_fields) / sizeof(table_fields[0]), t) != 0)
+            return -1;
+        if (t->buckets & (t->buckets - 1))
+            return fail(l, path, "\"buckets\" must be 0 or a power of two");
+        if (FMT_ENTRY_SIZE(t->max_key_bytes, t->max_value_bytes) >
+            t->size_bytes / 4)
+            return fail(l, path,
+                        "max_key_bytes + max_value_bytes must fit "
+                        "a quarter of size_bytes");
+        t->read_any = t->read_uids.n == 0 && t->read_gids.n == 0;
+        c->ntables = i;
+    }
+    return 0;
+}
+
+/*
+ * Load and validate the config at path.  Returns 0, or -1 with
+ * "path:line:column: text" in err.
+ */
+int
+conf_load(const char *path, struct conf **out, char *err, size_t errlen)
+{
+    struct keypos *keys = NULL;
+    struct loader l = {path, NULL, 0, err, errlen};
+    struct conf *c = NULL;
+    json_error_t jerr;
+    json_t *root = NULL;
+    char *text = NULL;
+    size_t len;
+    FILE *f;
+    int rc = -1;
+
+    *out = NULL;
+    f = fopen(path, "re");
+    if (f == NULL) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    text = malloc(CFG_TEXT_MAX + 1);
+    keys = calloc(KEYS_MAX, sizeof(*keys));
+    if (text == NULL || keys == NULL) {
+        fclose(f);
+        snprintf(err, errlen, "%s: out of memory", path);
+        goto out;
+    }
+    len = fread(text, 1, CFG_TEXT_MAX + 1, f);
+    fclose(f);
+    if (len > CFG_TEXT_MAX) {
+        snprintf(err, errlen, "%s: larger than %u bytes", path, CFG_TEXT_MAX);
+        goto out;
+    }
+    root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL) {
+        snprintf(err, errlen, "%s:%d:%d: %s", path, jerr.line, jerr.column,
+                 jerr.text);
+        goto out;
+    }
+    l.keys = keys;
+    l.nkeys = key_positions(text, len, keys, KEYS_MAX);
+    if (!json_is_object(root)) {
+        fail(&l, "", "the top level must be an object");
+        goto out;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        goto out;
+    c->max_connections = 1024;
+    c->max_request_bytes = 2u << 20;
+    c->max_output_bytes = 4u << 20;
+    c->idle_timeout_s = 300;
+    c->expire_interval_ms = 1000;
+    c->sync_interval_s = 30;
+    c->log_level = LOG_LVL_NOTICE;
+    if (apply(&l, "", root, global_fields,
+              sizeof(global_fields) / sizeof(global_fields[0]), c) != 0)
+        goto out;
+    if (load_tables(&l, json_object_get(root, "tables"), c) != 0)
+        goto out;
+    *out = c;
+    c = NULL;
+    rc = 0;
+out:
+    conf_free(c);
+    json_decref(root);
+    free(text);
+    free(keys);
+    return rc;
+}
+
+/* Free a config (NULL is fine). */
+void
+conf_free(struct conf *c)
+{
+    if (c == NULL)
+        return;
+    free(c->tables);
+    free(c);
+}
+
+/* The table called name[len], or NULL. */
+const struct conf_table *
+conf_table(const struct conf *c, const char *name, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < c->ntables; i++)
+        if (strlen(c->tables[i].name) == len &&
+            memcmp(c->tables[i].name, name, len) == 0)
+            return &c->tables[i];
+    return NULL;
+}

@@ -1,0 +1,54 @@
+/*
+ * conf.h -- shmcached's configuration (strict JSON, see shmcached.json(5)).
+ */
+#ifndef SHMC_CONF_H
+#define SHMC_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proto.h"
+
+#define CONF_ACL_MAX 64
+
+/* A uid or gid list; empty means "nobody beyond the defaults". */
+struct conf_ids {
+    uint32_t id[CONF_ACL_MAX];
+    size_t n;
+};
+
+struct conf_table {
+    char name[PROTO_TABLE_MAX + 1];
+    int disk; /* 0 memory (runtime dir), 1 disk (state dir) */
+    uint64_t size_bytes;
+    uint32_t buckets; /* 0 = automatic */
+    uint32_t default_ttl_s;
+    uint32_t negative_ttl_s;
+    uint32_t max_key_bytes;
+    uint32_t max_value_bytes;
+    uint32_t file_mode;
+    int64_t file_gid; /* -1: leave the daemon's group */
+    struct conf_ids write_uids, write_gids, read_uids, read_gids;
+    int read_any; /* both read lists empty: anyone may open it */
+};
+
+struct conf {
+    char socket_path[256]; /* "" = <runtime dir>/control.sock */
+    uint32_t max_connections;
+    uint32_t max_request_bytes; /* largest frame accepted */
+    uint32_t max_output_bytes;  /* replies queued before reading pauses */
+    uint32_t idle_timeout_s;
+    uint32_t expire_interval_ms;
+    uint32_t sync_interval_s;
+    int log_level;
+    struct conf_table *tables;
+    size_t ntables;
+};
+
+int conf_load(const char *path, struct conf **out, char *err, size_t errlen);
+void conf_free(struct conf *c);
+const struct conf_table *conf_table(const struct conf *c, const char *name,
+                                    size_t len);
+
+#endif /* SHMC_CONF_H */

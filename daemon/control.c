@@ -1,0 +1,416 @@
+/*
+ * control.c -- the control socket: listener and connections (libevent).
+ *
+ * Each connection is a non-blocking socket with an input and an output
+ * evbuffer.  Frames are handled in arrival order and each reply appended
+ * to the output in that order, so pipelined requests get their answers in
+ * order.  What one client can cost is bounded:
+ *  - input: a frame header announcing more than max_request_bytes is
+ *    answered with SHMC_ETOOBIG and the connection closed; so at most one
+ *    frame of that size is ever buffered per connection;
+ *  - output: when more than max_output_bytes of replies wait for a client
+ *    that does not read, we stop reading its requests until it drains;
+ *  - time: a connection silent for idle_timeout_s, or whose replies make
+ *    no progress for that long, is closed;
+ *  - count: connections beyond max_connections are closed on accept.
+ * Nothing here blocks: a slow client only ever waits for itself.
+ *
+ * The first frame must be HELLO with a protocol version we speak.  A
+ * malformed frame gets an SHMC_EPROTO reply, then the connection closes
+ * once that reply is out.  OPEN replies carry a descriptor (SCM_RIGHTS);
+ * it is sent with the first byte of its own reply frame, so a pipelining
+ * client can tell which reply it belongs to.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "error.h"
+#include "log.h"
+#include "notify.h"
+#include "proto.h"
+
+#define FDQ_MAX 8
+#define READ_CHUNK 65536
+
+struct conn {
+    struct conn *prev, *next;
+    struct daemon *d;
+    int fd;
+    struct peer peer;
+    struct event *rev, *wev;
+    struct evbuffer *in, *out;
+    uint64_t sent; /* bytes written to the socket, ever */
+    int hello;     /* HELLO accepted */
+    int closing;   /* close once the output is flushed */
+    int reading;   /* rev is armed */
+    struct {
+        uint64_t at; /* stream offset of the reply that carries it */
+        int fd;
+    } fdq[FDQ_MAX];
+    int nfdq;
+};
+
+static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_write_cb(evutil_socket_t fd, short what, void *arg);
+
+/* The idle timeout as a timeval, or NULL for none. */
+static const struct timeval *
+idle_tv(const struct daemon *d, struct timeval *tv)
+{
+    if (d->conf->idle_timeout_s == 0)
+        return NULL;
+    tv->tv_sec = d->conf->idle_timeout_s;
+    tv->tv_usec = 0;
+    return tv;
+}
+
+/* Free a connection and everything it holds. */
+static void
+conn_free(struct conn *c)
+{
+    struct daemon *d = c->d;
+    int i;
+
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        d->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    d->nconns--;
+    for (i = 0; i < c->nfdq; i++)
+        close(c->fdq[i].fd);
+    event_free(c->rev);
+    event_free(c->wev);
+    evbuffer_free(c->in);
+    evbuffer_free(c->out);
+    close(c->fd);
+    free(c);
+}
+
+/* Arm or disarm reading, and arm writing if output waits. */
+static void
+conn_update(struct conn *c)
+{
+    struct timeval tv;
+    size_t pending = evbuffer_get_length(c->out);
+    int want_read = !c->closing && pending <= c->d->conf->max_output_bytes &&
+                    c->nfdq < FDQ_MAX;
+
+    if (want_read && !c->reading)
+        event_add(c->rev, idle_tv(c->d, &tv));
+    else if (!want_read && c->reading)
+        event_del(c->rev);
+    c->reading = want_read;
+    if (pending > 0)
+        event_add(c->wev, idle_tv(c->d, &tv));
+    else
+        event_del(c->wev);
+}
+
+/* Handle every complete frame in the input buffer. */
+static void
+conn_process(struct conn *c)
+{
+    struct daemon *d = c->d;
+    unsigned char hdr[PROTO_HDR], *frame;
+    uint64_t start;
+    uint32_t len, id;
+    int fd, rc;
+
+    while (!c->closing && c->nfdq < FDQ_MAX &&
+           evbuffer_get_length(c->out) <= d->conf->max_output_bytes &&
+           evbuffer_copyout(c->in, hdr, PROTO_HDR) == PROTO_HDR) {
+        len = proto_get32(hdr);
+        id = proto_get32(hdr + 8);
+        if (len < PROTO_HDR || len > d->conf->max_request_bytes) {
+            d->stats.proto_errors++;
+            log_info("control: refused frame pid=%d uid=%u length=%u",
+                     (int)c->peer.pid, (unsigned)c->peer.uid, len);
+            command_reply(c->out, (uint8_t)(hdr[4] | PROTO_REPLY), id,
+                          len < PROTO_HDR ? SHMC_EPROTO : SHMC_ETOOBIG, NULL, 0,
+                          NULL, 0);
+            c->closing = 1;
+            break;
+        }
+        if (evbuffer_get_length(c->in) < len)
+            break;
+        frame = evbuffer_pullup(c->in, len);
+        if (!c->hello && hdr[4] != PROTO_OP_HELLO) {
+            d->stats.proto_errors++;
+            command_reply(c->out, (uint8_t)(hdr[4] | PROTO_REPLY), id,
+                          SHMC_EPROTO, NULL, 0, NULL, 0);
+            c->closing = 1;
+            break;
+        }
+        fd = -1;
+        start = c->sent + evbuffer_get_length(c->out);
+        rc = command_dispatch(d, &c->peer, frame, len, c->out, &fd);
+        evbuffer_drain(c->in, len);
+        d->stats.requests++;
+        if (fd >= 0) {
+            /* The descriptor goes out with its reply's first byte. */
+            c->fdq[c->nfdq].at = start;
+            c->fdq[c->nfdq++].fd = fd;
+        }
+        if (rc < 0) { /* protocol error: reply queued, then close */
+            d->stats.proto_errors++;
+            c->closing = 1;
+        } else if (hdr[4] == PROTO_OP_HELLO) {
+            c->hello = 1;
+        }
+    }
+}
+
+/* Readable, or the idle timeout expired. */
+static void
+conn_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    int n;
+
+    (void)fd;
+    if (what & EV_TIMEOUT) {
+        log_info("control: closing idle connection pid=%d", (int)c->peer.pid);
+        conn_free(c);
+        return;
+    }
+    n = evbuffer_read(c->in, c->fd, READ_CHUNK);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        conn_free(c);
+        return;
+    }
+    conn_process(c);
+    conn_update(c);
+    if (c->closing && evbuffer_get_length(c->out) == 0)
+        conn_free(c);
+}
+
+/* Send bytes up to the next descriptor boundary, or a descriptor. */
+static ssize_t
+conn_send(struct conn *c)
+{
+    size_t avail = evbuffer_get_length(c->out), n = avail;
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    struct msghdr mh;
+    struct iovec iov;
+    struct cmsghdr *cm;
+    ssize_t w;
+
+    if (c->nfdq == 0)
+        return evbuffer_write(c->out, c->fd);
+    if (c->fdq[0].at > c->sent)
+        return evbuffer_write_atmost(c->out, c->fd,
+                                     (ev_ssize_t)(c->fdq[0].at - c->sent));
+    /* The descriptor rides on the first bytes of its reply. */
+    if (c->nfdq > 1 && c->fdq[1].at - c->sent < n)
+        n = (size_t)(c->fdq[1].at - c->sent);
+    if (n > READ_CHUNK)
+        n = READ_CHUNK;
+    memset(&mh, 0, sizeof(mh));
+    iov.iov_base = evbuffer_pullup(c->out, (ev_ssize_t)n);
+    iov.iov_len = n;
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = cbuf;
+    mh.msg_controllen = sizeof(cbuf);
+    cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &c->fdq[0].fd, sizeof(int));
+    w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+    if (w > 0) {
+        evbuffer_drain(c->out, (size_t)w);
+        close(c->fdq[0].fd);
+        memmove(&c->fdq[0], &c->fdq[1], sizeof(c->fdq[0]) * (size_t)--c->nfdq);
+    }
+    return w;
+}
+
+/* Writable, or no progress for the idle timeout. */
+static void
+conn_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    ssize_t n;
+
+    (void)fd;
+    if (what & EV_TIMEOUT) {
+        log_info("control: closing connection that stopped reading pid=%d "
+                 "pending=%zu",
+                 (int)c->peer.pid, evbuffer_get_length(c->out));
+        conn_free(c);
+        return;
+    }
+    n = conn_send(c);
+    if (n < 0 && errno != EAGAIN && errno != EINTR) {
+        conn_free(c);
+        return;
+    }
+    if (n > 0)
+        c->sent += (uint64_t)n;
+    if (c->closing && evbuffer_get_length(c->out) == 0) {
+        conn_free(c);
+        return;
+    }
+    /* Room again: requests that waited behind the output can run. */
+    conn_process(c);
+    conn_update(c);
+}
+
+/* A new connection. */
+static void
+accept_cb(evutil_socket_t lfd, short what, void *arg)
+{
+    struct daemon *d = arg;
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    struct conn *c;
+    int fd;
+
+    (void)what;
+    fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0)
+        return;
+    if (d->nconns >= d->conf->max_connections) {
+        d->stats.refused++;
+        log_warn("control: refused connection: max_connections=%u reached",
+                 d->conf->max_connections);
+        close(fd);
+        return;
+    }
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+        close(fd);
+        return;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        close(fd);
+        return;
+    }
+    c->d = d;
+    c->fd = fd;
+    c->peer.pid = cred.pid;
+    c->peer.uid = cred.uid;
+    c->peer.gid = cred.gid;
+    c->in = evbuffer_new();
+    c->out = evbuffer_new();
+    c->rev = event_new(d->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
+    c->wev = event_new(d->base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
+    c->next = d->conns;
+    if (d->conns)
+        d->conns->prev = c;
+    d->conns = c;
+    d->nconns++;
+    d->stats.connections++;
+    if (c->in == NULL || c->out == NULL || c->rev == NULL || c->wev == NULL) {
+        conn_free(c);
+        return;
+    }
+    log_debug("control: connection pid=%d uid=%u gid=%u", (int)cred.pid,
+              (unsigned)cred.uid, (unsigned)cred.gid);
+    conn_update(c);
+}
+
+/* Bind our own socket at d->socket_path, replacing a stale one. */
+static int
+bind_socket(struct daemon *d, char *err, size_t errlen)
+{
+    struct sockaddr_un sa;
+    struct stat st;
+    int fd, probe;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    if (strlen(d->socket_path) >= sizeof(sa.sun_path)) {
+        snprintf(err, errlen, "socket path too long: %s", d->socket_path);
+        return -ENAMETOOLONG;
+    }
+    strcpy(sa.sun_path, d->socket_path);
+    if (lstat(d->socket_path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            snprintf(err, errlen, "%s exists and is not a socket",
+                     d->socket_path);
+            return -EEXIST;
+        }
+        /* A socket someone still answers on belongs to a live daemon. */
+        probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe >= 0 &&
+            connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+            close(probe);
+            snprintf(err, errlen, "another daemon listens on %s",
+                     d->socket_path);
+            return -EADDRINUSE;
+        }
+        if (probe >= 0)
+            close(probe);
+        unlink(d->socket_path);
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        listen(fd, 128) != 0) {
+        int e = errno;
+        snprintf(err, errlen, "listen on %s: %s", d->socket_path, strerror(e));
+        if (fd >= 0)
+            close(fd);
+        return -e;
+    }
+    /* Who may do what is decided per request from SO_PEERCRED. */
+    chmod(d->socket_path, 0666);
+    return fd;
+}
+
+/* Start listening (inherited socket or our own). */
+int
+control_listen(struct daemon *d, char *err, size_t errlen)
+{
+    int fd = notify_listen_fd(err, (unsigned)errlen);
+
+    if (fd == -2)
+        return -EINVAL;
+    d->listen_inherited = fd >= 0;
+    if (fd < 0)
+        fd = bind_socket(d, err, errlen);
+    if (fd < 0)
+        return fd;
+    evutil_make_socket_nonblocking(fd);
+    d->listen_fd = fd;
+    d->listen_ev = event_new(d->base, fd, EV_READ | EV_PERSIST, accept_cb, d);
+    if (d->listen_ev == NULL || event_add(d->listen_ev, NULL) != 0) {
+        snprintf(err, errlen, "cannot watch the listening socket");
+        return -ENOMEM;
+    }
+    log_notice("control: listening socket=%s%s", d->socket_path,
+               d->listen_inherited ? " (inherited from systemd)" : "");
+    return 0;
+}
+
+/* Close every connection and the listener. */
+void
+control_shutdown(struct daemon *d)
+{
+    while (d->conns != NULL)
+        conn_free(d->conns);
+    if (d->listen_ev != NULL)
+        event_free(d->listen_ev);
+    d->listen_ev = NULL;
+    if (d->listen_fd >= 0) {
+        close(d->listen_fd);
+        if (!d->listen_inherited)
+            unlink(d->socket_path);
+    }
+    d->listen_fd = -1;
+}

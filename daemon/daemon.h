@@ -1,0 +1,63 @@
+/*
+ * daemon.h -- state shared by the daemon's modules (main.c owns it).
+ */
+#ifndef SHMC_DAEMON_H
+#define SHMC_DAEMON_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "conf.h"
+#include "tables.h"
+
+struct event_base;
+struct evbuffer;
+struct conn;
+
+struct dstats {
+    uint64_t connections; /* accepted, ever */
+    uint64_t refused;     /* over max_connections */
+    uint64_t requests;
+    uint64_t proto_errors; /* malformed frames */
+    uint64_t denied;       /* ACL refusals */
+};
+
+struct daemon {
+    struct event_base *base;
+    struct conf *conf;
+    const char *conf_path;
+    char runtime_dir[PATH_MAX];
+    char state_dir[PATH_MAX];
+    char socket_path[PATH_MAX];
+    struct dtable *tables;
+    size_t ntables;
+    int listen_fd;
+    int listen_inherited;
+    struct event *listen_ev;
+    struct conn *conns; /* doubly linked list */
+    uint32_t nconns;
+    uint64_t start_ms;
+    uid_t euid;
+    struct dstats stats;
+};
+
+/* The peer of a connection, from SO_PEERCRED. */
+struct peer {
+    pid_t pid;
+    uid_t uid;
+    gid_t gid;
+};
+
+/* control.c */
+int control_listen(struct daemon *d, char *err, size_t errlen);
+void control_shutdown(struct daemon *d);
+
+/* command.c */
+int command_dispatch(struct daemon *d, const struct peer *p,
+                     const unsigned char *frame, size_t len,
+                     struct evbuffer *out, int *fd_out);
+void command_reply(struct evbuffer *out, uint8_t op, uint32_t id, int status,
+                   const void *a, size_t alen, const void *b, size_t blen);
+
+#endif /* SHMC_DAEMON_H */

@@ -1,0 +1,430 @@
+/*
+ * main.c -- shmcached: command line, start-up, signals, timers, exit codes.
+ *
+ * Start-up order: parse the command line, load the config (exit 78 on any
+ * error), resolve the runtime and state directories (command line, then
+ * $RUNTIME_DIRECTORY / $STATE_DIRECTORY from systemd, then the configure
+ * defaults), open every table (tables.c), listen on the control socket
+ * (control.c), and only then tell systemd READY=1.  Without --foreground
+ * the process detaches after that point, so its parent's exit status says
+ * whether start-up worked.
+ *
+ * One thread runs one libevent loop.  Timers: the expiry sweep and the
+ * heartbeat (expire_interval_ms), msync of disk tables (sync_interval_s),
+ * the systemd watchdog (half of WATCHDOG_USEC).  SIGTERM/SIGINT stop the
+ * loop; tables are then synced and marked clean.  SIGHUP re-reads the
+ * config: limits, log level, TTLs and ACLs apply at once; anything that
+ * would change a table's file (size, limits, mode, new or removed tables,
+ * socket path) is logged as ignored until restart.
+ *
+ * Exit codes (sysexits): 0 clean stop, 64 usage, 69 unavailable (socket or
+ * table in use), 70 internal, 77 permission denied, 78 configuration.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "error.h"
+#include "log.h"
+#include "notify.h"
+
+#define EX_OK_ 0
+#define EX_USAGE_ 64
+#define EX_UNAVAILABLE_ 69
+#define EX_SOFTWARE_ 70
+#define EX_NOPERM_ 77
+#define EX_CONFIG_ 78
+
+#define SWEEP_BUCKETS 4096 /* buckets the expiry sweep visits per tick */
+
+static struct daemon D;
+
+static void
+usage(FILE *f)
+{
+    fprintf(f,
+            "usage: shmcached [-f|--foreground] [-c|--config FILE]\n"
+            "                 [--runtime-dir DIR] [--state-dir DIR]\n"
+            "                 [--check-config] [-v]... [-h|--help] "
+            "[--version]\n"
+            "\n"
+            "  -f, --foreground   stay attached (systemd, tests)\n"
+            "  -c, --config FILE  default %s/shmcached/shmcached.json\n"
+            "  --runtime-dir DIR  socket and memory tables (default "
+            "$RUNTIME_DIRECTORY or %s/shmcached)\n"
+            "  --state-dir DIR    disk tables (default $STATE_DIRECTORY or "
+            "%s/lib/shmcached)\n"
+            "  --check-config     validate the config and exit (0 or 78)\n"
+            "  -v                 more log output (repeat for debug)\n",
+            SYSCONFDIR, RUNSTATEDIR, LOCALSTATEDIR);
+}
+
+/* Map a start-up errno to an exit status. */
+static int
+exit_code(int rc)
+{
+    if (rc == -EACCES || rc == -EPERM)
+        return EX_NOPERM_;
+    if (rc == -EBUSY || rc == -EADDRINUSE)
+        return EX_UNAVAILABLE_;
+    return EX_UNAVAILABLE_;
+}
+
+/* Pick a directory: flag, then environment (first path of a list). */
+static void
+pick_dir(char *dst, const char *flag, const char *env, const char *dflt)
+{
+    const char *e = getenv(env);
+    size_t n;
+
+    if (flag != NULL) {
+        snprintf(dst, PATH_MAX, "%s", flag);
+    } else if (e != NULL && *e != '\0') {
+        n = strcspn(e, ":");
+        snprintf(dst, PATH_MAX, "%.*s", (int)n, e);
+    } else {
+        snprintf(dst, PATH_MAX, "%s", dflt);
+    }
+}
+
+/* Timer: expiry sweep and heartbeat. */
+static void
+sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+    uint64_t now = table_now_ms(), n;
+    size_t i;
+
+    (void)fd;
+    (void)what;
+    (void)arg;
+    for (i = 0; i < D.ntables; i++) {
+        n = evict_expired(D.tables[i].st, now, SWEEP_BUCKETS);
+        if (n > 0)
+            log_debug("evict: expired table=%s count=%llu",
+                      D.tables[i].cfg.name, (unsigned long long)n);
+        store_heartbeat(D.tables[i].st, now);
+    }
+}
+
+/* Timer: write disk tables back. */
+static void
+sync_cb(evutil_socket_t fd, short what, void *arg)
+{
+    size_t i;
+    int rc;
+
+    (void)fd;
+    (void)what;
+    (void)arg;
+    for (i = 0; i < D.ntables; i++)
+        if (D.tables[i].cfg.disk && (rc = store_sync(D.tables[i].st)) != 0)
+            log_err("persist: msync table=%s: %s", D.tables[i].cfg.name,
+                    strerror(-rc));
+}
+
+/* Timer: systemd watchdog. */
+static void
+watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    notify_send("WATCHDOG=1");
+}
+
+/* SIGTERM, SIGINT: stop. */
+static void
+stop_cb(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    (void)arg;
+    log_notice("main: stopping signal=%d", (int)sig);
+    notify_send("STOPPING=1\nSTATUS=Stopping");
+    event_base_loopbreak(D.base);
+}
+
+/* SIGHUP: reload what can change without a restart. */
+static void
+reload_cb(evutil_socket_t sig, short what, void *arg)
+{
+    char err[512];
+    struct conf *c;
+    const struct conf_table *nt;
+    size_t i;
+
+    (void)sig;
+    (void)what;
+    (void)arg;
+    notify_send("RELOADING=1");
+    if (conf_load(D.conf_path, &c, err, sizeof(err)) != 0) {
+        log_err("config: reload failed, keeping the running config: %s", err);
+        notify_send("READY=1\nSTATUS=Reload failed; running config kept");
+        return;
+    }
+    if (strcmp(c->socket_path, D.conf->socket_path) != 0)
+        log_warn("config: socket_path change ignored until restart");
+    for (i = 0; i < D.ntables; i++) {
+        struct dtable *t = &D.tables[i];
+        nt = conf_table(c, t->cfg.name, strlen(t->cfg.name));
+        if (nt == NULL) {
+            log_warn("config: removal of table=%s ignored until restart",
+                     t->cfg.name);
+        } else if (!tables_same_geometry(nt, &t->cfg)) {
+            log_warn("config: new size/limits/mode of table=%s ignored until "
+                     "restart; TTLs and ACLs applied",
+                     t->cfg.name);
+            t->cfg.default_ttl_s = nt->default_ttl_s;
+            t->cfg.negative_ttl_s = nt->negative_ttl_s;
+            t->cfg.write_uids = nt->write_uids;
+            t->cfg.write_gids = nt->write_gids;
+            t->cfg.read_uids = nt->read_uids;
+            t->cfg.read_gids = nt->read_gids;
+            t->cfg.read_any = nt->read_any;
+        } else {
+            t->cfg = *nt;
+        }
+    }
+    for (i = 0; i < c->ntables; i++)
+        if (tables_find(D.tables, D.ntables, c->tables[i].name,
+                        strlen(c->tables[i].name)) == NULL)
+            log_warn("config: new table=%s ignored until restart",
+                     c->tables[i].name);
+    /* The tables keep copies; the rest of the new config takes over. */
+    snprintf(c->socket_path, sizeof(c->socket_path), "%s", D.conf->socket_path);
+    conf_free(D.conf);
+    D.conf = c;
+    log_set_level(c->log_level);
+    log_notice("config: reloaded path=%s", D.conf_path);
+    notify_send("READY=1\nSTATUS=Serving %zu tables", D.ntables);
+}
+
+/* Detach from the terminal; the parent exits with the child's start-up
+ * status, read from a pipe. */
+static int
+detach(int *ready_fd)
+{
+    int p[2], status = EX_SOFTWARE_;
+    pid_t pid;
+    unsigned char b;
+
+    if (pipe(p) != 0)
+        return -errno;
+    pid = fork();
+    if (pid < 0)
+        return -errno;
+    if (pid > 0) {
+        close(p[1]);
+        if (read(p[0], &b, 1) == 1)
+            status = b;
+        _exit(status);
+    }
+    close(p[0]);
+    setsid();
+    *ready_fd = p[1];
+    return 0;
+}
+
+/* Tell a waiting parent how start-up went, and drop the terminal. */
+static void
+detach_done(int ready_fd, int status)
+{
+    unsigned char b = (unsigned char)status;
+    int null;
+
+    if (ready_fd < 0)
+        return;
+    if (status == 0) {
+        null = open("/dev/null", O_RDWR);
+        if (null >= 0) {
+            dup2(null, STDIN_FILENO);
+            dup2(null, STDOUT_FILENO);
+            dup2(null, STDERR_FILENO);
+            if (null > STDERR_FILENO)
+                close(null);
+        }
+    }
+    if (write(ready_fd, &b, 1) != 1) {
+        /* The parent is gone; nothing to tell. */
+    }
+    close(ready_fd);
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"foreground", no_argument, NULL, 'f'},
+        {"config", required_argument, NULL, 'c'},
+        {"runtime-dir", required_argument, NULL, 'R'},
+        {"state-dir", required_argument, NULL, 'S'},
+        {"check-config", no_argument, NULL, 'C'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *runtime_flag = NULL, *state_flag = NULL;
+    char err[512], dflt[PATH_MAX];
+    struct event *ev[6] = {NULL};
+    struct timeval tv;
+    uint64_t wd;
+    int c, foreground = 0, check = 0, verbose = 0, rc, status = EX_OK_;
+    int ready_fd = -1;
+    size_t i;
+
+    D.conf_path = SYSCONFDIR "/shmcached/shmcached.json";
+    while ((c = getopt_long(argc, argv, "fc:vh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            foreground = 1;
+            break;
+        case 'c':
+            D.conf_path = optarg;
+            break;
+        case 'R':
+            runtime_flag = optarg;
+            break;
+        case 'S':
+            state_flag = optarg;
+            break;
+        case 'C':
+            check = 1;
+            break;
+        case 'v':
+            verbose++;
+            break;
+        case 'h':
+            usage(stdout);
+            return EX_OK_;
+        case 'V':
+            printf("shmcached %s\n", PACKAGE_VERSION);
+            return EX_OK_;
+        default:
+            usage(stderr);
+            return EX_USAGE_;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return EX_USAGE_;
+    }
+    log_init("shmcached", LOG_LVL_NOTICE);
+    if (conf_load(D.conf_path, &D.conf, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return EX_CONFIG_;
+    }
+    if (check) {
+        printf("%s: OK, %zu table(s)\n", D.conf_path, D.conf->ntables);
+        conf_free(D.conf);
+        return EX_OK_;
+    }
+    log_set_level(D.conf->log_level + verbose > LOG_LVL_DEBUG
+                      ? LOG_LVL_DEBUG
+                      : D.conf->log_level + verbose);
+    signal(SIGPIPE, SIG_IGN);
+
+    snprintf(dflt, sizeof(dflt), "%s/shmcached", RUNSTATEDIR);
+    pick_dir(D.runtime_dir, runtime_flag, "RUNTIME_DIRECTORY", dflt);
+    snprintf(dflt, sizeof(dflt), "%s/lib/shmcached", LOCALSTATEDIR);
+    pick_dir(D.state_dir, state_flag, "STATE_DIRECTORY", dflt);
+    if (D.conf->socket_path[0] != '\0')
+        snprintf(D.socket_path, sizeof(D.socket_path), "%s",
+                 D.conf->socket_path);
+    else if ((size_t)snprintf(D.socket_path, sizeof(D.socket_path),
+                              "%.*s/control.sock", PATH_MAX - 16,
+                              D.runtime_dir) >= sizeof(D.socket_path)) {
+        fprintf(stderr, "shmcached: runtime directory path too long\n");
+        return EX_CONFIG_;
+    }
+    D.euid = geteuid();
+    D.listen_fd = -1;
+    D.start_ms = table_now_ms();
+
+    if (!foreground && (rc = detach(&ready_fd)) != 0) {
+        fprintf(stderr, "shmcached: cannot detach: %s\n", strerror(-rc));
+        return EX_SOFTWARE_;
+    }
+    D.base = event_base_new();
+    if (D.base == NULL) {
+        log_err("main: cannot create the event loop");
+        status = EX_SOFTWARE_;
+        goto out;
+    }
+    rc = tables_open(D.conf, D.runtime_dir, D.state_dir, &D.tables, &D.ntables,
+                     err, sizeof(err));
+    if (rc != 0) {
+        log_err("tables: %s", err);
+        status = exit_code(rc);
+        goto out;
+    }
+    rc = control_listen(&D, err, sizeof(err));
+    if (rc != 0) {
+        log_err("control: %s", err);
+        status = rc == -EINVAL ? EX_CONFIG_ : exit_code(rc);
+        goto out;
+    }
+
+    ev[0] = evsignal_new(D.base, SIGTERM, stop_cb, NULL);
+    ev[1] = evsignal_new(D.base, SIGINT, stop_cb, NULL);
+    ev[2] = evsignal_new(D.base, SIGHUP, reload_cb, NULL);
+    ev[3] = event_new(D.base, -1, EV_PERSIST, sweep_cb, NULL);
+    ev[4] = event_new(D.base, -1, EV_PERSIST, sync_cb, NULL);
+    ev[5] = event_new(D.base, -1, EV_PERSIST, watchdog_cb, NULL);
+    for (i = 0; i < 6; i++)
+        if (ev[i] == NULL) {
+            log_err("main: out of memory");
+            status = EX_SOFTWARE_;
+            goto out;
+        }
+    event_add(ev[0], NULL);
+    event_add(ev[1], NULL);
+    event_add(ev[2], NULL);
+    tv.tv_sec = D.conf->expire_interval_ms / 1000;
+    tv.tv_usec = (D.conf->expire_interval_ms % 1000) * 1000;
+    event_add(ev[3], &tv);
+    if (D.conf->sync_interval_s > 0) {
+        tv.tv_sec = D.conf->sync_interval_s;
+        tv.tv_usec = 0;
+        event_add(ev[4], &tv);
+    }
+    wd = notify_watchdog_usec();
+    if (wd > 0) {
+        tv.tv_sec = (time_t)(wd / 2 / 1000000);
+        tv.tv_usec = (suseconds_t)(wd / 2 % 1000000);
+        event_add(ev[5], &tv);
+    }
+    sweep_cb(-1, 0, NULL); /* first heartbeat before readers look */
+
+    log_notice("main: ready tables=%zu socket=%s pid=%d", D.ntables,
+               D.socket_path, (int)getpid());
+    notify_send("READY=1\nSTATUS=Serving %zu tables\nMAINPID=%d", D.ntables,
+                (int)getpid());
+    detach_done(ready_fd, EX_OK_);
+    ready_fd = -1;
+    if (event_base_dispatch(D.base) < 0)
+        status = EX_SOFTWARE_;
+
+out:
+    detach_done(ready_fd, status);
+    control_shutdown(&D);
+    for (i = 0; i < 6; i++)
+        if (ev[i] != NULL)
+            event_free(ev[i]);
+    tables_close(D.tables, D.ntables);
+    if (D.base != NULL)
+        event_base_free(D.base);
+    conf_free(D.conf);
+    if (status == EX_OK_)
+        log_notice("main: stopped cleanly");
+    return status;
+}

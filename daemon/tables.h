@@ -1,0 +1,27 @@
+/*
+ * tables.h -- the daemon's open tables, one per configured table.
+ */
+#ifndef SHMC_TABLES_H
+#define SHMC_TABLES_H
+
+#include <limits.h>
+
+#include "conf.h"
+#include "store.h"
+
+struct dtable {
+    struct conf_table cfg; /* settings in force (SIGHUP may change some) */
+    struct store *st;
+    char path[PATH_MAX];
+};
+
+int tables_open(const struct conf *c, const char *runtime_dir,
+                const char *state_dir, struct dtable **out, size_t *n,
+                char *err, size_t errlen);
+void tables_close(struct dtable *t, size_t n);
+struct dtable *tables_find(struct dtable *t, size_t n, const char *name,
+                           size_t len);
+int tables_same_geometry(const struct conf_table *a,
+                         const struct conf_table *b);
+
+#endif /* SHMC_TABLES_H */
