@@ -3,7 +3,8 @@
 LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh
 AM_TESTS_ENVIRONMENT = CK_TAP_LOG_FILE_NAME=-; CK_VERBOSITY=silent; \
 	export CK_TAP_LOG_FILE_NAME CK_VERBOSITY; \
-	top_srcdir=$(top_srcdir); export top_srcdir;
+	top_srcdir=$(top_srcdir); export top_srcdir; \
+	SHMCACHED=$(abs_top_builddir)/daemon/shmcached; export SHMCACHED;
 
 check_LTLIBRARIES = tests/libtestutil.la
 tests_libtestutil_la_SOURCES = tests/testutil.c tests/testutil.h
@@ -13,7 +14,7 @@ TEST_LIBS = tests/libtestutil.la daemon/libstore.la common/libshmcommon.la \
 
 check_PROGRAMS += tests/check_format tests/check_hash tests/check_seqlock \
 	tests/check_table tests/check_torture tests/check_hostile \
-	tests/check_proto
+	tests/check_proto tests/check_daemon
 TESTS += $(check_PROGRAMS)
 
 tests_check_format_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
@@ -30,6 +31,10 @@ tests_check_hostile_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_hostile_LDADD = $(TEST_LIBS)
 tests_check_proto_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_proto_LDADD = $(TEST_LIBS)
+tests_check_daemon_SOURCES = tests/check_daemon.c tests/client.c \
+	tests/client.h
+tests_check_daemon_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_daemon_LDADD = $(TEST_LIBS)
 
 EXTRA_DIST += tests/README.md
 

@@ -1,0 +1,734 @@
+/*
+ * check_daemon.c -- shmcached end to end: each test starts the built
+ * daemon in the foreground in its own temp dir (client.c) and drives it
+ * through the control socket.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "error.h"
+#include "proto.h"
+#include "table.h"
+#include "testutil.h"
+
+static struct tdaemon d;
+
+/* A config with one small memory table "t" and one disk table "p";
+ * extra is spliced into the top level, tx into table t. */
+static char *
+conf(const char *extra, const char *tx)
+{
+    char *s;
+
+    if (asprintf(
+            &s,
+            "{%s%s\"log_level\": \"warning\", \"tables\": {"
+            "\"t\": {\"size_bytes\": 1048576, \"max_value_bytes\": 100000, "
+            "\"default_ttl_s\": 0%s%s},"
+            "\"p\": {\"mode\": \"disk\", \"size_bytes\": 1048576, "
+            "\"max_value_bytes\": 100000}}}",
+            extra ? extra : "", extra ? ", " : "", tx ? ", " : "",
+            tx ? tx : "") < 0)
+        abort();
+    return s;
+}
+
+static void
+start(const char *extra, const char *tx)
+{
+    char *c = conf(extra, tx);
+
+    ck_assert_msg(td_start(&d, c, -1) == 0, "daemon did not start");
+    free(c);
+}
+
+static void
+teardown(void)
+{
+    td_free(&d);
+}
+
+/* Call and return the status; the reply is freed. */
+static int
+call(int fd, uint8_t op, const char *key, const char *val, uint32_t ttl)
+{
+    struct treply r;
+    int st;
+
+    ck_assert_int_eq(tc_call(fd, op, "t", key, key ? strlen(key) : 0, val,
+                             val ? strlen(val) : 0, ttl, 0, &r),
+                     0);
+    st = r.status;
+    tc_reply_free(&r);
+    return st;
+}
+
+/* GET over the socket into buf; returns the status. */
+static int
+get(int fd, const char *key, char *buf, size_t size, uint32_t *flags)
+{
+    struct treply r;
+    int st;
+
+    ck_assert_int_eq(
+        tc_call(fd, PROTO_OP_GET, "t", key, strlen(key), NULL, 0, 0, 0, &r), 0);
+    st = r.status;
+    if (st == 0) {
+        uint32_t vlen = proto_get32(r.body + 12);
+        ck_assert_uint_eq(r.blen, 16 + vlen);
+        ck_assert_uint_lt(vlen, size);
+        memcpy(buf, r.body + 16, vlen);
+        buf[vlen] = '\0';
+        if (flags)
+            *flags = proto_get32(r.body);
+    }
+    tc_reply_free(&r);
+    return st;
+}
+
+/* Whether the daemon closed the connection (EOF within 5 s); replies
+ * still in flight are skipped, a timeout is not a close. */
+static int
+closed_by_peer(int fd)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+    char buf[4096];
+    ssize_t n;
+
+    for (;;) {
+        if (poll(&p, 1, 5000) <= 0)
+            return 0;
+        n = recv(fd, buf, sizeof(buf), 0);
+        if (n == 0 || (n < 0 && errno == ECONNRESET))
+            return 1;
+        if (n < 0)
+            return 0;
+    }
+}
+
+/* ---- core ---- */
+
+START_TEST(test_every_operation)
+{
+    char buf[256];
+    struct treply r;
+    uint32_t flags;
+    int fd;
+
+    start(NULL, NULL);
+    fd = tc_connect(d.sock, 1);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(call(fd, PROTO_OP_PING, NULL, NULL, 0), 0);
+    ck_assert_int_eq(call(fd, PROTO_OP_SET, "k", "v1", 0), 0);
+    ck_assert_int_eq(get(fd, "k", buf, sizeof(buf), NULL), 0);
+    ck_assert_str_eq(buf, "v1");
+    ck_assert_int_eq(call(fd, PROTO_OP_ADD, "k", "v2", 0), SHMC_EEXISTS);
+    ck_assert_int_eq(call(fd, PROTO_OP_REPLACE, "k", "v3", 0), 0);
+    ck_assert_int_eq(call(fd, PROTO_OP_REPLACE, "nope", "v", 0),
+                     SHMC_ENOTFOUND);
+    ck_assert_int_eq(call(fd, PROTO_OP_ADD, "new", "v", 0), 0);
+    ck_assert_int_eq(call(fd, PROTO_OP_TOUCH, "k", NULL, 100), 0);
+    ck_assert_int_eq(call(fd, PROTO_OP_DELETE, "k", NULL, 0), 0);
+    ck_assert_int_eq(get(fd, "k", buf, sizeof(buf), NULL), SHMC_ENOTFOUND);
+    ck_assert_int_eq(call(fd, PROTO_OP_DELETE, "k", NULL, 0), SHMC_ENOTFOUND);
+
+    /* incr/decr on decimal values, memcached's rules. */
+    ck_assert_int_eq(call(fd, PROTO_OP_SET, "n", "41", 0), 0);
+    ck_assert_int_eq(tc_call(fd, PROTO_OP_INCR, "t", "n", 1, NULL, 0, 0, 1, &r),
+                     0);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_uint_eq(proto_get64(r.body), 42);
+    tc_reply_free(&r);
+    ck_assert_int_eq(
+        tc_call(fd, PROTO_OP_DECR, "t", "n", 1, NULL, 0, 0, 100, &r), 0);
+    ck_assert_uint_eq(proto_get64(r.body), 0);
+    tc_reply_free(&r);
+    ck_assert_int_eq(get(fd, "n", buf, sizeof(buf), NULL), 0);
+    ck_assert_str_eq(buf, "0");
+    ck_assert_int_eq(call(fd, PROTO_OP_SET, "s", "abc", 0), 0);
+    ck_assert_int_eq(tc_call(fd, PROTO_OP_INCR, "t", "s", 1, NULL, 0, 0, 1, &r),
+                     0);
+    ck_assert_int_eq(r.status, SHMC_ENOTNUM);
+    tc_reply_free(&r);
+
+    /* Negative entries are reported through the flags. */
+    ck_assert_int_eq(call(fd, PROTO_OP_SETNEG, "gone", NULL, 0), 0);
+    ck_assert_int_eq(get(fd, "gone", buf, sizeof(buf), &flags), 0);
+    ck_assert_uint_eq(flags & 2u, 2u);
+
+    /* Batch: three items in one frame. */
+    {
+        unsigned char items[256];
+        size_t n = 0;
+        n += proto_batch_item(items + n, sizeof(items) - n, "b1", 2, "x", 1, 0);
+        n += proto_batch_item(items + n, sizeof(items) - n, "b2", 2, "y", 1, 0);
+        n += proto_batch_item(items + n, sizeof(items) - n, "b3", 2, "z", 1, 0);
+        ck_assert_int_eq(
+            tc_call(fd, PROTO_OP_BATCH, "t", NULL, 0, items, n, 0, 3, &r), 0);
+        ck_assert_int_eq(r.status, 0);
+        ck_assert_uint_eq(proto_get32(r.body), 3);
+        tc_reply_free(&r);
+        ck_assert_int_eq(get(fd, "b3", buf, sizeof(buf), NULL), 0);
+        ck_assert_str_eq(buf, "z");
+    }
+
+    /* Stats and list are JSON. */
+    ck_assert_int_eq(
+        tc_call(fd, PROTO_OP_STATS, "t", NULL, 0, NULL, 0, 0, 0, &r), 0);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_ptr_nonnull(strstr((char *)r.body, "\"name\":\"t\""));
+    ck_assert_ptr_nonnull(strstr((char *)r.body, "\"entries\":"));
+    tc_reply_free(&r);
+    ck_assert_int_eq(
+        tc_call(fd, PROTO_OP_STATS, "", NULL, 0, NULL, 0, 0, 0, &r), 0);
+    ck_assert_ptr_nonnull(strstr((char *)r.body, "\"requests\":"));
+    tc_reply_free(&r);
+    ck_assert_int_eq(
+        tc_call(fd, PROTO_OP_LIST, NULL, NULL, 0, NULL, 0, 0, 0, &r), 0);
+    ck_assert_ptr_nonnull(strstr((char *)r.body, "\"mode\":\"disk\""));
+    tc_reply_free(&r);
+
+    ck_assert_int_eq(
+        tc_call(fd, PROTO_OP_SYNC, "p", NULL, 0, NULL, 0, 0, 0, &r), 0);
+    ck_assert_int_eq(r.status, 0);
+    tc_reply_free(&r);
+    ck_assert_int_eq(call(fd, PROTO_OP_FLUSH, NULL, NULL, 0), 0);
+    ck_assert_int_eq(get(fd, "b1", buf, sizeof(buf), NULL), SHMC_ENOTFOUND);
+    ck_assert_int_eq(
+        tc_call(fd, PROTO_OP_GET, "nosuch", "k", 1, NULL, 0, 0, 0, &r), 0);
+    ck_assert_int_eq(r.status, SHMC_ENOTABLE);
+    tc_reply_free(&r);
+    close(fd);
+    ck_assert_int_eq(td_stop(&d), 0);
+}
+END_TEST
+
+START_TEST(test_open_hands_a_read_only_descriptor)
+{
+    struct table tb;
+    struct table_hit hit;
+    struct treply r;
+    char buf[64], why[128];
+    int fd;
+
+    start(NULL, NULL);
+    fd = tc_connect(d.sock, 1);
+    ck_assert_int_eq(call(fd, PROTO_OP_SET, "k", "mapped", 0), 0);
+    /* Pipelined: a PING before and after the OPEN; the descriptor must
+     * arrive with the OPEN reply and the answers in order. */
+    {
+        unsigned char req[256];
+        size_t n = proto_request(req, sizeof(req), PROTO_OP_PING, 1, NULL, NULL,
+                                 0, NULL, 0, 0, 0);
+        n += proto_request(req + n, sizeof(req) - n, PROTO_OP_OPEN, 2, "t",
+                           NULL, 0, NULL, 0, 0, 0);
+        n += proto_request(req + n, sizeof(req) - n, PROTO_OP_PING, 3, NULL,
+                           NULL, 0, NULL, 0, 0, 0);
+        ck_assert_int_eq(tc_send(fd, req, n), 0);
+    }
+    ck_assert_int_eq(tc_recv(fd, &r, 5000), 0);
+    ck_assert_uint_eq(r.id, 1);
+    ck_assert_int_eq(r.fd, -1);
+    tc_reply_free(&r);
+    ck_assert_int_eq(tc_recv(fd, &r, 5000), 0);
+    ck_assert_uint_eq(r.id, 2);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_int_ge(r.fd, 0);
+    ck_assert_int_eq(fcntl(r.fd, F_GETFL) & O_ACCMODE, O_RDONLY);
+    ck_assert_int_eq(table_open_fd(&tb, r.fd, why, sizeof(why)), 0);
+    ck_assert_int_eq(table_lookup(&tb, "k", 1, buf, sizeof(buf), 0, &hit), 0);
+    ck_assert_mem_eq(buf, "mapped", 6);
+    table_close(&tb);
+    tc_reply_free(&r);
+    ck_assert_int_eq(tc_recv(fd, &r, 5000), 0);
+    ck_assert_uint_eq(r.id, 3);
+    tc_reply_free(&r);
+    close(fd);
+}
+END_TEST
+
+START_TEST(test_ttl_expiry)
+{
+    char buf[64];
+    int fd;
+
+    start("\"expire_interval_ms\": 100", NULL);
+    fd = tc_connect(d.sock, 1);
+    ck_assert_int_eq(call(fd, PROTO_OP_SET, "short", "v", 1), 0);
+    ck_assert_int_eq(call(fd, PROTO_OP_SET, "long", "v", 3600), 0);
+    ck_assert_int_eq(call(fd, PROTO_OP_SET, "never", "v", PROTO_TTL_NEVER), 0);
+    ck_assert_int_eq(get(fd, "short", buf, sizeof(buf), NULL), 0);
+    /* Waiting for time to pass, not for the daemon. */
+    usleep(1300 * 1000);
+    ck_assert_int_eq(get(fd, "short", buf, sizeof(buf), NULL), SHMC_ENOTFOUND);
+    ck_assert_int_eq(get(fd, "long", buf, sizeof(buf), NULL), 0);
+    ck_assert_int_eq(get(fd, "never", buf, sizeof(buf), NULL), 0);
+    close(fd);
+}
+END_TEST
+
+START_TEST(test_eviction_when_full)
+{
+    char key[32], val[1000], buf[1100];
+    struct treply r;
+    int fd, i;
+
+    start(NULL, NULL);
+    fd = tc_connect(d.sock, 1);
+    memset(val, 'v', sizeof(val) - 1);
+    val[sizeof(val) - 1] = '\0';
+    for (i = 0; i < 3000; i++) { /* ~3 MB into a 1 MiB table */
+        snprintf(key, sizeof(key), "key%d", i);
+        ck_assert_int_eq(call(fd, PROTO_OP_SET, key, val, 0), 0);
+    }
+    ck_assert_int_eq(get(fd, "key2999", buf, sizeof(buf), NULL), 0);
+    ck_assert_int_eq(get(fd, "key0", buf, sizeof(buf), NULL), SHMC_ENOTFOUND);
+    ck_assert_int_eq(
+        tc_call(fd, PROTO_OP_STATS, "t", NULL, 0, NULL, 0, 0, 0, &r), 0);
+    ck_assert_ptr_null(strstr((char *)r.body, "\"evictions\":0,"));
+    tc_reply_free(&r);
+    close(fd);
+}
+END_TEST
+
+START_TEST(test_restart_reuses_tables)
+{
+    char buf[64], key[32];
+    struct stat st1, st2;
+    char *path;
+    int fd, i;
+
+    start(NULL, NULL);
+    fd = tc_connect(d.sock, 1);
+    for (i = 0; i < 500; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        ck_assert_int_eq(call(fd, PROTO_OP_SET, key, key, 0), 0);
+    }
+    close(fd);
+    path = tu_path(d.run, "t.shm");
+    ck_assert_int_eq(stat(path, &st1), 0);
+    ck_assert_int_eq(td_restart(&d), 0);
+    ck_assert_int_eq(stat(path, &st2), 0);
+    ck_assert_uint_eq(st1.st_ino, st2.st_ino); /* same file, reused */
+    fd = tc_connect(d.sock, 1);
+    for (i = 0; i < 500; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        ck_assert_int_eq(get(fd, key, buf, sizeof(buf), NULL), 0);
+        ck_assert_str_eq(buf, key);
+    }
+    close(fd);
+    free(path);
+}
+END_TEST
+
+START_TEST(test_changed_geometry_replaces_and_retires)
+{
+    struct table old, now;
+    char buf[64], why[128], *path, *c;
+    struct table_hit hit;
+    struct stat st1, st2;
+    int fd, tfd, nfd;
+
+    start(NULL, NULL);
+    fd = tc_connect(d.sock, 1);
+    ck_assert_int_eq(call(fd, PROTO_OP_SET, "k", "v", 0), 0);
+    close(fd);
+    path = tu_path(d.run, "t.shm");
+    tfd = open(path, O_RDONLY);
+    ck_assert_int_eq(table_open_fd(&old, tfd, why, sizeof(why)), 0);
+    ck_assert_int_eq(fstat(tfd, &st1), 0);
+    /* Restart with another geometry: a new file replaces the old one, and a
+     * reader still mapping the old one is told to reopen. */
+    ck_assert_int_eq(td_stop(&d), 0);
+    c = conf(NULL, "\"buckets\": 512"); /* auto gives 1024 */
+    ck_assert_int_eq(td_write_conf(&d, c), 0);
+    free(c);
+    ck_assert_int_eq(td_restart(&d), 0);
+    ck_assert_int_eq(table_lookup(&old, "k", 1, buf, sizeof(buf), 0, &hit),
+                     SHMC_ERETIRED);
+    nfd = open(path, O_RDONLY);
+    ck_assert_int_eq(fstat(nfd, &st2), 0);
+    ck_assert_uint_ne(st1.st_ino, st2.st_ino);
+    ck_assert_int_eq(st2.st_size, 1048576);
+    ck_assert_int_eq(table_open_fd(&now, nfd, why, sizeof(why)), 0);
+    ck_assert_uint_eq(now.generation, old.generation + 1);
+    table_close(&now);
+    table_close(&old);
+    close(nfd);
+    close(tfd);
+    free(path);
+}
+END_TEST
+
+START_TEST(test_sighup_reload)
+{
+    char *c;
+    int fd;
+
+    start(NULL, NULL);
+    fd = tc_connect(d.sock, 1);
+    ck_assert_int_eq(call(fd, PROTO_OP_SET, "k", "v", 0), 0);
+    /* Writers limited to a uid nobody has: even root is still allowed
+     * (root and the daemon's uid always are); a reload with an invalid
+     * config is refused and the running one kept. */
+    ck_assert_int_eq(td_write_conf(&d, "{\"tables\": {\"t\": {\"bogus\": 1}}}"),
+                     0);
+    kill(d.pid, SIGHUP);
+    ck_assert_int_eq(td_wait_notify(&d, "READY=1", 5000), 0);
+    ck_assert_int_eq(call(fd, PROTO_OP_PING, NULL, NULL, 0), 0);
+    c = conf("\"max_connections\": 1", "\"negative_ttl_s\": 7");
+    ck_assert_int_eq(td_write_conf(&d, c), 0);
+    free(c);
+    kill(d.pid, SIGHUP);
+    ck_assert_int_eq(td_wait_notify(&d, "READY=1", 5000), 0);
+    /* max_connections=1 now applies: a second connection is refused. */
+    {
+        int fd2 = tc_connect(d.sock, 0);
+        ck_assert_int_ge(fd2, 0);
+        ck_assert(closed_by_peer(fd2));
+        close(fd2);
+    }
+    ck_assert_int_eq(call(fd, PROTO_OP_PING, NULL, NULL, 0), 0);
+    close(fd);
+}
+END_TEST
+
+START_TEST(test_notify_and_watchdog)
+{
+    int fd;
+
+    setenv("WATCHDOG_USEC", "200000", 1);
+    start(NULL, NULL);
+    unsetenv("WATCHDOG_USEC");
+    /* READY=1 came only after the socket listened: connecting now works. */
+    fd = tc_connect(d.sock, 1);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_int_eq(td_wait_notify(&d, "WATCHDOG=1", 2000), 0);
+    kill(d.pid, SIGTERM);
+    ck_assert_int_eq(td_wait_notify(&d, "STOPPING=1", 5000), 0);
+}
+END_TEST
+
+START_TEST(test_socket_activation)
+{
+    struct sockaddr_un sa;
+    char *dir = tu_tmpdir(), *sock = tu_path(dir, "act.sock"), *c;
+    int lfd, fd;
+
+    lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(lfd, 16), 0);
+    c = conf(NULL, NULL);
+    ck_assert_int_eq(td_start(&d, c, lfd), 0);
+    free(c);
+    close(lfd);
+    fd = tc_connect(sock, 1); /* the inherited socket, not <run>/control */
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(call(fd, PROTO_OP_PING, NULL, NULL, 0), 0);
+    close(fd);
+    ck_assert_int_eq(access(d.sock, F_OK), -1);
+    unlink(sock);
+    rmdir(dir);
+    free(sock);
+    free(dir);
+}
+END_TEST
+
+/* ---- errors ---- */
+
+START_TEST(test_check_config)
+{
+    const char *bin = getenv("SHMCACHED");
+    char *dir = tu_tmpdir(), *p = tu_path(dir, "bad.json"), cmd[1024], out[512];
+    FILE *f = fopen(p, "w"), *pp;
+    size_t n;
+    int status;
+
+    fputs("{\n  \"tables\": {\n    \"t\": {\n      \"size_byte\": 1\n    }\n"
+          "  }\n}\n",
+          f);
+    fclose(f);
+    snprintf(cmd, sizeof(cmd), "%s --check-config -c %s 2>&1", bin, p);
+    pp = popen(cmd, "r");
+    n = fread(out, 1, sizeof(out) - 1, pp);
+    out[n] = '\0';
+    status = pclose(pp);
+    ck_assert_int_eq(WEXITSTATUS(status), 78);
+    ck_assert_msg(strstr(out, "bad.json:4:7: unknown key \"size_byte\"") !=
+                      NULL,
+                  "got: %s", out);
+    unlink(p);
+    rmdir(dir);
+    free(p);
+    free(dir);
+}
+END_TEST
+
+START_TEST(test_garbage_frames_close_the_connection)
+{
+    unsigned char junk[64];
+    struct treply r;
+    int fd, i;
+
+    start(NULL, NULL);
+    /* Before HELLO: refused. */
+    fd = tc_connect(d.sock, 0);
+    ck_assert_int_eq(
+        tc_call(fd, PROTO_OP_PING, NULL, NULL, 0, NULL, 0, 0, 0, &r), 0);
+    ck_assert_int_eq(r.status, SHMC_EPROTO);
+    tc_reply_free(&r);
+    ck_assert(closed_by_peer(fd));
+    close(fd);
+    /* Wrong protocol version. */
+    fd = tc_connect(d.sock, 0);
+    {
+        unsigned char h[16];
+        proto_header(h, 16, PROTO_OP_HELLO, 9);
+        proto_put32(h + 12, 99);
+        ck_assert_int_eq(tc_send(fd, h, 16), 0);
+        ck_assert_int_eq(tc_recv(fd, &r, 5000), 0);
+        ck_assert_int_eq(r.status, SHMC_EVERSION);
+        tc_reply_free(&r);
+    }
+    ck_assert(closed_by_peer(fd));
+    close(fd);
+    /* A well-framed request with a malformed body. */
+    fd = tc_connect(d.sock, 1);
+    for (i = 0; i < 64; i++)
+        junk[i] = (unsigned char)(i * 37);
+    proto_header(junk, sizeof(junk), PROTO_OP_SET, 5);
+    ck_assert_int_eq(tc_send(fd, junk, sizeof(junk)), 0);
+    ck_assert_int_eq(tc_recv(fd, &r, 5000), 0);
+    ck_assert_int_eq(r.status, SHMC_EPROTO);
+    ck_assert_uint_eq(r.id, 5);
+    tc_reply_free(&r);
+    ck_assert(closed_by_peer(fd));
+    close(fd);
+    /* A length field beyond max_request_bytes. */
+    fd = tc_connect(d.sock, 1);
+    proto_header(junk, 0x7fffffffu, PROTO_OP_SET, 6);
+    ck_assert_int_eq(tc_send(fd, junk, 12), 0);
+    ck_assert_int_eq(tc_recv(fd, &r, 5000), 0);
+    ck_assert_int_eq(r.status, SHMC_ETOOBIG);
+    tc_reply_free(&r);
+    ck_assert(closed_by_peer(fd));
+    close(fd);
+    /* The daemon is fine. */
+    fd = tc_connect(d.sock, 1);
+    ck_assert_int_eq(call(fd, PROTO_OP_PING, NULL, NULL, 0), 0);
+    close(fd);
+}
+END_TEST
+
+START_TEST(test_stalled_half_frame_times_out)
+{
+    unsigned char h[12];
+    int fd, other;
+
+    start("\"idle_timeout_s\": 1", NULL);
+    fd = tc_connect(d.sock, 1);
+    proto_header(h, 100, PROTO_OP_SET, 1); /* promises 100, sends 12 */
+    ck_assert_int_eq(tc_send(fd, h, sizeof(h)), 0);
+    /* Others are served meanwhile ... */
+    other = tc_connect(d.sock, 1);
+    ck_assert_int_eq(call(other, PROTO_OP_PING, NULL, NULL, 0), 0);
+    close(other);
+    /* ... and the stalled one is closed after the idle timeout. */
+    ck_assert(closed_by_peer(fd));
+    close(fd);
+}
+END_TEST
+
+/* Resident memory of a process, in KiB. */
+static long
+rss_kib(pid_t pid)
+{
+    char path[64], line[256];
+    long kib = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmRSS: %ld", &kib) == 1)
+            break;
+    fclose(f);
+    return kib;
+}
+
+START_TEST(test_client_that_never_reads)
+{
+    unsigned char *req, val[60000];
+    size_t n, one;
+    long before, after;
+    int fd, other, i;
+
+    start("\"max_output_bytes\": 65536, \"idle_timeout_s\": 2", NULL);
+    fd = tc_connect(d.sock, 1);
+    memset(val, 'x', sizeof(val));
+    ck_assert_int_eq(call(fd, PROTO_OP_PING, NULL, NULL, 0), 0);
+    {
+        struct treply r;
+        ck_assert_int_eq(tc_call(fd, PROTO_OP_SET, "t", "big", 3, val,
+                                 sizeof(val), 0, 0, &r),
+                         0);
+        ck_assert_int_eq(r.status, 0);
+        tc_reply_free(&r);
+    }
+    /* 2000 pipelined GETs of 60 kB each (120 MB of replies), never read. */
+    one = proto_request(NULL, 0, PROTO_OP_GET, 1, "t", "big", 3, NULL, 0, 0, 0);
+    req = malloc(one * 2000);
+    for (n = 0, i = 0; i < 2000; i++)
+        n += proto_request(req + n, one, PROTO_OP_GET, (uint32_t)i, "t", "big",
+                           3, NULL, 0, 0, 0);
+    before = rss_kib(d.pid);
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    (void)!send(fd, req, n, MSG_NOSIGNAL); /* as much as the kernel takes */
+    /* Another client is served promptly while that one hangs. */
+    other = tc_connect(d.sock, 1);
+    ck_assert_int_ge(other, 0);
+    ck_assert_int_eq(call(other, PROTO_OP_PING, NULL, NULL, 0), 0);
+    after = rss_kib(d.pid);
+    /* Memory held for the hung client stays near max_output_bytes (plus
+     * one pulled-up request and socket buffers), not 120 MB. */
+    ck_assert_msg(after - before < 8 * 1024, "rss grew %ld KiB",
+                  after - before);
+    close(other);
+    free(req);
+    close(fd);
+}
+END_TEST
+
+START_TEST(test_connection_limit)
+{
+    int fds[4], extra, i;
+
+    start("\"max_connections\": 4", NULL);
+    for (i = 0; i < 4; i++) {
+        fds[i] = tc_connect(d.sock, 1);
+        ck_assert_int_ge(fds[i], 0);
+    }
+    extra = tc_connect(d.sock, 0);
+    ck_assert_int_ge(extra, 0);
+    ck_assert(closed_by_peer(extra));
+    close(extra);
+    ck_assert_int_eq(call(fds[3], PROTO_OP_PING, NULL, NULL, 0), 0);
+    close(fds[0]);
+    /* A slot freed is a slot usable again (the close is processed
+     * before the next accept, so retry briefly). */
+    for (i = 0; i < 50; i++) {
+        extra = tc_connect(d.sock, 1);
+        if (extra >= 0)
+            break;
+        usleep(20000);
+    }
+    ck_assert_int_ge(extra, 0);
+    close(extra);
+    for (i = 1; i < 4; i++)
+        close(fds[i]);
+}
+END_TEST
+
+START_TEST(test_acl_refusals)
+{
+    int status;
+    pid_t pid;
+
+    if (geteuid() != 0) {
+        /* Without root there is no second uid to act as. */
+        return;
+    }
+    start(NULL, "\"read_uids\": [4242]");
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct treply r;
+        int fd, ok = 1;
+        if (setgid(65534) != 0 || setuid(65534) != 0)
+            _exit(90);
+        fd = tc_connect(d.sock, 1);
+        if (fd < 0)
+            _exit(91);
+        /* nobody may neither write nor read "t" ... */
+        ok &= call(fd, PROTO_OP_SET, "k", "v", 0) == -EACCES;
+        ok &=
+            tc_call(fd, PROTO_OP_OPEN, "t", NULL, 0, NULL, 0, 0, 0, &r) == 0 &&
+            r.status == -EACCES && r.fd < 0;
+        tc_reply_free(&r);
+        /* ... but may read "p", whose read lists are empty. */
+        ok &=
+            tc_call(fd, PROTO_OP_OPEN, "p", NULL, 0, NULL, 0, 0, 0, &r) == 0 &&
+            r.status == 0 && r.fd >= 0;
+        tc_reply_free(&r);
+        _exit(ok ? 0 : 1);
+    }
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "child status %#x", status);
+}
+END_TEST
+
+static Suite *
+daemon_suite(void)
+{
+    Suite *s = suite_create("daemon");
+    TCase *tc;
+
+    tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, NULL, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_every_operation);
+    tcase_add_test(tc, test_open_hands_a_read_only_descriptor);
+    tcase_add_test(tc, test_ttl_expiry);
+    tcase_add_test(tc, test_eviction_when_full);
+    tcase_add_test(tc, test_restart_reuses_tables);
+    tcase_add_test(tc, test_changed_geometry_replaces_and_retires);
+    tcase_add_test(tc, test_sighup_reload);
+    tcase_add_test(tc, test_notify_and_watchdog);
+    tcase_add_test(tc, test_socket_activation);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("errors");
+    tcase_add_checked_fixture(tc, NULL, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_check_config);
+    tcase_add_test(tc, test_garbage_frames_close_the_connection);
+    tcase_add_test(tc, test_stalled_half_frame_times_out);
+    tcase_add_test(tc, test_client_that_never_reads);
+    tcase_add_test(tc, test_connection_limit);
+    tcase_add_test(tc, test_acl_refusals);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    SRunner *sr = srunner_create(daemon_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_ENV);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
