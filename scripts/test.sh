@@ -24,9 +24,12 @@ tally() {
 }
 # Run make check in a build dir; show the log of anything that failed.
 check() {
+    rm -f "$1/test-suite.log"
     if ! make -C "$1" -j"$(nproc)" check; then
-        tally "$1"
-        cat "$1/test-suite.log" >&2
+        before=$failed
+        [ -f "$1/test-suite.log" ] && tally "$1" && cat "$1/test-suite.log" >&2
+        # A build error fails make check before any test runs.
+        [ "$failed" -eq "$before" ] && failed=$((failed + 1))
         echo "shmcache: $passed passed, $failed failed"
         exit 1
     fi

@@ -78,9 +78,9 @@ START_TEST(test_batch)
     int i;
 
     for (i = 0; i < 3; i++) {
-        char k[8], v[8];
-        snprintf(k, sizeof(k), "k%d", i);
-        snprintf(v, sizeof(v), "value%d", i);
+        char k[16], v[16];
+        snprintf(k, sizeof(k), "k%d", i % 10);
+        snprintf(v, sizeof(v), "value%d", i % 10);
         n += proto_batch_item(items + n, sizeof(items) - n, k, strlen(k), v,
                               strlen(v), (uint32_t)i);
     }

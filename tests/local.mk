@@ -38,7 +38,7 @@ tests_check_daemon_LDADD = $(TEST_LIBS)
 
 EXTRA_DIST += tests/README.md
 
-# The table layer's own demo (until shmcached takes over `scripts/demo.sh`).
-noinst_PROGRAMS += tests/table_demo
-tests_table_demo_SOURCES = tests/table_demo.c
-tests_table_demo_LDADD = daemon/libstore.la common/libshmcommon.la
+# The client side of scripts/demo.sh.
+noinst_PROGRAMS += tests/daemon_demo
+tests_daemon_demo_SOURCES = tests/daemon_demo.c
+tests_daemon_demo_LDADD = common/libshmcommon.la
