@@ -31,7 +31,6 @@
 #include <unistd.h>
 
 #include "error.h"
-#include "seqlock.h"
 #include "store.h"
 #include "table.h"
 
@@ -41,9 +40,8 @@
 /* ---- the reference table ---- */
 
 struct ref_slot {
-    uint64_t seq;
+    uint32_t seq; /* the reference keeps the smallest layout: 32 bits */
     uint32_t used;
-    uint32_t pad;
     uint64_t hash;
     char key[KLEN];
     /* value follows */
@@ -55,6 +53,38 @@ struct ref {
     uint64_t mask;
     uint32_t vlen;
 };
+
+/* The reference's own seqlock on a 32-bit word, same orderings as
+ * seqlock.h (whose 64-bit word would make the reference's slot larger). */
+static void
+ref_write_begin(uint32_t *seq)
+{
+    __atomic_store_n(seq, *seq + 1, __ATOMIC_RELAXED);
+    /* ORDERING: pairs with the acquire fence in ref_read_retry(). */
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+static void
+ref_write_end(uint32_t *seq)
+{
+    /* ORDERING: pairs with the acquire load in ref_read_begin(). */
+    __atomic_store_n(seq, *seq + 1, __ATOMIC_RELEASE);
+}
+
+static uint32_t
+ref_read_begin(const uint32_t *seq)
+{
+    /* ORDERING: pairs with the release store in ref_write_end(). */
+    return __atomic_load_n(seq, __ATOMIC_ACQUIRE);
+}
+
+static int
+ref_read_retry(const uint32_t *seq, uint32_t s1)
+{
+    /* ORDERING: pairs with the release fence in ref_write_begin(). */
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    return (s1 & 1u) || __atomic_load_n(seq, __ATOMIC_RELAXED) != s1;
+}
 
 /* A cheap unseeded hash of a 16-byte key (two multiplies). */
 static uint64_t
@@ -86,12 +116,12 @@ ref_put(struct ref *r, const char *key, const void *val)
         if (!s->used || memcmp(s->key, key, KLEN) == 0)
             break;
     }
-    seq_write_begin(&s->seq);
+    ref_write_begin(&s->seq);
     s->hash = h;
     memcpy(s->key, key, KLEN);
     memcpy(s + 1, val, r->vlen);
     s->used = 1;
-    seq_write_end(&s->seq);
+    ref_write_end(&s->seq);
 }
 
 /* Lookup (reader side): 0 and the value in buf, or -1. */
@@ -100,21 +130,21 @@ ref_get(const struct ref *r, const char *key, void *buf)
 {
     uint64_t h = ref_hash(key), i, n;
     const struct ref_slot *s;
-    uint64_t s1;
+    uint32_t s1;
 
     for (i = h & r->mask, n = 0; n <= r->mask; i = (i + 1) & r->mask, n++) {
         s = ref_at(r, i);
     again:
-        s1 = seq_read_begin(&s->seq);
+        s1 = ref_read_begin(&s->seq);
         if (!__atomic_load_n(&s->used, __ATOMIC_RELAXED))
             return -1;
         if (s->hash != h || memcmp(s->key, key, KLEN) != 0) {
-            if (seq_read_retry(&s->seq, s1))
+            if (ref_read_retry(&s->seq, s1))
                 goto again;
             continue;
         }
         memcpy(buf, s + 1, r->vlen);
-        if (seq_read_retry(&s->seq, s1))
+        if (ref_read_retry(&s->seq, s1))
             goto again;
         return 0;
     }

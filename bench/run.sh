@@ -19,3 +19,24 @@ for v in 100 1000; do
         i=$((i + 1))
     done
 done
+
+# Writes through the daemon: a throwaway shmcached on $dir with one 512 MiB
+# memory table, driven by bench_set (round trip, pipelined, batched).
+work=$(mktemp -d "$dir/shmc-bench-daemon.XXXXXX")
+mkdir -p "$work/run" "$work/state"
+printf '{"log_level": "warning", "tables": {"default": {"size_bytes": %s, "default_ttl_s": 0}}}\n' \
+    536870912 > "$work/shmcached.json"
+"$top/build/daemon/shmcached" --foreground -c "$work/shmcached.json" \
+    --runtime-dir "$work/run" --state-dir "$work/state" &
+dpid=$!
+trap 'kill "$dpid" 2>/dev/null; rm -rf "$work"' EXIT
+i=0
+while [ ! -S "$work/run/control.sock" ] && [ "$i" -lt 100 ]; do
+    sleep 0.05
+    i=$((i + 1))
+done
+i=0
+while [ "$i" -lt "$repeat" ]; do
+    "$top/build/bench/bench_set" "$work/run/control.sock" --runs "$runs"
+    i=$((i + 1))
+done

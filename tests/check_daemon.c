@@ -374,6 +374,36 @@ START_TEST(test_changed_geometry_replaces_and_retires)
 }
 END_TEST
 
+START_TEST(test_unreadable_table_is_set_aside)
+{
+    char *path, *c, buf[64];
+    int fd, found = 0;
+    FILE *ls;
+
+    start(NULL, NULL);
+    ck_assert_int_eq(td_stop(&d), 0);
+    /* Garbage where the table was: the daemon must start anyway, keep the
+     * old file under another name and build a new table. */
+    path = tu_path(d.run, "t.shm");
+    fd = open(path, O_WRONLY | O_TRUNC);
+    ck_assert_int_eq(write(fd, "not a table", 11), 11);
+    close(fd);
+    ck_assert_int_eq(td_restart(&d), 0);
+    if (asprintf(&c, "ls %s | grep -c '^t.shm.bad-'", d.run) < 0)
+        abort();
+    ls = popen(c, "r");
+    ck_assert(fgets(buf, sizeof(buf), ls) != NULL);
+    found = atoi(buf);
+    pclose(ls);
+    ck_assert_int_eq(found, 1);
+    fd = tc_connect(d.sock, 1);
+    ck_assert_int_eq(call(fd, PROTO_OP_SET, "k", "v", 0), 0);
+    close(fd);
+    free(c);
+    free(path);
+}
+END_TEST
+
 START_TEST(test_sighup_reload)
 {
     char *c;
@@ -703,6 +733,7 @@ daemon_suite(void)
     tcase_add_test(tc, test_eviction_when_full);
     tcase_add_test(tc, test_restart_reuses_tables);
     tcase_add_test(tc, test_changed_geometry_replaces_and_retires);
+    tcase_add_test(tc, test_unreadable_table_is_set_aside);
     tcase_add_test(tc, test_sighup_reload);
     tcase_add_test(tc, test_notify_and_watchdog);
     tcase_add_test(tc, test_socket_activation);
