@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -37,6 +38,8 @@
 #include "proto.h"
 
 #define STATUS_LEN 4u
+/* OPENs one connection may make: a reader needs one per table. */
+#define OPEN_MAX_PER_CONN 64u
 
 /* Append one reply frame: header, status, then a and b. */
 void
@@ -280,11 +283,32 @@ do_batch(struct dtable *t, const struct proto_req *r, struct evbuffer *out,
     return rc == SHMC_EPROTO ? rc : 0;
 }
 
+/*
+ * A fresh read-only descriptor of the table the daemon has open: the
+ * reader cannot write through it whatever the file's mode.  Opened by path
+ * without following a symlink, then checked to be the very file we write,
+ * so a swapped directory entry cannot make us hand out another file.
+ */
+static int
+open_table_ro(const struct dtable *t)
+{
+    struct stat a, b;
+    int fd = open(t->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &a) != 0 || fstat(t->st->fd, &b) != 0 ||
+        a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+        close(fd);
+        return -ESTALE;
+    }
+    return fd;
+}
+
 /* Handle one complete frame; see the file comment. */
 int
-command_dispatch(struct daemon *d, const struct peer *p,
-                 const unsigned char *frame, size_t len, struct evbuffer *out,
-                 int *fd_out)
+command_dispatch(struct daemon *d, struct peer *p, const unsigned char *frame,
+                 size_t len, struct evbuffer *out, int *fd_out)
 {
     struct proto_req r;
     struct dtable *t = NULL;
@@ -373,13 +397,18 @@ command_dispatch(struct daemon *d, const struct peer *p,
     case PROTO_OP_BATCH:
         return do_batch(t, &r, out, now);
     case PROTO_OP_OPEN:
-        /* A fresh read-only descriptor: the reader cannot write through
-         * it even if the file's mode would let it. */
-        fd = open(t->path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-            command_reply(out, rop, r.id, -errno, NULL, 0, NULL, 0);
+        if (p->opens >= OPEN_MAX_PER_CONN) {
+            /* Descriptors a client holds unread count against our own
+             * limit; one connection cannot ask for more than this. */
+            command_reply(out, rop, r.id, -EMFILE, NULL, 0, NULL, 0);
             return 0;
         }
+        fd = open_table_ro(t);
+        if (fd < 0) {
+            command_reply(out, rop, r.id, fd, NULL, 0, NULL, 0);
+            return 0;
+        }
+        p->opens++;
         proto_put64(v, t->st->size);
         command_reply(out, rop, r.id, 0, v, 8, NULL, 0);
         *fd_out = fd;

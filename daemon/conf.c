@@ -415,8 +415,10 @@ conf_load(const char *path, struct conf **out, char *err, size_t errlen)
         goto out;
     }
     c = calloc(1, sizeof(*c));
-    if (c == NULL)
+    if (c == NULL) {
+        snprintf(err, errlen, "%s: out of memory", path);
         goto out;
+    }
     c->max_connections = 1024;
     c->max_request_bytes = 2u << 20;
     c->max_output_bytes = 4u << 20;

@@ -33,12 +33,12 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon.h"
 #include "error.h"
 #include "log.h"
-#include "notify.h"
 #include "proto.h"
 
 #define FDQ_MAX 8
@@ -54,6 +54,7 @@ struct conn {
     uint64_t sent; /* bytes written to the socket, ever */
     int hello;     /* HELLO accepted */
     int closing;   /* close once the output is flushed */
+    int eof;       /* the client will send nothing more */
     int reading;   /* rev is armed */
     struct {
         uint64_t at; /* stream offset of the reply that carries it */
@@ -92,10 +93,14 @@ conn_free(struct conn *c)
     d->nconns--;
     for (i = 0; i < c->nfdq; i++)
         close(c->fdq[i].fd);
-    event_free(c->rev);
-    event_free(c->wev);
-    evbuffer_free(c->in);
-    evbuffer_free(c->out);
+    if (c->rev != NULL)
+        event_free(c->rev);
+    if (c->wev != NULL)
+        event_free(c->wev);
+    if (c->in != NULL)
+        evbuffer_free(c->in);
+    if (c->out != NULL)
+        evbuffer_free(c->out);
     close(c->fd);
     free(c);
 }
@@ -106,7 +111,8 @@ conn_update(struct conn *c)
 {
     struct timeval tv;
     size_t pending = evbuffer_get_length(c->out);
-    int want_read = !c->closing && pending <= c->d->conf->max_output_bytes &&
+    int want_read = !c->closing && !c->eof &&
+                    pending <= c->d->conf->max_output_bytes &&
                     c->nfdq < FDQ_MAX;
 
     if (want_read && !c->reading)
@@ -145,9 +151,22 @@ conn_process(struct conn *c)
             c->closing = 1;
             break;
         }
+        if (!c->hello && len > PROTO_HDR + 4) {
+            /* Nothing bigger than a HELLO before HELLO: a client that has
+             * not said who it is cannot make us buffer a large frame. */
+            d->stats.proto_errors++;
+            command_reply(c->out, (uint8_t)(hdr[4] | PROTO_REPLY), id,
+                          SHMC_EPROTO, NULL, 0, NULL, 0);
+            c->closing = 1;
+            break;
+        }
         if (evbuffer_get_length(c->in) < len)
             break;
         frame = evbuffer_pullup(c->in, len);
+        if (frame == NULL) { /* out of memory */
+            c->closing = 1;
+            break;
+        }
         if (!c->hello && hdr[4] != PROTO_OP_HELLO) {
             d->stats.proto_errors++;
             command_reply(c->out, (uint8_t)(hdr[4] | PROTO_REPLY), id,
@@ -174,6 +193,26 @@ conn_process(struct conn *c)
     }
 }
 
+/*
+ * Whether the connection has nothing left to do: every reply is out, and
+ * either it is closing or the client hung up and no complete request is
+ * left to answer.
+ */
+static int
+conn_finished(struct conn *c)
+{
+    unsigned char h[4];
+
+    if (evbuffer_get_length(c->out) > 0)
+        return 0;
+    if (c->closing)
+        return 1;
+    if (!c->eof)
+        return 0;
+    return evbuffer_copyout(c->in, h, 4) < 4 ||
+           evbuffer_get_length(c->in) < proto_get32(h);
+}
+
 /* Readable, or the idle timeout expired. */
 static void
 conn_read_cb(evutil_socket_t fd, short what, void *arg)
@@ -188,14 +227,19 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     n = evbuffer_read(c->in, c->fd, READ_CHUNK);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+    if (n == 0) {
+        /* Half-closed: answer what was sent, then close. */
+        c->eof = 1;
+    } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
         conn_free(c);
         return;
     }
     conn_process(c);
-    conn_update(c);
-    if (c->closing && evbuffer_get_length(c->out) == 0)
+    if (conn_finished(c)) {
         conn_free(c);
+        return;
+    }
+    conn_update(c);
 }
 
 /* Send bytes up to the next descriptor boundary, or a descriptor. */
@@ -231,8 +275,17 @@ conn_send(struct conn *c)
     cm->cmsg_type = SCM_RIGHTS;
     cm->cmsg_len = CMSG_LEN(sizeof(int));
     memcpy(CMSG_DATA(cm), &c->fdq[0].fd, sizeof(int));
+    if (iov.iov_base == NULL)
+        return -1;
     w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
-    if (w > 0) {
+    if (w < 0 && errno == ETOOMANYREFS) {
+        /* Our user has too many descriptors in flight (clients holding
+         * them unread): this reply goes without one and says so. */
+        proto_put32((unsigned char *)iov.iov_base + PROTO_HDR,
+                    (uint32_t)-ETOOMANYREFS);
+        w = 0;
+    }
+    if (w >= 0) {
         evbuffer_drain(c->out, (size_t)w);
         close(c->fdq[0].fd);
         memmove(&c->fdq[0], &c->fdq[1], sizeof(c->fdq[0]) * (size_t)--c->nfdq);
@@ -262,19 +315,32 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
     }
     if (n > 0)
         c->sent += (uint64_t)n;
-    if (c->closing && evbuffer_get_length(c->out) == 0) {
+    /* Room again: requests that waited behind the output can run. */
+    conn_process(c);
+    if (conn_finished(c)) {
         conn_free(c);
         return;
     }
-    /* Room again: requests that waited behind the output can run. */
-    conn_process(c);
     conn_update(c);
+}
+
+/* Accepting again after a pause for lack of descriptors. */
+static void
+resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon *d = arg;
+
+    (void)fd;
+    (void)what;
+    event_add(d->listen_ev, NULL);
 }
 
 /* A new connection. */
 static void
 accept_cb(evutil_socket_t lfd, short what, void *arg)
 {
+    static time_t last_warn;
+    struct timeval pause = {0, 100000};
     struct daemon *d = arg;
     struct ucred cred;
     socklen_t len = sizeof(cred);
@@ -283,12 +349,27 @@ accept_cb(evutil_socket_t lfd, short what, void *arg)
 
     (void)what;
     fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0)
+    if (fd < 0) {
+        if (errno == EMFILE || errno == ENFILE || errno == ENOMEM ||
+            errno == ENOBUFS) {
+            /* The pending connection stays readable: without a pause the
+             * loop would spin on it.  Try again in 100 ms. */
+            log_warn("control: cannot accept: %s; pausing 100 ms",
+                     strerror(errno));
+            event_del(d->listen_ev);
+            event_add(d->resume_ev, &pause);
+        }
         return;
+    }
     if (d->nconns >= d->conf->max_connections) {
         d->stats.refused++;
-        log_warn("control: refused connection: max_connections=%u reached",
-                 d->conf->max_connections);
+        if (time(NULL) != last_warn) { /* at most one line a second */
+            last_warn = time(NULL);
+            log_warn("control: refusing connections: max_connections=%u "
+                     "reached (refused so far: %llu)",
+                     d->conf->max_connections,
+                     (unsigned long long)d->stats.refused);
+        }
         close(fd);
         return;
     }
@@ -347,16 +428,20 @@ bind_socket(struct daemon *d, char *err, size_t errlen)
             return -EEXIST;
         }
         /* A socket someone still answers on belongs to a live daemon. */
-        probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (probe >= 0 &&
-            connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+        /* Only a refused connection proves the socket stale; an answer or
+         * a full backlog (EAGAIN) means a live daemon.  Non-blocking, so
+         * a busy daemon cannot hang us. */
+        probe = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (probe < 0)
+            return -errno;
+        if (connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0 ||
+            errno != ECONNREFUSED) {
             close(probe);
             snprintf(err, errlen, "another daemon listens on %s",
                      d->socket_path);
             return -EADDRINUSE;
         }
-        if (probe >= 0)
-            close(probe);
+        close(probe);
         unlink(d->socket_path);
     }
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -377,10 +462,8 @@ bind_socket(struct daemon *d, char *err, size_t errlen)
 int
 control_listen(struct daemon *d, char *err, size_t errlen)
 {
-    int fd = notify_listen_fd(err, (unsigned)errlen);
+    int fd = d->listen_fd; /* from systemd, taken by main, or -1 */
 
-    if (fd == -2)
-        return -EINVAL;
     d->listen_inherited = fd >= 0;
     if (fd < 0)
         fd = bind_socket(d, err, errlen);
@@ -389,7 +472,9 @@ control_listen(struct daemon *d, char *err, size_t errlen)
     evutil_make_socket_nonblocking(fd);
     d->listen_fd = fd;
     d->listen_ev = event_new(d->base, fd, EV_READ | EV_PERSIST, accept_cb, d);
-    if (d->listen_ev == NULL || event_add(d->listen_ev, NULL) != 0) {
+    d->resume_ev = evtimer_new(d->base, resume_cb, d);
+    if (d->listen_ev == NULL || d->resume_ev == NULL ||
+        event_add(d->listen_ev, NULL) != 0) {
         snprintf(err, errlen, "cannot watch the listening socket");
         return -ENOMEM;
     }
@@ -406,7 +491,9 @@ control_shutdown(struct daemon *d)
         conn_free(d->conns);
     if (d->listen_ev != NULL)
         event_free(d->listen_ev);
-    d->listen_ev = NULL;
+    if (d->resume_ev != NULL)
+        event_free(d->resume_ev);
+    d->listen_ev = d->resume_ev = NULL;
     if (d->listen_fd >= 0) {
         close(d->listen_fd);
         if (!d->listen_inherited)

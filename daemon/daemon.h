@@ -35,7 +35,8 @@ struct daemon {
     int listen_fd;
     int listen_inherited;
     struct event *listen_ev;
-    struct conn *conns; /* doubly linked list */
+    struct event *resume_ev; /* re-enables accepting after EMFILE */
+    struct conn *conns;      /* doubly linked list */
     uint32_t nconns;
     uint64_t start_ms;
     uid_t euid;
@@ -47,6 +48,7 @@ struct peer {
     pid_t pid;
     uid_t uid;
     gid_t gid;
+    unsigned opens; /* descriptors handed out on this connection */
 };
 
 /* control.c */
@@ -54,7 +56,7 @@ int control_listen(struct daemon *d, char *err, size_t errlen);
 void control_shutdown(struct daemon *d);
 
 /* command.c */
-int command_dispatch(struct daemon *d, const struct peer *p,
+int command_dispatch(struct daemon *d, struct peer *p,
                      const unsigned char *frame, size_t len,
                      struct evbuffer *out, int *fd_out);
 void command_reply(struct evbuffer *out, uint8_t op, uint32_t id, int status,

@@ -48,6 +48,8 @@
 #define SWEEP_BUCKETS 4096 /* buckets the expiry sweep visits per tick */
 
 static struct daemon D;
+static struct event *ev_sweep, *ev_sync; /* re-armed on reload */
+static int verbose;                      /* -v count, kept on reload */
 
 static void
 usage(FILE *f)
@@ -75,9 +77,11 @@ exit_code(int rc)
 {
     if (rc == -EACCES || rc == -EPERM)
         return EX_NOPERM_;
-    if (rc == -EBUSY || rc == -EADDRINUSE)
-        return EX_UNAVAILABLE_;
-    return EX_UNAVAILABLE_;
+    if (rc == -ENAMETOOLONG || rc == -EINVAL)
+        return EX_CONFIG_;
+    if (rc == -ENOMEM)
+        return EX_SOFTWARE_;
+    return EX_UNAVAILABLE_; /* in use, missing directory, ... */
 }
 
 /* Pick a directory: flag, then environment (first path of a list). */
@@ -153,6 +157,23 @@ stop_cb(evutil_socket_t sig, short what, void *arg)
     event_base_loopbreak(D.base);
 }
 
+/* (Re)start the periodic timers with c's intervals. */
+static void
+arm_timers(const struct conf *c)
+{
+    struct timeval tv;
+
+    tv.tv_sec = c->expire_interval_ms / 1000;
+    tv.tv_usec = (c->expire_interval_ms % 1000) * 1000;
+    event_add(ev_sweep, &tv);
+    event_del(ev_sync);
+    if (c->sync_interval_s > 0) {
+        tv.tv_sec = c->sync_interval_s;
+        tv.tv_usec = 0;
+        event_add(ev_sync, &tv);
+    }
+}
+
 /* SIGHUP: reload what can change without a restart. */
 static void
 reload_cb(evutil_socket_t sig, short what, void *arg)
@@ -200,10 +221,13 @@ reload_cb(evutil_socket_t sig, short what, void *arg)
             log_warn("config: new table=%s ignored until restart",
                      c->tables[i].name);
     /* The tables keep copies; the rest of the new config takes over. */
+    arm_timers(c);
     snprintf(c->socket_path, sizeof(c->socket_path), "%s", D.conf->socket_path);
     conf_free(D.conf);
     D.conf = c;
-    log_set_level(c->log_level);
+    log_set_level(c->log_level + verbose > LOG_LVL_DEBUG
+                      ? LOG_LVL_DEBUG
+                      : c->log_level + verbose);
     log_notice("config: reloaded path=%s", D.conf_path);
     notify_send("READY=1\nSTATUS=Serving %zu tables", D.ntables);
 }
@@ -278,7 +302,7 @@ main(int argc, char **argv)
     struct event *ev[6] = {NULL};
     struct timeval tv;
     uint64_t wd;
-    int c, foreground = 0, check = 0, verbose = 0, rc, status = EX_OK_;
+    int c, foreground = 0, check = 0, rc, status = EX_OK_;
     int ready_fd = -1;
     size_t i;
 
@@ -347,9 +371,17 @@ main(int argc, char **argv)
         return EX_CONFIG_;
     }
     D.euid = geteuid();
-    D.listen_fd = -1;
     D.start_ms = table_now_ms();
 
+    /* systemd's variables name our pid: read them before detaching. */
+    D.listen_fd = notify_listen_fd(err, sizeof(err));
+    if (D.listen_fd == -2) {
+        log_err("control: %s", err);
+        return EX_CONFIG_;
+    }
+    wd = notify_watchdog_usec();
+    /* A SIGHUP before the loop runs must not kill us (its default). */
+    signal(SIGHUP, SIG_IGN);
     if (!foreground && (rc = detach(&ready_fd)) != 0) {
         fprintf(stderr, "shmcached: cannot detach: %s\n", strerror(-rc));
         return EX_SOFTWARE_;
@@ -370,15 +402,15 @@ main(int argc, char **argv)
     rc = control_listen(&D, err, sizeof(err));
     if (rc != 0) {
         log_err("control: %s", err);
-        status = rc == -EINVAL ? EX_CONFIG_ : exit_code(rc);
+        status = exit_code(rc);
         goto out;
     }
 
     ev[0] = evsignal_new(D.base, SIGTERM, stop_cb, NULL);
     ev[1] = evsignal_new(D.base, SIGINT, stop_cb, NULL);
     ev[2] = evsignal_new(D.base, SIGHUP, reload_cb, NULL);
-    ev[3] = event_new(D.base, -1, EV_PERSIST, sweep_cb, NULL);
-    ev[4] = event_new(D.base, -1, EV_PERSIST, sync_cb, NULL);
+    ev[3] = ev_sweep = event_new(D.base, -1, EV_PERSIST, sweep_cb, NULL);
+    ev[4] = ev_sync = event_new(D.base, -1, EV_PERSIST, sync_cb, NULL);
     ev[5] = event_new(D.base, -1, EV_PERSIST, watchdog_cb, NULL);
     for (i = 0; i < 6; i++)
         if (ev[i] == NULL) {
@@ -389,15 +421,7 @@ main(int argc, char **argv)
     event_add(ev[0], NULL);
     event_add(ev[1], NULL);
     event_add(ev[2], NULL);
-    tv.tv_sec = D.conf->expire_interval_ms / 1000;
-    tv.tv_usec = (D.conf->expire_interval_ms % 1000) * 1000;
-    event_add(ev[3], &tv);
-    if (D.conf->sync_interval_s > 0) {
-        tv.tv_sec = D.conf->sync_interval_s;
-        tv.tv_usec = 0;
-        event_add(ev[4], &tv);
-    }
-    wd = notify_watchdog_usec();
+    arm_timers(D.conf);
     if (wd > 0) {
         tv.tv_sec = (time_t)(wd / 2 / 1000000);
         tv.tv_usec = (suseconds_t)(wd / 2 % 1000000);

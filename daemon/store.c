@@ -6,8 +6,10 @@
  * the header and renames it into place, so a reader opening the path sees
  * either nothing or a complete table.  Opening an existing file validates
  * its header (fmt_validate), the ring state and repairs bucket sequences
- * left odd by a writer that died mid-write.  An exclusive flock on the file
- * keeps a second writer out.
+ * left odd by a writer that died mid-write.  An exclusive flock on
+ * <path>.lock keeps a second writer out; the lock is not on the table file
+ * itself, because readers are handed descriptors of that file and could
+ * otherwise take the lock and keep the next daemon from starting.
  *
  * Mutations follow DESIGN.md section 3: the new entry is written into free
  * arena memory first, then one write section on its bucket links it (and,
@@ -136,13 +138,74 @@ fail:
     return rc;
 }
 
+/* Take the writer lock of the table at path: the fd holding it, or -EBUSY
+ * if another writer has it, or another -errno. */
+static int
+lock_table(const char *path, char *why, size_t whylen)
+{
+    char lpath[PATH_MAX];
+    int fd, rc;
+
+    if ((size_t)snprintf(lpath, sizeof(lpath), "%s.lock", path) >=
+        sizeof(lpath))
+        FAIL(-ENAMETOOLONG, "path too long: %s", path);
+    fd = open(lpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        FAIL(-errno, "open %s: %s", lpath, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+        close(fd);
+        FAIL(rc, "%s is locked by another writer", path);
+    }
+    return fd;
+fail:
+    return rc;
+}
+
+static int create_locked(const char *path, const struct store_geom *g,
+                         mode_t mode, int lock_fd, struct store **out,
+                         char *why, size_t whylen);
+
 /*
  * Create a new table at path (replacing any file there) and open it for
- * writing.  Returns 0, -errno or -EINVAL with why[] filled.
+ * writing.  Returns 0, -errno, -EBUSY (another writer holds the table) or
+ * -EINVAL with why[] filled.
  */
 int
 store_create(const char *path, const struct store_geom *g, mode_t mode,
              struct store **out, char *why, size_t whylen)
+{
+    int lock_fd = lock_table(path, why, whylen);
+
+    *out = NULL;
+    if (lock_fd < 0)
+        return lock_fd;
+    return create_locked(path, g, mode, lock_fd, out, why, whylen);
+}
+
+/*
+ * Build a new table over old's file, keeping old's writer lock (the caller
+ * then retires and closes old).  Returns as store_create().
+ */
+int
+store_replace(struct store *old, const struct store_geom *g, mode_t mode,
+              struct store **out, char *why, size_t whylen)
+{
+    int lock_fd = fcntl(old->lock_fd, F_DUPFD_CLOEXEC, 0);
+
+    *out = NULL;
+    if (lock_fd < 0) {
+        if (why != NULL && whylen > 0)
+            snprintf(why, whylen, "dup: %s", strerror(errno));
+        return -errno;
+    }
+    return create_locked(old->path, g, mode, lock_fd, out, why, whylen);
+}
+
+/* store_create() with the lock already held on lock_fd (consumed). */
+static int
+create_locked(const char *path, const struct store_geom *g, mode_t mode,
+              int lock_fd, struct store **out, char *why, size_t whylen)
 {
     struct fmt_header h;
     char tmp[PATH_MAX] = "";
@@ -152,7 +215,7 @@ store_create(const char *path, const struct store_geom *g, mode_t mode,
     *out = NULL;
     rc = layout(g, &h, why, whylen);
     if (rc != 0)
-        return rc;
+        goto fail;
     if (getrandom(h.h_seed, sizeof(h.h_seed), 0) != sizeof(h.h_seed))
         FAIL(errno ? -errno : -EIO, "getrandom: %s",
              strerror(errno ? errno : EIO));
@@ -181,8 +244,6 @@ store_create(const char *path, const struct store_geom *g, mode_t mode,
     if (pwrite(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
         FAIL(errno ? -errno : -EIO, "write header of %s: %s", tmp,
              strerror(errno));
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0)
-        FAIL(-errno, "lock %s: %s", tmp, strerror(errno));
     s = calloc(1, sizeof(*s));
     if (s == NULL)
         FAIL(-ENOMEM, "out of memory");
@@ -191,6 +252,8 @@ store_create(const char *path, const struct store_geom *g, mode_t mode,
         goto fail;
     if (rename(tmp, path) != 0)
         FAIL(-errno, "rename %s to %s: %s", tmp, path, strerror(errno));
+    s->lock_fd = lock_fd;
+    snprintf(s->path, sizeof(s->path), "%s", path);
     *out = s;
     return 0;
 fail:
@@ -200,6 +263,7 @@ fail:
     free(s);
     if (fd >= 0)
         close(fd);
+    close(lock_fd);
     if (tmp[0] != '\0')
         unlink(tmp);
     errno = saved;
@@ -215,15 +279,15 @@ store_open(const char *path, struct store **out, char *why, size_t whylen)
 {
     struct store *s = NULL;
     struct stat st;
-    int fd, rc;
+    int fd = -1, lock_fd, rc;
 
     *out = NULL;
+    lock_fd = lock_table(path, why, whylen);
+    if (lock_fd < 0)
+        return lock_fd;
     fd = open(path, O_RDWR | O_CLOEXEC);
     if (fd < 0)
         FAIL(-errno, "open %s: %s", path, strerror(errno));
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0)
-        FAIL(errno == EWOULDBLOCK ? -EBUSY : -errno,
-             "%s is locked by another writer", path);
     if (fstat(fd, &st) != 0)
         FAIL(-errno, "stat %s: %s", path, strerror(errno));
     if (!S_ISREG(st.st_mode) || st.st_size < (off_t)FMT_PAGE)
@@ -234,12 +298,15 @@ store_open(const char *path, struct store **out, char *why, size_t whylen)
     rc = store_map(s, fd, (uint64_t)st.st_size, why, whylen);
     if (rc != 0)
         goto fail;
+    s->lock_fd = lock_fd;
+    snprintf(s->path, sizeof(s->path), "%s", path);
     *out = s;
     return 0;
 fail:
     free(s);
     if (fd >= 0)
         close(fd);
+    close(lock_fd);
     return rc;
 }
 
@@ -320,6 +387,7 @@ store_close(struct store *s)
     msync(s->base, s->size, MS_SYNC);
     munmap(s->base, s->size);
     close(s->fd);
+    close(s->lock_fd); /* last: the lock outlives every write */
     free(s);
 }
 

@@ -8,6 +8,7 @@
 #ifndef SHMC_STORE_H
 #define SHMC_STORE_H
 
+#include <limits.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -43,6 +44,8 @@ struct store_geom {
 
 struct store {
     int fd;
+    int lock_fd; /* holds the flock on <path>.lock */
+    char path[PATH_MAX];
     unsigned char *base;
     uint64_t size;
     struct fmt_header *hdr;
@@ -60,6 +63,8 @@ struct store {
 
 int store_create(const char *path, const struct store_geom *g, mode_t mode,
                  struct store **out, char *why, size_t whylen);
+int store_replace(struct store *old, const struct store_geom *g, mode_t mode,
+                  struct store **out, char *why, size_t whylen);
 int store_open(const char *path, struct store **out, char *why, size_t whylen);
 void store_close(struct store *s);
 void store_retire(struct store *s);

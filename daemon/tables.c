@@ -53,7 +53,11 @@ open_one(struct dtable *t, const char *dir, char *err, size_t errlen)
     char why[256], aside[PATH_MAX + 64];
     int rc;
 
-    snprintf(t->path, sizeof(t->path), "%s/%s.shm", dir, t->cfg.name);
+    if ((size_t)snprintf(t->path, sizeof(t->path), "%s/%s.shm", dir,
+                         t->cfg.name) >= sizeof(t->path) - 16) {
+        snprintf(err, errlen, "table %s: directory path too long", t->cfg.name);
+        return -ENAMETOOLONG;
+    }
     rc = store_open(t->path, &old, why, sizeof(why));
     if (rc == 0 && store_matches(old, &t->cfg)) {
         log_notice("tables: reopened table=%s path=%s entries=%llu clean=%d",
@@ -73,18 +77,31 @@ open_one(struct dtable *t, const char *dir, char *err, size_t errlen)
                    "changed generation=%llu",
                    t->cfg.name, t->path, (unsigned long long)g.generation);
     } else if (rc == SHMC_ECORRUPT || rc == SHMC_EVERSION) {
-        snprintf(aside, sizeof(aside), "%s.bad-%lld", t->path,
-                 (long long)time(NULL));
-        if (rename(t->path, aside) == 0)
-            log_warn("tables: set aside unusable table=%s path=%s "
-                     "reason=\"%s\"",
-                     t->cfg.name, aside, why);
+        /* Keep the bad file under a name nothing else uses; if it cannot
+         * be moved, stop rather than build the new table over it. */
+        int i;
+        for (i = 0; i < 100; i++) {
+            snprintf(aside, sizeof(aside), "%s.bad-%lld-%d", t->path,
+                     (long long)time(NULL), i);
+            if (access(aside, F_OK) != 0)
+                break;
+        }
+        if (rename(t->path, aside) != 0) {
+            snprintf(err, errlen, "table %s: cannot set aside %s: %s",
+                     t->cfg.name, t->path, strerror(errno));
+            return -errno;
+        }
+        log_warn("tables: set aside unusable table=%s path=%s "
+                 "reason=\"%s\"",
+                 t->cfg.name, aside, why);
     } else if (rc != -ENOENT) {
         snprintf(err, errlen, "table %s: %s", t->cfg.name, why);
         return rc;
     }
-    rc = store_create(t->path, &g, (mode_t)t->cfg.file_mode, &t->st, why,
-                      sizeof(why));
+    rc = old != NULL ? store_replace(old, &g, (mode_t)t->cfg.file_mode, &t->st,
+                                     why, sizeof(why))
+                     : store_create(t->path, &g, (mode_t)t->cfg.file_mode,
+                                    &t->st, why, sizeof(why));
     if (rc != 0) {
         snprintf(err, errlen, "table %s: %s", t->cfg.name, why);
         store_close(old);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -484,6 +485,80 @@ END_TEST
 
 /* ---- errors ---- */
 
+START_TEST(test_half_close_still_gets_every_reply)
+{
+    unsigned char *req, val[4096];
+    struct treply r;
+    size_t n = 0, one;
+    int fd, i, got = 0;
+
+    start(NULL, NULL);
+    fd = tc_connect(d.sock, 1);
+    memset(val, 'v', sizeof(val));
+    one = proto_request(NULL, 0, PROTO_OP_GET, 0, "t", "k", 1, NULL, 0, 0, 0);
+    req = malloc(8192 + one * 200);
+    n = proto_request(req, 8192, PROTO_OP_SET, 0, "t", "k", 1, val, sizeof(val),
+                      0, 0);
+    for (i = 1; i <= 200; i++)
+        n += proto_request(req + n, one, PROTO_OP_GET, (uint32_t)i, "t", "k", 1,
+                           NULL, 0, 0, 0);
+    ck_assert_int_eq(tc_send(fd, req, n), 0);
+    shutdown(fd, SHUT_WR); /* "that is all": replies must still come */
+    while (tc_recv(fd, &r, 5000) == 0) {
+        ck_assert_int_eq(r.status, 0);
+        ck_assert_uint_eq(r.id, (uint32_t)got);
+        got++;
+        tc_reply_free(&r);
+    }
+    ck_assert_int_eq(got, 201);
+    free(req);
+    close(fd);
+}
+END_TEST
+
+START_TEST(test_reader_lock_cannot_block_restart)
+{
+    struct treply r;
+    int fd;
+
+    start(NULL, NULL);
+    fd = tc_connect(d.sock, 1);
+    ck_assert_int_eq(
+        tc_call(fd, PROTO_OP_OPEN, "t", NULL, 0, NULL, 0, 0, 0, &r), 0);
+    ck_assert_int_ge(r.fd, 0);
+    /* A reader takes a lock on the descriptor it was given ... */
+    ck_assert_int_eq(flock(r.fd, LOCK_EX | LOCK_NB), 0);
+    close(fd);
+    /* ... which must not keep the daemon from restarting. */
+    ck_assert_int_eq(td_restart(&d), 0);
+    tc_reply_free(&r);
+}
+END_TEST
+
+START_TEST(test_open_is_capped_per_connection)
+{
+    struct treply r;
+    int fd, i;
+
+    start(NULL, NULL);
+    fd = tc_connect(d.sock, 1);
+    for (i = 0; i < 64; i++) {
+        ck_assert_int_eq(
+            tc_call(fd, PROTO_OP_OPEN, "t", NULL, 0, NULL, 0, 0, 0, &r), 0);
+        ck_assert_int_eq(r.status, 0);
+        ck_assert_int_ge(r.fd, 0);
+        tc_reply_free(&r);
+    }
+    ck_assert_int_eq(
+        tc_call(fd, PROTO_OP_OPEN, "t", NULL, 0, NULL, 0, 0, 0, &r), 0);
+    ck_assert_int_eq(r.status, -EMFILE);
+    ck_assert_int_eq(r.fd, -1);
+    tc_reply_free(&r);
+    ck_assert_int_eq(call(fd, PROTO_OP_PING, NULL, NULL, 0), 0);
+    close(fd);
+}
+END_TEST
+
 START_TEST(test_check_config)
 {
     const char *bin = getenv("SHMCACHED");
@@ -523,6 +598,15 @@ START_TEST(test_garbage_frames_close_the_connection)
     fd = tc_connect(d.sock, 0);
     ck_assert_int_eq(
         tc_call(fd, PROTO_OP_PING, NULL, NULL, 0, NULL, 0, 0, 0, &r), 0);
+    ck_assert_int_eq(r.status, SHMC_EPROTO);
+    tc_reply_free(&r);
+    ck_assert(closed_by_peer(fd));
+    close(fd);
+    /* Before HELLO nothing larger than a HELLO is even buffered. */
+    fd = tc_connect(d.sock, 0);
+    proto_header(junk, 1u << 20, PROTO_OP_SET, 4);
+    ck_assert_int_eq(tc_send(fd, junk, 12), 0);
+    ck_assert_int_eq(tc_recv(fd, &r, 5000), 0);
     ck_assert_int_eq(r.status, SHMC_EPROTO);
     tc_reply_free(&r);
     ck_assert(closed_by_peer(fd));
@@ -743,6 +827,9 @@ daemon_suite(void)
     tcase_add_checked_fixture(tc, NULL, teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_check_config);
+    tcase_add_test(tc, test_half_close_still_gets_every_reply);
+    tcase_add_test(tc, test_reader_lock_cannot_block_restart);
+    tcase_add_test(tc, test_open_is_capped_per_connection);
     tcase_add_test(tc, test_garbage_frames_close_the_connection);
     tcase_add_test(tc, test_stalled_half_frame_times_out);
     tcase_add_test(tc, test_client_that_never_reads);
