@@ -6,8 +6,11 @@ AM_TESTS_ENVIRONMENT = CK_TAP_LOG_FILE_NAME=-; CK_VERBOSITY=silent; \
 	top_srcdir=$(top_srcdir); export top_srcdir; \
 	SHMCACHED=$(abs_top_builddir)/daemon/shmcached; export SHMCACHED;
 
-check_LTLIBRARIES = tests/libtestutil.la
-tests_libtestutil_la_SOURCES = tests/testutil.c tests/testutil.h
+# Test helpers; the demo client uses them too, so they are always built.
+noinst_LTLIBRARIES += tests/libtestutil.la
+tests_libtestutil_la_SOURCES = tests/testutil.c tests/testutil.h \
+	tests/client.c tests/client.h
+tests_libtestutil_la_LIBADD = common/libshmcommon.la
 
 TEST_LIBS = tests/libtestutil.la daemon/libstore.la common/libshmcommon.la \
 	$(CHECK_LIBS)
@@ -31,8 +34,6 @@ tests_check_hostile_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_hostile_LDADD = $(TEST_LIBS)
 tests_check_proto_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_proto_LDADD = $(TEST_LIBS)
-tests_check_daemon_SOURCES = tests/check_daemon.c tests/client.c \
-	tests/client.h
 tests_check_daemon_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_daemon_LDADD = $(TEST_LIBS)
 
@@ -41,4 +42,4 @@ EXTRA_DIST += tests/README.md
 # The client side of scripts/demo.sh.
 noinst_PROGRAMS += tests/daemon_demo
 tests_daemon_demo_SOURCES = tests/daemon_demo.c
-tests_daemon_demo_LDADD = common/libshmcommon.la
+tests_daemon_demo_LDADD = tests/libtestutil.la
