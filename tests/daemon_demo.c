@@ -26,18 +26,10 @@
 #include "error.h"
 #include "proto.h"
 #include "table.h"
+#include "testutil.h"
 
 #define NKEYS 10000
 #define BATCH 100
-
-static double
-now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void
 die(const char *what)
@@ -110,12 +102,12 @@ main(int argc, char **argv)
     fd = connect_daemon(argv[1]);
 
     /* 1. Writes go through the daemon: batches of 100 per frame. */
-    t0 = now_s();
+    t0 = tu_now();
     for (i = 0; i < NKEYS; i += BATCH)
         send_batch(fd, table, (unsigned long)i, version);
     printf("writer: stored %d keys through the daemon in %.1f ms "
            "(batches of %d)\n",
-           NKEYS, (now_s() - t0) * 1e3, BATCH);
+           NKEYS, (tu_now() - t0) * 1e3, BATCH);
 
     /* 2. Readers map the table: one OPEN, then no daemon at all. */
     if (tc_call(fd, PROTO_OP_OPEN, table, NULL, 0, NULL, 0, 0, 0, &r) != 0 ||
@@ -133,12 +125,12 @@ main(int argc, char **argv)
     printf("reader: lookup user:42 -> \"%s\" (%s)\n", buf, error_str(rc));
 
     /* 3. A reader process keeps looking up while this one updates. */
-    end = now_s() + 2;
+    end = tu_now() + 2;
     fflush(stdout);
     pid = fork();
     if (pid == 0) {
-        t0 = now_s();
-        while (now_s() < end) {
+        t0 = tu_now();
+        while (tu_now() < end) {
             i = (int)(lookups * 7919 % NKEYS);
             n = (size_t)snprintf(key, sizeof(key), "user:%d", i);
             rc = table_lookup(&tb, key, n, buf, sizeof(buf) - 1, 0, &hit);
@@ -152,11 +144,11 @@ main(int argc, char **argv)
         }
         printf("reader: %lu lock-free lookups in 2 s (%.0f ns each), "
                "%lu wrong values\n",
-               lookups, (now_s() - t0) * 1e9 / (double)lookups, wrong);
+               lookups, (tu_now() - t0) * 1e9 / (double)lookups, wrong);
         fflush(stdout);
         _exit(wrong == 0 ? 0 : 1);
     }
-    while (now_s() < end) {
+    while (tu_now() < end) {
         version++;
         send_batch(fd, table, version * BATCH, version);
     }
