@@ -43,6 +43,8 @@ error_str(int err)
         return "no such table";
     case SHMC_ENOTNUM:
         return "value is not a decimal number";
+    case SHMC_EREADONLY:
+        return "handle opened from a file: writes go through the daemon";
     }
     if (err < 0 && err > SHMC_ENOTFOUND)
         return strerror(-err);

@@ -17,7 +17,7 @@ TEST_LIBS = tests/libtestutil.la daemon/libstore.la common/libshmcommon.la \
 
 check_PROGRAMS += tests/check_format tests/check_hash tests/check_seqlock \
 	tests/check_table tests/check_torture tests/check_hostile \
-	tests/check_proto tests/check_daemon
+	tests/check_proto tests/check_daemon tests/check_client
 TESTS += $(check_PROGRAMS)
 
 tests_check_format_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
@@ -34,10 +34,13 @@ tests_check_hostile_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_hostile_LDADD = $(TEST_LIBS)
 tests_check_proto_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_proto_LDADD = $(TEST_LIBS)
+tests_check_client_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) -pthread
+tests_check_client_LDADD = client/libshmcache.la $(TEST_LIBS) -lpthread
 tests_check_daemon_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_daemon_LDADD = $(TEST_LIBS)
 
-EXTRA_DIST += tests/README.md
+EXTRA_DIST += tests/README.md tests/check-exports.sh
+TESTS += tests/check-exports.sh
 
 # The client side of scripts/demo.sh.
 noinst_PROGRAMS += tests/daemon_demo

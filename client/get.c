@@ -1,0 +1,56 @@
+/*
+ * get.c -- shmc_get(): the lock-free lookup of common/table.c on the
+ * handle's current mapping, following a replaced table, and counting hits
+ * and misses (the daemon never sees readers' hits).
+ */
+#include "config.h"
+
+#include <errno.h>
+
+#include "error.h"
+#include "handle.h"
+
+/* Look a key up (see shmcache.h). */
+SHMC_EXPORT int
+shmc_get(shmc_t *h, const void *key, size_t klen, void *buf, size_t bufsize,
+         size_t *vlen)
+{
+    struct table_hit hit = {0, 0, 0, 0};
+    struct mapping *m;
+    int rc = SHMC_ERETIRED, attempt;
+
+    if (vlen != NULL)
+        *vlen = 0;
+    if (h == NULL || (key == NULL && klen > 0) || (buf == NULL && bufsize > 0))
+        return -EINVAL;
+    /* At most one reopen: a table replaced twice in a row is rare enough
+     * to report rather than chase. */
+    for (attempt = 0; attempt < 2 && rc == SHMC_ERETIRED; attempt++) {
+        /* ORDERING: acquire; pairs with the release in handle_reopen(). */
+        m = __atomic_load_n(&h->cur, __ATOMIC_ACQUIRE);
+        rc = table_lookup(&m->t, key, klen, buf, bufsize, 0, &hit);
+        if (rc == SHMC_ERETIRED && attempt == 0) {
+            int r = handle_reopen(h, m);
+            if (r != 0)
+                return r;
+        }
+    }
+    if (vlen != NULL && (rc == 0 || rc == SHMC_ERANGE))
+        *vlen = (size_t)hit.vlen;
+    /* ORDERING: relaxed; counters are statistics, not synchronisation. */
+    if (rc == 0 || rc == SHMC_ENEGATIVE || rc == SHMC_ERANGE)
+        __atomic_fetch_add(&h->hits, 1, __ATOMIC_RELAXED);
+    else if (rc == SHMC_ENOTFOUND)
+        __atomic_fetch_add(&h->misses, 1, __ATOMIC_RELAXED);
+    return rc;
+}
+
+/* This handle's hit and miss counts (see shmcache.h). */
+SHMC_EXPORT void
+shmc_counters(const shmc_t *h, uint64_t *hits, uint64_t *misses)
+{
+    if (hits != NULL)
+        *hits = h ? __atomic_load_n(&h->hits, __ATOMIC_RELAXED) : 0;
+    if (misses != NULL)
+        *misses = h ? __atomic_load_n(&h->misses, __ATOMIC_RELAXED) : 0;
+}

@@ -1,0 +1,39 @@
+/*
+ * handle.h -- the inside of a shmc_t (never installed).
+ */
+#ifndef SHMC_HANDLE_H
+#define SHMC_HANDLE_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "proto.h"
+#include "shmcache.h"
+#include "table.h"
+
+/* One mapping of the table; replaced ones stay mapped until close. */
+struct mapping {
+    struct table t;
+    struct mapping *older;
+};
+
+struct shmc {
+    struct mapping *cur;  /* atomic: readers load it with acquire */
+    pthread_mutex_t lock; /* reopen, the socket, the request id */
+    int sock;             /* -1: not connected */
+    uint32_t next_id;
+    char *socket_path; /* NULL for shmc_open_file() handles */
+    char *file_path;   /* set for shmc_open_file() handles */
+    char table[PROTO_TABLE_MAX + 1];
+    uint64_t hits, misses; /* atomic, relaxed */
+};
+
+/* open.c */
+int handle_reopen(shmc_t *h, const struct mapping *seen);
+
+/* write.c */
+int conn_call_locked(shmc_t *h, uint8_t op, const void *key, size_t klen,
+                     const void *val, size_t vlen, uint32_t ttl_s, int *fd_out);
+void conn_close_locked(shmc_t *h);
+
+#endif

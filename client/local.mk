@@ -1,0 +1,17 @@
+# client/: libshmcache, the one installed library, and its one header.
+lib_LTLIBRARIES = client/libshmcache.la
+include_HEADERS = client/shmcache.h
+client_libshmcache_la_SOURCES = \
+	client/handle.h \
+	client/open.c client/get.c client/write.c client/error.c
+client_libshmcache_la_CPPFLAGS = $(AM_CPPFLAGS) -DSHMC_BUILDING
+client_libshmcache_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden -pthread
+# -version-info is current:revision:age (libevent's rules): no interface
+# change -> c:r+1:a; compatible addition -> c+1:0:a+1; incompatible
+# change -> c+1:0:0.  History: 0:0:0 (0.1.0, first release).
+client_libshmcache_la_LDFLAGS = -version-info 0:0:0 -no-undefined \
+	-export-symbols-regex '^shmc_' -pthread
+client_libshmcache_la_LIBADD = common/libshmcommon.la
+
+pkgconfigdir = $(libdir)/pkgconfig
+pkgconfig_DATA = client/libshmcache.pc

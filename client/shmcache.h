@@ -1,0 +1,205 @@
+/**
+ * @file shmcache.h
+ * @brief libshmcache: the client library of the shmcache key-value cache.
+ *
+ * A shmcache table is a hash table in a file that the daemon, shmcached,
+ * maps read-write and every client maps read-only.  shmc_get() looks a
+ * key up straight in that shared memory: no system call, no lock and no
+ * round trip to the daemon on a hit; it copies the value into the
+ * caller's buffer and checks it (sequence counters and a checksum) before
+ * it returns it.  Every change (shmc_set(), shmc_del(), ...) is a request
+ * to the daemon over its Unix control socket.
+ *
+ * @par Threads
+ * A handle may be shared by threads.  shmc_get() runs in parallel in any
+ * number of threads without locking; writes on one handle are serialised
+ * by a mutex inside the handle (use one handle per thread for parallel
+ * writes).  shmc_close() must not race with any other call on the handle.
+ *
+ * @par fork()
+ * A child inherits the handle's mapping, which stays valid: shmc_get()
+ * works in the child.  The socket is shared with the parent, so a child
+ * that wants to write must open its own handle; a handle's writes from two
+ * processes at once would interleave on the socket.
+ *
+ * @par Caveats
+ * - The table file must not be truncated while mapped: every mmap reader
+ *   then gets SIGBUS.  shmcached never shrinks a table it serves; it
+ *   replaces one by building a new file and marking the old one retired,
+ *   which shmc_get() notices and follows (old mappings stay valid until
+ *   shmc_close(), so a concurrent reader is never left with unmapped
+ *   memory).
+ * - Keys are 1 to max_key_bytes bytes (250 by default, 4096 at most);
+ *   values up to the table's max_value_bytes.  Keys and values are
+ *   arbitrary bytes.
+ * - Expiry is wall-clock time; a clock stepped backwards revives entries.
+ * - The table format is host-endian and assumes a 64-bit daemon and
+ *   client on the same machine.
+ */
+#ifndef SHMCACHE_H
+#define SHMCACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SHMC_VERSION_MAJOR 0
+#define SHMC_VERSION_MINOR 1
+#define SHMC_VERSION_PATCH 0
+/** The version as 0xMMmmpp, for compile-time comparisons. */
+#define SHMC_VERSION_HEX                                                       \
+    ((SHMC_VERSION_MAJOR << 16) | (SHMC_VERSION_MINOR << 8) |                  \
+     SHMC_VERSION_PATCH)
+
+#if defined(SHMC_BUILDING) && defined(__GNUC__)
+#define SHMC_EXPORT __attribute__((visibility("default")))
+#else
+#define SHMC_EXPORT
+#endif
+#if defined(__GNUC__)
+#define SHMC_WUR __attribute__((warn_unused_result))
+#else
+#define SHMC_WUR
+#endif
+
+/**
+ * @defgroup errors Result codes
+ * Functions return 0 on success and a negative code on failure: -errno for
+ * system errors, or one of these (all <= -1000).  shmc_strerror() names
+ * both.  The numbers are stable; they also travel on the wire.
+ * @{
+ */
+#define SHMC_ENOTFOUND (-1000) /**< no such key, or it expired */
+#define SHMC_ENEGATIVE (-1001) /**< key cached as known absent */
+#define SHMC_ERANGE (-1002)    /**< value larger than the buffer */
+#define SHMC_EBUSY (-1003)     /**< bucket kept changing (writer stuck) */
+#define SHMC_ECORRUPT (-1004)  /**< table file damaged */
+#define SHMC_EVERSION (-1005)  /**< unknown table format or protocol */
+#define SHMC_ERETIRED (-1006)  /**< table replaced (handled internally) */
+#define SHMC_EEXISTS (-1007)   /**< add: the key is already there */
+#define SHMC_ETOOBIG (-1008)   /**< key or value over the table's limit */
+#define SHMC_ENOSPACE (-1009)  /**< entry larger than the table can hold */
+#define SHMC_EPROTO (-1010)    /**< malformed request or reply */
+#define SHMC_ENOTABLE (-1011)  /**< no table of that name */
+#define SHMC_ENOTNUM (-1012)   /**< incr/decr on a non-number */
+#define SHMC_EREADONLY (-1013) /**< handle has no daemon to write through */
+/** @} */
+
+/** ttl_s value: never expire (0 means the table's default TTL). */
+#define SHMC_TTL_NEVER 0xffffffffu
+
+/** An open table.  Opaque. */
+typedef struct shmc shmc_t;
+
+/**
+ * @brief Open a table through the daemon.
+ *
+ * Connects to the daemon's control socket, asks for a read-only descriptor
+ * of the table (the daemon checks the caller's uid/gid against the table's
+ * read ACL), maps it PROT_READ and closes the descriptor.  The connection
+ * is kept for writes.
+ *
+ * @param[in] socket_path the daemon's control socket; NULL means
+ *            $SHMCACHE_SOCKET, else /run/shmcached/control.sock.
+ * @param[in] table the table's name, e.g. "default".
+ * @param[in] flags 0 (reserved for future use).
+ * @param[out] out the new handle, to be freed with shmc_close().
+ * @return 0; -ENOENT or -ECONNREFUSED when no daemon listens; -EACCES when
+ *         the ACL refuses; SHMC_ENOTABLE; SHMC_EVERSION; SHMC_ECORRUPT;
+ *         SHMC_EPROTO; -EINVAL for bad arguments; -ENOMEM; other -errno.
+ */
+SHMC_EXPORT SHMC_WUR int shmc_open(const char *socket_path, const char *table,
+                                   int flags, shmc_t **out);
+
+/**
+ * @brief Open a table file directly, without a daemon.
+ *
+ * Maps the file read-only.  Lookups work as with shmc_open(); writes fail
+ * with SHMC_EREADONLY.  Useful for tools and for reading while the daemon
+ * is down.
+ *
+ * @param[in] table_path path of a table file (e.g. /run/shmcached/t.shm).
+ * @param[in] flags 0 (reserved).
+ * @param[out] out the new handle.
+ * @return 0; -errno from open/mmap; SHMC_ECORRUPT or SHMC_EVERSION if the
+ *         file is not a table this library reads; -EINVAL; -ENOMEM.
+ */
+SHMC_EXPORT SHMC_WUR int shmc_open_file(const char *table_path, int flags,
+                                        shmc_t **out);
+
+/**
+ * @brief Close a handle: unmap every mapping it made and close its socket.
+ * @param[in] h the handle, or NULL.
+ * @note No other call on h may run concurrently or follow.
+ */
+SHMC_EXPORT void shmc_close(shmc_t *h);
+
+/**
+ * @brief Look a key up, lock-free, and copy its value out.
+ *
+ * @param[in] h the handle.
+ * @param[in] key, klen the key.
+ * @param[out] buf, bufsize where the value goes.
+ * @param[out] vlen the value's length (also on SHMC_ERANGE); may be NULL.
+ * @return 0 (the value is in buf); SHMC_ENOTFOUND (absent or expired);
+ *         SHMC_ENEGATIVE (cached as known absent); SHMC_ERANGE (buf too
+ *         small, *vlen says how large it must be); SHMC_ETOOBIG (key
+ *         longer than the table allows); SHMC_EBUSY (a bucket stayed busy
+ *         for 20 ms: the daemon died mid-write); SHMC_ECORRUPT; or, if the
+ *         table was replaced and reopening it failed, that error.
+ * @note No system call and no lock on a hit.  The copy in buf is the
+ *       caller's: nothing returned points into the shared mapping.
+ */
+SHMC_EXPORT SHMC_WUR int shmc_get(shmc_t *h, const void *key, size_t klen,
+                                  void *buf, size_t bufsize, size_t *vlen);
+
+/**
+ * @brief Store key -> value through the daemon.
+ * @param[in] ttl_s seconds to live; 0 = the table's default TTL;
+ *            SHMC_TTL_NEVER = no expiry.
+ * @return 0; SHMC_EREADONLY (handle from shmc_open_file()); SHMC_ETOOBIG;
+ *         -EACCES (write ACL); -ECONNRESET / -EPIPE if the daemon went
+ *         away and reconnecting once failed; SHMC_EPROTO; other -errno.
+ */
+SHMC_EXPORT SHMC_WUR int shmc_set(shmc_t *h, const void *key, size_t klen,
+                                  const void *val, size_t vlen, uint32_t ttl_s);
+
+/**
+ * @brief Delete a key through the daemon.
+ * @return 0; SHMC_ENOTFOUND; and the errors of shmc_set().
+ */
+SHMC_EXPORT SHMC_WUR int shmc_del(shmc_t *h, const void *key, size_t klen);
+
+/**
+ * @brief Cache "key is known absent" (a negative entry) for ttl_s seconds.
+ * @param[in] ttl_s 0 = the table's negative TTL; SHMC_TTL_NEVER allowed.
+ * @return as shmc_set().  shmc_get() then returns SHMC_ENEGATIVE.
+ */
+SHMC_EXPORT SHMC_WUR int shmc_set_negative(shmc_t *h, const void *key,
+                                           size_t klen, uint32_t ttl_s);
+
+/**
+ * @brief Hits and misses of shmc_get() on this handle (readers' hits never
+ * reach the daemon, so only the clients can count them).
+ * @param[out] hits, misses may be NULL.  ENEGATIVE counts as a hit.
+ */
+SHMC_EXPORT void shmc_counters(const shmc_t *h, uint64_t *hits,
+                               uint64_t *misses);
+
+/**
+ * @brief Describe a result code (ours or -errno).
+ * @return a static string; never NULL.
+ */
+SHMC_EXPORT const char *shmc_strerror(int err);
+
+/** @brief The library's version, "MAJOR.MINOR.PATCH". */
+SHMC_EXPORT const char *shmc_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SHMCACHE_H */

@@ -1,0 +1,225 @@
+/*
+ * write.c -- requests to the daemon: the writes of the public API and the
+ * OPEN that open.c uses.
+ *
+ * One blocking connection per handle, made on first use, serialised by the
+ * handle's mutex: one request, then its reply (whose id must match).  If
+ * the daemon went away (restart), a request that failed on the connection
+ * is sent again once on a new connection, except INCR/DECR, which must not
+ * be applied twice.  Sends never raise SIGPIPE.  Replies are bounded: a
+ * reply longer than any this library asks for is a protocol error.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "handle.h"
+
+#define REPLY_MAX 64u   /* longest reply body we ask for (OPEN: 8 bytes) */
+#define IO_TIMEOUT_S 10 /* a daemon that does not answer for this long */
+
+/* Send all of buf. */
+static int
+send_all(int fd, const unsigned char *p, size_t n)
+{
+    ssize_t w;
+
+    while (n > 0) {
+        w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 ? -errno : -EPIPE;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Receive exactly n bytes, keeping a passed descriptor in *fd_out. */
+static int
+recv_all(int fd, unsigned char *p, size_t n, int *fd_out)
+{
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    struct msghdr mh;
+    struct iovec iov;
+    struct cmsghdr *cm;
+    ssize_t r;
+    int got;
+
+    while (n > 0) {
+        memset(&mh, 0, sizeof(mh));
+        iov.iov_base = p;
+        iov.iov_len = n;
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        mh.msg_control = cbuf;
+        mh.msg_controllen = sizeof(cbuf);
+        r = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return r < 0 ? -errno : -ECONNRESET;
+        for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm))
+            if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+                memcpy(&got, CMSG_DATA(cm), sizeof(int));
+                if (fd_out != NULL && *fd_out < 0)
+                    *fd_out = got;
+                else
+                    close(got);
+            }
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+/* One request frame out, its reply in; returns the reply's status or a
+ * transport error (< 0 with the connection unusable: *broken = 1). */
+static int
+exchange(shmc_t *h, const unsigned char *req, size_t n, uint32_t id,
+         int *fd_out, int *broken)
+{
+    unsigned char hdr[PROTO_HDR + 4], body[REPLY_MAX];
+    uint32_t len;
+    int rc;
+
+    *broken = 1;
+    rc = send_all(h->sock, req, n);
+    if (rc == 0)
+        rc = recv_all(h->sock, hdr, sizeof(hdr), fd_out);
+    if (rc != 0)
+        return rc;
+    len = proto_get32(hdr);
+    if (len < sizeof(hdr) || len - sizeof(hdr) > REPLY_MAX ||
+        proto_get32(hdr + 8) != id || hdr[4] != (req[4] | PROTO_REPLY))
+        return SHMC_EPROTO;
+    rc = recv_all(h->sock, body, len - sizeof(hdr), fd_out);
+    if (rc != 0)
+        return rc;
+    *broken = 0;
+    return (int)proto_get32(hdr + PROTO_HDR);
+}
+
+/* Close the connection (the handle's mutex held, or no other users). */
+void
+conn_close_locked(shmc_t *h)
+{
+    if (h->sock >= 0)
+        close(h->sock);
+    h->sock = -1;
+}
+
+/* Connect and say HELLO. */
+static int
+conn_open_locked(shmc_t *h)
+{
+    struct timeval tv = {IO_TIMEOUT_S, 0};
+    struct sockaddr_un sa;
+    unsigned char req[PROTO_HDR + 4];
+    int rc, broken;
+    size_t n;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    if (strlen(h->socket_path) >= sizeof(sa.sun_path))
+        return -ENAMETOOLONG;
+    strcpy(sa.sun_path, h->socket_path);
+    h->sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (h->sock < 0)
+        return -errno;
+    setsockopt(h->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(h->sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    if (connect(h->sock, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        rc = -errno;
+        conn_close_locked(h);
+        return rc;
+    }
+    n = proto_request(req, sizeof(req), PROTO_OP_HELLO, ++h->next_id, NULL,
+                      NULL, 0, NULL, 0, 0, 0);
+    rc = exchange(h, req, n, h->next_id, NULL, &broken);
+    if (rc != 0)
+        conn_close_locked(h);
+    return rc;
+}
+
+/*
+ * Send one request for the handle's table and return the reply's status;
+ * an OPEN reply's descriptor lands in *fd_out.  The mutex must be held.
+ */
+int
+conn_call_locked(shmc_t *h, uint8_t op, const void *key, size_t klen,
+                 const void *val, size_t vlen, uint32_t ttl_s, int *fd_out)
+{
+    unsigned char small[512], *req = small;
+    size_t n;
+    uint32_t id;
+    int rc = 0, broken = 0, tries;
+
+    if (h->socket_path == NULL)
+        return SHMC_EREADONLY;
+    n = proto_request(NULL, 0, op, 0, h->table, key, klen, val, vlen, ttl_s, 0);
+    if (n > UINT32_MAX)
+        return SHMC_ETOOBIG;
+    if (n > sizeof(small) && (req = malloc(n)) == NULL)
+        return -ENOMEM;
+    for (tries = 0; tries < 2; tries++) {
+        if (h->sock < 0 && (rc = conn_open_locked(h)) != 0)
+            break;
+        id = ++h->next_id;
+        proto_request(req, n, op, id, h->table, key, klen, val, vlen, ttl_s, 0);
+        rc = exchange(h, req, n, id, fd_out, &broken);
+        if (!broken)
+            break;
+        conn_close_locked(h); /* the daemon went away: once more, anew */
+        if (op == PROTO_OP_INCR || op == PROTO_OP_DECR)
+            break;
+    }
+    if (req != small)
+        free(req);
+    return rc;
+}
+
+/* A write through the daemon, serialised on the handle. */
+static int
+call(shmc_t *h, uint8_t op, const void *key, size_t klen, const void *val,
+     size_t vlen, uint32_t ttl_s)
+{
+    int rc;
+
+    if (h == NULL || key == NULL || klen == 0 || klen > UINT16_MAX ||
+        (val == NULL && vlen > 0))
+        return -EINVAL;
+    pthread_mutex_lock(&h->lock);
+    rc = conn_call_locked(h, op, key, klen, val, vlen, ttl_s, NULL);
+    pthread_mutex_unlock(&h->lock);
+    return rc;
+}
+
+/* Store key -> value (see shmcache.h). */
+SHMC_EXPORT int
+shmc_set(shmc_t *h, const void *key, size_t klen, const void *val, size_t vlen,
+         uint32_t ttl_s)
+{
+    return call(h, PROTO_OP_SET, key, klen, val, vlen, ttl_s);
+}
+
+/* Delete a key (see shmcache.h). */
+SHMC_EXPORT int
+shmc_del(shmc_t *h, const void *key, size_t klen)
+{
+    return call(h, PROTO_OP_DELETE, key, klen, NULL, 0, 0);
+}
+
+/* Cache a key as known absent (see shmcache.h). */
+SHMC_EXPORT int
+shmc_set_negative(shmc_t *h, const void *key, size_t klen, uint32_t ttl_s)
+{
+    return call(h, PROTO_OP_SETNEG, key, klen, NULL, 0, ttl_s);
+}

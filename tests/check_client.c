@@ -1,0 +1,292 @@
+/*
+ * check_client.c -- libshmcache's public API against a real shmcached
+ * (started per test by client.c's fixture).
+ */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "shmcache.h"
+#include "testutil.h"
+
+static struct tdaemon d;
+
+static const char *conf_json =
+    "{\"log_level\": \"warning\", \"tables\": {"
+    "\"t\": {\"size_bytes\": 4194304, \"max_value_bytes\": 100000, "
+    "\"default_ttl_s\": 0}}}";
+
+static void
+setup(void)
+{
+    ck_assert_msg(td_start(&d, conf_json, -1) == 0, "daemon did not start");
+}
+
+static void
+teardown(void)
+{
+    td_free(&d);
+}
+
+/* ---- core ---- */
+
+START_TEST(test_set_get_del)
+{
+    char buf[64];
+    size_t n;
+    uint64_t hits, misses;
+    shmc_t *h;
+
+    ck_assert_int_eq(shmc_open(d.sock, "t", 0, &h), 0);
+    ck_assert_int_eq(shmc_get(h, "k", 1, buf, sizeof(buf), &n), SHMC_ENOTFOUND);
+    ck_assert_int_eq(shmc_set(h, "k", 1, "hello", 5, 0), 0);
+    ck_assert_int_eq(shmc_get(h, "k", 1, buf, sizeof(buf), &n), 0);
+    ck_assert_uint_eq(n, 5);
+    ck_assert_mem_eq(buf, "hello", 5);
+    /* Too small a buffer: ERANGE and the size needed. */
+    ck_assert_int_eq(shmc_get(h, "k", 1, buf, 2, &n), SHMC_ERANGE);
+    ck_assert_uint_eq(n, 5);
+    ck_assert_int_eq(shmc_set_negative(h, "gone", 4, 0), 0);
+    ck_assert_int_eq(shmc_get(h, "gone", 4, buf, sizeof(buf), &n),
+                     SHMC_ENEGATIVE);
+    ck_assert_int_eq(shmc_del(h, "k", 1), 0);
+    ck_assert_int_eq(shmc_get(h, "k", 1, buf, sizeof(buf), &n), SHMC_ENOTFOUND);
+    ck_assert_int_eq(shmc_del(h, "k", 1), SHMC_ENOTFOUND);
+    shmc_counters(h, &hits, &misses);
+    ck_assert_uint_eq(hits, 3); /* hello, ERANGE, negative */
+    ck_assert_uint_eq(misses, 2);
+    shmc_close(h);
+}
+END_TEST
+
+START_TEST(test_open_file_reads_without_daemon)
+{
+    char buf[64], *path = tu_path(d.run, "t.shm");
+    shmc_t *w, *r;
+    size_t n;
+
+    ck_assert_int_eq(shmc_open(d.sock, "t", 0, &w), 0);
+    ck_assert_int_eq(shmc_set(w, "k", 1, "v", 1, SHMC_TTL_NEVER), 0);
+    shmc_close(w);
+    ck_assert_int_eq(td_stop(&d), 0);
+    /* Daemon down: the file still reads; writes say why they cannot. */
+    ck_assert_int_eq(shmc_open_file(path, 0, &r), 0);
+    ck_assert_int_eq(shmc_get(r, "k", 1, buf, sizeof(buf), &n), 0);
+    ck_assert_int_eq(shmc_set(r, "k", 1, "x", 1, 0), SHMC_EREADONLY);
+    shmc_close(r);
+    free(path);
+}
+END_TEST
+
+START_TEST(test_writes_survive_a_daemon_restart)
+{
+    char buf[16];
+    shmc_t *h;
+    size_t n;
+
+    ck_assert_int_eq(shmc_open(d.sock, "t", 0, &h), 0);
+    ck_assert_int_eq(shmc_set(h, "a", 1, "1", 1, 0), 0);
+    ck_assert_int_eq(td_restart(&d), 0);
+    /* The connection broke; the library reconnects once. */
+    ck_assert_int_eq(shmc_set(h, "b", 1, "2", 1, 0), 0);
+    ck_assert_int_eq(shmc_get(h, "a", 1, buf, sizeof(buf), &n), 0);
+    ck_assert_int_eq(shmc_get(h, "b", 1, buf, sizeof(buf), &n), 0);
+    shmc_close(h);
+}
+END_TEST
+
+START_TEST(test_replaced_table_is_followed)
+{
+    char buf[16];
+    shmc_t *h;
+    size_t n;
+    char *c;
+
+    ck_assert_int_eq(shmc_open(d.sock, "t", 0, &h), 0);
+    ck_assert_int_eq(shmc_set(h, "old", 3, "1", 1, 0), 0);
+    /* Restart with another geometry: the daemon builds a new file and
+     * retires the one this handle maps. */
+    ck_assert_int_eq(td_stop(&d), 0);
+    if (asprintf(&c, "{\"log_level\": \"warning\", \"tables\": {\"t\": "
+                     "{\"size_bytes\": 4194304, \"buckets\": 1024, "
+                     "\"max_value_bytes\": 100000}}}") < 0)
+        abort();
+    ck_assert_int_eq(td_write_conf(&d, c), 0);
+    free(c);
+    ck_assert_int_eq(td_restart(&d), 0);
+    ck_assert_int_eq(shmc_set(h, "new", 3, "2", 1, 0), 0);
+    /* The lookup notices RETIRED, reopens, and finds the new table. */
+    ck_assert_int_eq(shmc_get(h, "new", 3, buf, sizeof(buf), &n), 0);
+    ck_assert_int_eq(shmc_get(h, "old", 3, buf, sizeof(buf), &n),
+                     SHMC_ENOTFOUND);
+    shmc_close(h);
+}
+END_TEST
+
+struct rd {
+    shmc_t *h;
+    volatile int *stop;
+    unsigned long lookups, hits, bad;
+};
+
+/* A reader thread: random keys, every hit verified. */
+static void *
+reader(void *arg)
+{
+    struct rd *r = arg;
+    unsigned char buf[512];
+    uint64_t seed = (uint64_t)(uintptr_t)arg;
+    char k[32];
+    size_t n;
+
+    while (!*r->stop) {
+        tu_key(k, sizeof(k), tu_rand(&seed) % 200);
+        /* Four spinning threads would starve the daemon on two cores. */
+        if (++r->lookups % 1024 == 0)
+            sched_yield();
+        if (shmc_get(r->h, k, 16, buf, sizeof(buf), &n) == 0) {
+            r->hits++;
+            if (!tu_value_ok(buf, n, k, 16, NULL))
+                r->bad++;
+        }
+    }
+    return NULL;
+}
+
+START_TEST(test_threads_share_a_handle)
+{
+    unsigned char val[400];
+    volatile int stop = 0;
+    struct rd r[4];
+    pthread_t th[4];
+    double end;
+    char k[32];
+    shmc_t *h;
+    uint64_t i, nsets;
+
+    ck_assert_int_eq(shmc_open(d.sock, "t", 0, &h), 0);
+    for (i = 0; i < 4; i++) {
+        r[i] = (struct rd){h, &stop, 0, 0, 0};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, reader, &r[i]), 0);
+    }
+    /* Writes through the same handle while four threads read it. */
+    end = tu_now() + 10;
+    for (i = 0; i < 3000 && tu_now() < end; i++) {
+        tu_key(k, sizeof(k), i % 200);
+        tu_value(val, 40 + i % 300, k, 16, i);
+        ck_assert_int_eq(shmc_set(h, k, 16, val, 40 + i % 300, 0), 0);
+    }
+    stop = 1;
+    nsets = i;
+    ck_assert_uint_ge(nsets, 500); /* values changed under the readers */
+    for (i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_uint_eq(r[i].bad, 0);
+        ck_assert_uint_gt(r[i].hits, 0);
+    }
+    printf("# client threads: %llu sets, lookups %lu+%lu+%lu+%lu, 0 bad\n",
+           (unsigned long long)nsets, r[0].lookups, r[1].lookups, r[2].lookups,
+           r[3].lookups);
+    shmc_close(h);
+}
+END_TEST
+
+START_TEST(test_fork_child_reads_inherited_handle)
+{
+    char buf[16];
+    shmc_t *h;
+    size_t n;
+    int status;
+    pid_t pid;
+
+    ck_assert_int_eq(shmc_open(d.sock, "t", 0, &h), 0);
+    ck_assert_int_eq(shmc_set(h, "k", 1, "v", 1, 0), 0);
+    pid = fork();
+    if (pid == 0)
+        _exit(shmc_get(h, "k", 1, buf, sizeof(buf), &n) == 0 && n == 1 ? 0 : 1);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    shmc_close(h);
+}
+END_TEST
+
+/* ---- errors ---- */
+
+START_TEST(test_errors)
+{
+    char buf[16], big[300];
+    shmc_t *h;
+    int codes[] = {SHMC_ENOTFOUND, SHMC_ENEGATIVE, SHMC_ERANGE,   SHMC_EBUSY,
+                   SHMC_ECORRUPT,  SHMC_EVERSION,  SHMC_ERETIRED, SHMC_EEXISTS,
+                   SHMC_ETOOBIG,   SHMC_ENOSPACE,  SHMC_EPROTO,   SHMC_ENOTABLE,
+                   SHMC_ENOTNUM,   SHMC_EREADONLY};
+    size_t i, j, n;
+
+    ck_assert_int_eq(shmc_open(d.sock, "nosuch", 0, &h), SHMC_ENOTABLE);
+    ck_assert_ptr_null(h);
+    ck_assert_int_eq(shmc_open(d.sock, "t", 1, &h), -EINVAL);
+    ck_assert_int_eq(shmc_open(d.sock, NULL, 0, &h), -EINVAL);
+    ck_assert_int_eq(shmc_open("/nonexistent/sock", "t", 0, &h), -ENOENT);
+    ck_assert_int_eq(shmc_open_file("/nonexistent", 0, &h), -ENOENT);
+    ck_assert_int_eq(shmc_open(d.sock, "t", 0, &h), 0);
+    memset(big, 'k', sizeof(big));
+    ck_assert_int_eq(shmc_get(h, big, sizeof(big), buf, sizeof(buf), &n),
+                     SHMC_ETOOBIG);
+    ck_assert_int_eq(shmc_set(h, big, sizeof(big), "v", 1, 0), SHMC_ETOOBIG);
+    ck_assert_int_eq(shmc_set(h, NULL, 0, "v", 1, 0), -EINVAL);
+    shmc_close(h);
+    shmc_close(NULL);
+    /* Every code has its own description. */
+    for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+        ck_assert_str_ne(shmc_strerror(codes[i]), "unknown error");
+        for (j = 0; j < i; j++)
+            ck_assert_str_ne(shmc_strerror(codes[i]), shmc_strerror(codes[j]));
+    }
+    ck_assert_str_eq(shmc_strerror(-EACCES), strerror(EACCES));
+    ck_assert_str_eq(shmc_version(), PACKAGE_VERSION);
+}
+END_TEST
+
+static Suite *
+client_suite(void)
+{
+    Suite *s = suite_create("client");
+    TCase *tc;
+
+    tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_set_get_del);
+    tcase_add_test(tc, test_open_file_reads_without_daemon);
+    tcase_add_test(tc, test_writes_survive_a_daemon_restart);
+    tcase_add_test(tc, test_replaced_table_is_followed);
+    tcase_add_test(tc, test_threads_share_a_handle);
+    tcase_add_test(tc, test_fork_child_reads_inherited_handle);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("errors");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_errors);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    SRunner *sr = srunner_create(client_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_ENV);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
