@@ -182,6 +182,47 @@ SHMC_EXPORT SHMC_WUR int shmc_set_negative(shmc_t *h, const void *key,
                                            size_t klen, uint32_t ttl_s);
 
 /**
+ * @brief Store key -> value only if the key is absent (or expired).
+ * @return 0; SHMC_EEXISTS if it is there; and the errors of shmc_set().
+ */
+SHMC_EXPORT SHMC_WUR int shmc_add(shmc_t *h, const void *key, size_t klen,
+                                  const void *val, size_t vlen, uint32_t ttl_s);
+
+/**
+ * @brief Store key -> value only if the key is present and live.
+ * @return 0; SHMC_ENOTFOUND if it is not; and the errors of shmc_set().
+ */
+SHMC_EXPORT SHMC_WUR int shmc_replace(shmc_t *h, const void *key, size_t klen,
+                                      const void *val, size_t vlen,
+                                      uint32_t ttl_s);
+
+/**
+ * @brief Give a live key a new TTL (0 = the table default), keeping its
+ * value.
+ * @return 0; SHMC_ENOTFOUND; and the errors of shmc_set().
+ */
+SHMC_EXPORT SHMC_WUR int shmc_touch(shmc_t *h, const void *key, size_t klen,
+                                    uint32_t ttl_s);
+
+/**
+ * @brief Add delta to a value that is a decimal number (memcached's incr
+ * and decr: a decrement stops at 0, an increment wraps at 2^64).
+ * @param[out] value the new value; may be NULL.
+ * @return 0; SHMC_ENOTFOUND; SHMC_ENOTNUM (the value is not a number);
+ *         and the errors of shmc_set().
+ * @note Never retried after a lost connection (it must not apply twice):
+ *       -ECONNRESET or -EPIPE means it may or may not have happened.
+ */
+SHMC_EXPORT SHMC_WUR int shmc_incr(shmc_t *h, const void *key, size_t klen,
+                                   int64_t delta, uint64_t *value);
+
+/**
+ * @brief Drop every entry of the handle's table.
+ * @return 0; and the errors of shmc_set().
+ */
+SHMC_EXPORT SHMC_WUR int shmc_flush(shmc_t *h);
+
+/**
  * @brief Hits and misses of shmc_get() on this handle (readers' hits never
  * reach the daemon, so only the clients can count them).
  * @param[out] hits, misses may be NULL.  ENEGATIVE counts as a hit.

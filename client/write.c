@@ -84,9 +84,9 @@ recv_all(int fd, unsigned char *p, size_t n, int *fd_out)
  * transport error (< 0 with the connection unusable: *broken = 1). */
 static int
 exchange(shmc_t *h, const unsigned char *req, size_t n, uint32_t id,
-         int *fd_out, int *broken)
+         int *fd_out, unsigned char *body, int *broken)
 {
-    unsigned char hdr[PROTO_HDR + 4], body[REPLY_MAX];
+    unsigned char hdr[PROTO_HDR + 4], scratch[REPLY_MAX];
     uint32_t len;
     int rc;
 
@@ -100,7 +100,8 @@ exchange(shmc_t *h, const unsigned char *req, size_t n, uint32_t id,
     if (len < sizeof(hdr) || len - sizeof(hdr) > REPLY_MAX ||
         proto_get32(hdr + 8) != id || hdr[4] != (req[4] | PROTO_REPLY))
         return SHMC_EPROTO;
-    rc = recv_all(h->sock, body, len - sizeof(hdr), fd_out);
+    rc = recv_all(h->sock, body != NULL ? body : scratch, len - sizeof(hdr),
+                  fd_out);
     if (rc != 0)
         return rc;
     *broken = 0;
@@ -143,7 +144,7 @@ conn_open_locked(shmc_t *h)
     }
     n = proto_request(req, sizeof(req), PROTO_OP_HELLO, ++h->next_id, NULL,
                       NULL, 0, NULL, 0, 0, 0);
-    rc = exchange(h, req, n, h->next_id, NULL, &broken);
+    rc = exchange(h, req, n, h->next_id, NULL, NULL, &broken);
     if (rc != 0)
         conn_close_locked(h);
     return rc;
@@ -155,7 +156,8 @@ conn_open_locked(shmc_t *h)
  */
 int
 conn_call_locked(shmc_t *h, uint8_t op, const void *key, size_t klen,
-                 const void *val, size_t vlen, uint32_t ttl_s, int *fd_out)
+                 const void *val, size_t vlen, uint32_t ttl_s, uint64_t delta,
+                 int *fd_out, unsigned char *body)
 {
     unsigned char small[512], *req = small;
     size_t n;
@@ -164,7 +166,8 @@ conn_call_locked(shmc_t *h, uint8_t op, const void *key, size_t klen,
 
     if (h->socket_path == NULL)
         return SHMC_EREADONLY;
-    n = proto_request(NULL, 0, op, 0, h->table, key, klen, val, vlen, ttl_s, 0);
+    n = proto_request(NULL, 0, op, 0, h->table, key, klen, val, vlen, ttl_s,
+                      delta);
     if (n > UINT32_MAX)
         return SHMC_ETOOBIG;
     if (n > sizeof(small) && (req = malloc(n)) == NULL)
@@ -173,8 +176,9 @@ conn_call_locked(shmc_t *h, uint8_t op, const void *key, size_t klen,
         if (h->sock < 0 && (rc = conn_open_locked(h)) != 0)
             break;
         id = ++h->next_id;
-        proto_request(req, n, op, id, h->table, key, klen, val, vlen, ttl_s, 0);
-        rc = exchange(h, req, n, id, fd_out, &broken);
+        proto_request(req, n, op, id, h->table, key, klen, val, vlen, ttl_s,
+                      delta);
+        rc = exchange(h, req, n, id, fd_out, body, &broken);
         if (!broken)
             break;
         conn_close_locked(h); /* the daemon went away: once more, anew */
@@ -186,10 +190,11 @@ conn_call_locked(shmc_t *h, uint8_t op, const void *key, size_t klen,
     return rc;
 }
 
-/* A write through the daemon, serialised on the handle. */
+/* A request about one key, serialised on the handle; the reply body (if
+ * body != NULL) has REPLY_MAX bytes of room. */
 static int
-call(shmc_t *h, uint8_t op, const void *key, size_t klen, const void *val,
-     size_t vlen, uint32_t ttl_s)
+call_key(shmc_t *h, uint8_t op, const void *key, size_t klen, const void *val,
+         size_t vlen, uint32_t ttl_s, uint64_t delta, unsigned char *body)
 {
     int rc;
 
@@ -197,9 +202,18 @@ call(shmc_t *h, uint8_t op, const void *key, size_t klen, const void *val,
         (val == NULL && vlen > 0))
         return -EINVAL;
     pthread_mutex_lock(&h->lock);
-    rc = conn_call_locked(h, op, key, klen, val, vlen, ttl_s, NULL);
+    rc =
+        conn_call_locked(h, op, key, klen, val, vlen, ttl_s, delta, NULL, body);
     pthread_mutex_unlock(&h->lock);
     return rc;
+}
+
+/* call_key() for the requests whose reply is only a status. */
+static int
+call(shmc_t *h, uint8_t op, const void *key, size_t klen, const void *val,
+     size_t vlen, uint32_t ttl_s)
+{
+    return call_key(h, op, key, klen, val, vlen, ttl_s, 0, NULL);
 }
 
 /* Store key -> value (see shmcache.h). */
@@ -222,4 +236,57 @@ SHMC_EXPORT int
 shmc_set_negative(shmc_t *h, const void *key, size_t klen, uint32_t ttl_s)
 {
     return call(h, PROTO_OP_SETNEG, key, klen, NULL, 0, ttl_s);
+}
+
+/* Store only if absent (see shmcache.h). */
+SHMC_EXPORT int
+shmc_add(shmc_t *h, const void *key, size_t klen, const void *val, size_t vlen,
+         uint32_t ttl_s)
+{
+    return call(h, PROTO_OP_ADD, key, klen, val, vlen, ttl_s);
+}
+
+/* Store only if present (see shmcache.h). */
+SHMC_EXPORT int
+shmc_replace(shmc_t *h, const void *key, size_t klen, const void *val,
+             size_t vlen, uint32_t ttl_s)
+{
+    return call(h, PROTO_OP_REPLACE, key, klen, val, vlen, ttl_s);
+}
+
+/* Give a key a new TTL (see shmcache.h). */
+SHMC_EXPORT int
+shmc_touch(shmc_t *h, const void *key, size_t klen, uint32_t ttl_s)
+{
+    return call(h, PROTO_OP_TOUCH, key, klen, NULL, 0, ttl_s);
+}
+
+/* Add to (delta > 0) or subtract from a decimal value (see shmcache.h). */
+SHMC_EXPORT int
+shmc_incr(shmc_t *h, const void *key, size_t klen, int64_t delta,
+          uint64_t *value)
+{
+    unsigned char body[REPLY_MAX];
+    uint64_t mag = delta < 0 ? (uint64_t)0 - (uint64_t)delta : (uint64_t)delta;
+    int rc = call_key(h, delta < 0 ? PROTO_OP_DECR : PROTO_OP_INCR, key, klen,
+                      NULL, 0, 0, mag, body);
+
+    if (rc == 0 && value != NULL)
+        *value = proto_get64(body);
+    return rc;
+}
+
+/* Drop every entry of the table (see shmcache.h). */
+SHMC_EXPORT int
+shmc_flush(shmc_t *h)
+{
+    int rc;
+
+    if (h == NULL)
+        return -EINVAL;
+    pthread_mutex_lock(&h->lock);
+    rc =
+        conn_call_locked(h, PROTO_OP_FLUSH, NULL, 0, NULL, 0, 0, 0, NULL, NULL);
+    pthread_mutex_unlock(&h->lock);
+    return rc;
 }

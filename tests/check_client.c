@@ -68,6 +68,35 @@ START_TEST(test_set_get_del)
 }
 END_TEST
 
+START_TEST(test_add_replace_touch_incr_flush)
+{
+    char buf[32];
+    uint64_t v;
+    shmc_t *h;
+    size_t n;
+
+    ck_assert_int_eq(shmc_open(d.sock, "t", 0, &h), 0);
+    ck_assert_int_eq(shmc_replace(h, "k", 1, "x", 1, 0), SHMC_ENOTFOUND);
+    ck_assert_int_eq(shmc_add(h, "k", 1, "1", 1, 0), 0);
+    ck_assert_int_eq(shmc_add(h, "k", 1, "2", 1, 0), SHMC_EEXISTS);
+    ck_assert_int_eq(shmc_replace(h, "k", 1, "10", 2, 0), 0);
+    ck_assert_int_eq(shmc_incr(h, "k", 1, 5, &v), 0);
+    ck_assert_uint_eq(v, 15);
+    ck_assert_int_eq(shmc_incr(h, "k", 1, -100, &v), 0);
+    ck_assert_uint_eq(v, 0);
+    ck_assert_int_eq(shmc_get(h, "k", 1, buf, sizeof(buf), &n), 0);
+    ck_assert_mem_eq(buf, "0", 1);
+    ck_assert_int_eq(shmc_incr(h, "nope", 4, 1, &v), SHMC_ENOTFOUND);
+    ck_assert_int_eq(shmc_set(h, "s", 1, "abc", 3, 0), 0);
+    ck_assert_int_eq(shmc_incr(h, "s", 1, 1, NULL), SHMC_ENOTNUM);
+    ck_assert_int_eq(shmc_touch(h, "k", 1, 100), 0);
+    ck_assert_int_eq(shmc_touch(h, "nope", 4, 100), SHMC_ENOTFOUND);
+    ck_assert_int_eq(shmc_flush(h), 0);
+    ck_assert_int_eq(shmc_get(h, "k", 1, buf, sizeof(buf), &n), SHMC_ENOTFOUND);
+    shmc_close(h);
+}
+END_TEST
+
 START_TEST(test_open_file_reads_without_daemon)
 {
     char buf[64], *path = tu_path(d.run, "t.shm");
@@ -266,6 +295,7 @@ client_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_set_get_del);
+    tcase_add_test(tc, test_add_replace_touch_incr_flush);
     tcase_add_test(tc, test_open_file_reads_without_daemon);
     tcase_add_test(tc, test_writes_survive_a_daemon_restart);
     tcase_add_test(tc, test_replaced_table_is_followed);

@@ -4,7 +4,9 @@ LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver
 AM_TESTS_ENVIRONMENT = CK_TAP_LOG_FILE_NAME=-; CK_VERBOSITY=silent; \
 	export CK_TAP_LOG_FILE_NAME CK_VERBOSITY; \
 	top_srcdir=$(top_srcdir); export top_srcdir; \
-	SHMCACHED=$(abs_top_builddir)/daemon/shmcached; export SHMCACHED;
+	SHMCACHED=$(abs_top_builddir)/daemon/shmcached; export SHMCACHED; \
+	MAKE='$(MAKE)'; CC='$(CC)'; CFLAGS='$(CFLAGS)'; LDFLAGS='$(LDFLAGS)'; \
+	export MAKE CC CFLAGS LDFLAGS;
 
 # Test helpers; the demo client uses them too, so they are always built.
 noinst_LTLIBRARIES += tests/libtestutil.la
@@ -39,8 +41,8 @@ tests_check_client_LDADD = client/libshmcache.la $(TEST_LIBS) -lpthread
 tests_check_daemon_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_daemon_LDADD = $(TEST_LIBS)
 
-EXTRA_DIST += tests/README.md tests/check-exports.sh
-TESTS += tests/check-exports.sh
+EXTRA_DIST += tests/README.md tests/check-exports.sh tests/check-installed.sh
+TESTS += tests/check-exports.sh tests/check-installed.sh
 
 # The client side of scripts/demo.sh.
 noinst_PROGRAMS += tests/daemon_demo

@@ -1,0 +1,52 @@
+#!/bin/sh
+# TAP: the README's library example, compiled as written against a
+# `make install DESTDIR=...` of this build with pkg-config, then run
+# against a daemon.
+set -u
+top=${top_srcdir:-.}
+echo "1..3"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/shmc-installed.XXXXXX")
+dpid=
+trap '[ -n "$dpid" ] && kill "$dpid" 2>/dev/null; rm -rf "$tmp"' EXIT
+
+if ${MAKE:-make} install DESTDIR="$tmp/root" >"$tmp/install.log" 2>&1; then
+    echo "ok 1 - make install DESTDIR"
+else
+    echo "not ok 1 - make install DESTDIR"
+    sed 's/^/# /' "$tmp/install.log"
+    exit 0
+fi
+pc=$(find "$tmp/root" -name libshmcache.pc | head -n 1)
+libdir=$(dirname "$(find "$tmp/root" -name 'libshmcache.so.0' | head -n 1)")
+sed -n '/<!-- example:begin -->/,/<!-- example:end -->/p' "$top/README.md" |
+    sed '1,2d;$d' | sed '$d' >"$tmp/example.c"
+flags=$(PKG_CONFIG_PATH=$(dirname "$pc") PKG_CONFIG_SYSROOT_DIR="$tmp/root" \
+    pkg-config --cflags --libs libshmcache)
+# The build's own CFLAGS/LDFLAGS: a sanitizer build's library needs them.
+if ${CC:-cc} ${CFLAGS:-} -Wall -Wextra -Werror "$tmp/example.c" \
+    -o "$tmp/example" $flags ${LDFLAGS:-} >"$tmp/cc.log" 2>&1; then
+    echo "ok 2 - README example builds with pkg-config: $flags"
+else
+    echo "not ok 2 - README example does not build"
+    sed 's/^/# /' "$tmp/cc.log" "$tmp/example.c"
+    exit 0
+fi
+
+mkdir -p "$tmp/run" "$tmp/state"
+printf '{"log_level": "warning", "tables": {"default": {"size_bytes": 1048576, "max_value_bytes": 65536}}}\n' \
+    >"$tmp/conf.json"
+"${SHMCACHED:-daemon/shmcached}" -f -c "$tmp/conf.json" \
+    --runtime-dir "$tmp/run" --state-dir "$tmp/state" 2>"$tmp/daemon.log" &
+dpid=$!
+i=0
+while [ ! -S "$tmp/run/control.sock" ] && [ "$i" -lt 200 ]; do
+    sleep 0.05
+    i=$((i + 1))
+done
+out=$(SHMCACHE_SOCKET="$tmp/run/control.sock" LD_LIBRARY_PATH="$libdir" \
+    "$tmp/example" 2>&1)
+if [ "$out" = "alice" ]; then
+    echo "ok 3 - README example runs: $out"
+else
+    echo "not ok 3 - README example printed: $out"
+fi
