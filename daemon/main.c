@@ -405,6 +405,7 @@ main(int argc, char **argv)
         status = exit_code(rc);
         goto out;
     }
+    tables_retire_replaced(D.tables, D.ntables);
 
     ev[0] = evsignal_new(D.base, SIGTERM, stop_cb, NULL);
     ev[1] = evsignal_new(D.base, SIGINT, stop_cb, NULL);

@@ -5,7 +5,8 @@
  * and its geometry is what the config asks for: readers that still map it
  * keep working across the restart.  A file with other geometry is replaced:
  * the new table is built beside it and renamed over the path (store.c),
- * then the old header is marked RETIRED so its readers reopen the path.
+ * and once the daemon listens (tables_retire_replaced()) the old header is
+ * marked RETIRED, so its readers reopen and reach the daemon at once.
  * A file whose header does not validate is set aside under a new name
  * (kept for inspection, never deleted) and a new table is created; the log
  * says which of these happened.  Another process holding the table's lock
@@ -111,10 +112,9 @@ open_one(struct dtable *t, const char *dir, char *err, size_t errlen)
         fchown(t->st->fd, (uid_t)-1, (gid_t)t->cfg.file_gid) != 0)
         log_warn("tables: chgrp table=%s gid=%lld: %s", t->cfg.name,
                  (long long)t->cfg.file_gid, strerror(errno));
-    if (old != NULL) {
-        store_retire(old);
-        store_close(old);
-    }
+    /* The old file is retired later, once the socket listens, so that
+     * its readers can reopen through the daemon at once. */
+    t->replaced = old;
     log_notice("tables: created table=%s path=%s size=%llu buckets=%u",
                t->cfg.name, t->path, (unsigned long long)t->st->size,
                t->st->view.mask + 1);
@@ -151,12 +151,27 @@ tables_open(const struct conf *c, const char *runtime_dir,
     return 0;
 }
 
+/* Tell the readers of replaced table files to reopen (RETIRED). */
+void
+tables_retire_replaced(struct dtable *t, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (t[i].replaced != NULL) {
+            store_retire(t[i].replaced);
+            store_close(t[i].replaced);
+            t[i].replaced = NULL;
+        }
+}
+
 /* Close every table cleanly (marks them clean and syncs them). */
 void
 tables_close(struct dtable *t, size_t n)
 {
     size_t i;
 
+    tables_retire_replaced(t, n);
     for (i = 0; i < n; i++)
         store_close(t[i].st);
     free(t);

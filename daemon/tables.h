@@ -12,6 +12,7 @@
 struct dtable {
     struct conf_table cfg; /* settings in force (SIGHUP may change some) */
     struct store *st;
+    struct store *replaced; /* old file, retired once the socket listens */
     char path[PATH_MAX];
 };
 
@@ -19,6 +20,7 @@ int tables_open(const struct conf *c, const char *runtime_dir,
                 const char *state_dir, struct dtable **out, size_t *n,
                 char *err, size_t errlen);
 void tables_close(struct dtable *t, size_t n);
+void tables_retire_replaced(struct dtable *t, size_t n);
 struct dtable *tables_find(struct dtable *t, size_t n, const char *name,
                            size_t len);
 int tables_same_geometry(const struct conf_table *a,

@@ -6,8 +6,10 @@
 
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,6 +250,116 @@ START_TEST(test_fork_child_reads_inherited_handle)
 }
 END_TEST
 
+START_TEST(test_readers_across_restart_and_replacement)
+{
+    unsigned char val[200], buf[512];
+    unsigned long lookups = 0, hits = 0, new_hits = 0, errs = 0;
+    int status, p[2], i;
+    char k[32], *c;
+    shmc_t *h, *r;
+    pid_t pid;
+    size_t n;
+
+    signal(SIGPIPE, SIG_IGN);
+    ck_assert_int_eq(shmc_open(d.sock, "t", 0, &h), 0);
+    for (i = 0; i < 100; i++) {
+        tu_key(k, sizeof(k), (uint64_t)i);
+        tu_value(val, sizeof(val), k, 16, (uint64_t)i);
+        ck_assert_int_eq(shmc_set(h, k, 16, val, sizeof(val), 0), 0);
+    }
+    ck_assert_int_eq(pipe(p), 0);
+    /* The reader's own handle, opened before the daemon starts moving
+     * (the parent never uses it). */
+    ck_assert_int_eq(shmc_open(d.sock, "t", 0, &r), 0);
+    pid = fork();
+    if (pid == 0) {
+        /* Read without pause until told to stop: a wrong value or any
+         * error fails (a replaced table is retired only once the new
+         * daemon listens, so reopening always reaches it), and the new
+         * table's values must be seen. */
+        char stop;
+        uint64_t seed = 5, version;
+        fcntl(p[0], F_SETFL, O_NONBLOCK);
+        while (read(p[0], &stop, 1) != 1) {
+            tu_key(k, sizeof(k), tu_rand(&seed) % 100);
+            int rc = shmc_get(r, k, 16, buf, sizeof(buf), &n);
+            lookups++;
+            if (rc == 0) {
+                hits++;
+                if (!tu_value_ok(buf, n, k, 16, &version))
+                    _exit(91);
+                new_hits += version >= 1000;
+            } else if (rc != SHMC_ENOTFOUND) {
+                errs++;
+            }
+        }
+        printf("# readers across restarts: lookups=%lu hits=%lu "
+               "(new table %lu) errors=%lu\n",
+               lookups, hits, new_hits, errs);
+        fflush(stdout);
+        _exit(new_hits > 0 && errs == 0 ? 0 : 92);
+    }
+    close(p[0]);
+    /* Restart once with the same table (reused), once with a new
+     * geometry (replaced: the reader must follow it), refilling between. */
+    ck_assert_int_eq(td_restart(&d), 0);
+    ck_assert_int_eq(td_stop(&d), 0);
+    if (asprintf(&c, "{\"log_level\": \"warning\", \"tables\": {\"t\": "
+                     "{\"size_bytes\": 4194304, \"buckets\": 1024, "
+                     "\"max_value_bytes\": 100000}}}") < 0)
+        abort();
+    ck_assert_int_eq(td_write_conf(&d, c), 0);
+    free(c);
+    ck_assert_int_eq(td_restart(&d), 0);
+    for (i = 0; i < 100; i++) {
+        tu_key(k, sizeof(k), (uint64_t)i);
+        tu_value(val, sizeof(val), k, 16, (uint64_t)i + 1000);
+        ck_assert_int_eq(shmc_set(h, k, 16, val, sizeof(val), 0), 0);
+    }
+    usleep(200000); /* let the reader read the new table for a while */
+    ck_assert_int_eq(write(p[1], "x", 1), 1);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "reader exit %d", WEXITSTATUS(status));
+    close(p[1]);
+    shmc_close(r);
+    shmc_close(h);
+}
+END_TEST
+
+START_TEST(test_mapping_is_read_only)
+{
+    char line[512], *path = tu_path(d.run, "t.shm");
+    unsigned long start = 0;
+    int status, found = 0;
+    shmc_t *h;
+    FILE *maps;
+    pid_t pid;
+
+    ck_assert_int_eq(shmc_open_file(path, 0, &h), 0);
+    /* Find the handle's mapping of the table and store into it. */
+    maps = fopen("/proc/self/maps", "r");
+    while (fgets(line, sizeof(line), maps) != NULL)
+        if (strstr(line, path) != NULL && sscanf(line, "%lx-", &start) == 1) {
+            found = 1;
+            ck_assert_ptr_nonnull(strstr(line, " r--s "));
+            break;
+        }
+    fclose(maps);
+    ck_assert(found);
+    pid = fork();
+    if (pid == 0) {
+        signal(SIGSEGV, SIG_DFL);
+        *(volatile char *)start = 1;
+        _exit(0);
+    }
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV);
+    shmc_close(h);
+    free(path);
+}
+END_TEST
+
 /* ---- errors ---- */
 
 START_TEST(test_errors)
@@ -301,6 +413,8 @@ client_suite(void)
     tcase_add_test(tc, test_replaced_table_is_followed);
     tcase_add_test(tc, test_threads_share_a_handle);
     tcase_add_test(tc, test_fork_child_reads_inherited_handle);
+    tcase_add_test(tc, test_readers_across_restart_and_replacement);
+    tcase_add_test(tc, test_mapping_is_read_only);
     suite_add_tcase(s, tc);
     tc = tcase_create("errors");
     tcase_add_checked_fixture(tc, setup, teardown);
