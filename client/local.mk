@@ -15,3 +15,9 @@ client_libshmcache_la_LIBADD = common/libshmcommon.la
 
 pkgconfigdir = $(libdir)/pkgconfig
 pkgconfig_DATA = client/libshmcache.pc
+
+# The tool: public API only (client/shmcache.h), plus jansson for --json.
+bin_PROGRAMS = client/tool/shmcachectl
+client_tool_shmcachectl_SOURCES = client/tool/shmcachectl.c
+client_tool_shmcachectl_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+client_tool_shmcachectl_LDADD = client/libshmcache.la $(JANSSON_LIBS)

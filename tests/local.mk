@@ -5,6 +5,8 @@ AM_TESTS_ENVIRONMENT = CK_TAP_LOG_FILE_NAME=-; CK_VERBOSITY=silent; \
 	export CK_TAP_LOG_FILE_NAME CK_VERBOSITY; \
 	top_srcdir=$(top_srcdir); export top_srcdir; \
 	SHMCACHED=$(abs_top_builddir)/daemon/shmcached; export SHMCACHED; \
+	SHMCACHECTL=$(abs_top_builddir)/client/tool/shmcachectl; \
+	export SHMCACHECTL; \
 	MAKE='$(MAKE)'; CC='$(CC)'; CFLAGS='$(CFLAGS)'; LDFLAGS='$(LDFLAGS)'; \
 	export MAKE CC CFLAGS LDFLAGS;
 
@@ -41,8 +43,9 @@ tests_check_client_LDADD = client/libshmcache.la $(TEST_LIBS) -lpthread
 tests_check_daemon_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_daemon_LDADD = $(TEST_LIBS)
 
-EXTRA_DIST += tests/README.md tests/check-exports.sh tests/check-installed.sh
-TESTS += tests/check-exports.sh tests/check-installed.sh
+EXTRA_DIST += tests/README.md tests/check-exports.sh tests/check-installed.sh \
+	tests/check-cli.sh
+TESTS += tests/check-exports.sh tests/check-installed.sh tests/check-cli.sh
 
 # The client side of scripts/demo.sh.
 noinst_PROGRAMS += tests/daemon_demo

@@ -1,0 +1,69 @@
+#!/bin/sh
+# TAP: shmcachectl, every command and exit status, against a daemon.
+set -u
+ctl=${SHMCACHECTL:-client/tool/shmcachectl}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/shmc-cli.XXXXXX")
+dpid=
+trap '[ -n "$dpid" ] && kill "$dpid" 2>/dev/null; rm -rf "$tmp"' EXIT
+mkdir -p "$tmp/run" "$tmp/state"
+printf '{"log_level": "warning", "tables": {"default": {"size_bytes": 1048576, "max_value_bytes": 65536, "max_key_bytes": 64}}}\n' \
+    >"$tmp/conf.json"
+"${SHMCACHED:-daemon/shmcached}" -f -c "$tmp/conf.json" \
+    --runtime-dir "$tmp/run" --state-dir "$tmp/state" 2>"$tmp/daemon.log" &
+dpid=$!
+i=0
+while [ ! -S "$tmp/run/control.sock" ] && [ "$i" -lt 200 ]; do
+    sleep 0.05
+    i=$((i + 1))
+done
+export SHMCACHE_SOCKET="$tmp/run/control.sock"
+
+n=0
+fails=0
+# t NAME EXPECTED-STATUS EXPECTED-STDOUT CMD...: run, compare, print TAP.
+t() {
+    name=$1 want=$2 wout=$3
+    shift 3
+    n=$((n + 1))
+    out=$("$@" 2>"$tmp/err")
+    st=$?
+    if [ "$st" -eq "$want" ] && { [ "$wout" = "*" ] || [ "$out" = "$wout" ]; }; then
+        echo "ok $n - $name"
+    else
+        echo "not ok $n - $name: status $st (want $want), output '$out' (want '$wout')"
+        sed 's/^/# /' "$tmp/err"
+        fails=$((fails + 1))
+    fi
+}
+
+echo "1..24"
+t "get of a missing key exits 1" 1 "" "$ctl" get nope
+t "set" 0 "" "$ctl" set k hello
+t "get prints the raw value" 0 "hello" "$ctl" get k
+t "--json get" 0 '{"key":"k","value":"hello"}' "$ctl" --json get k
+printf 'from\nstdin' >"$tmp/in"
+t "set - reads stdin" 0 "" sh -c "\"$ctl\" set s - <\"$tmp/in\""
+t "get of a stdin value" 0 "$(printf 'from\nstdin')" "$ctl" get s
+t "binary value in --json is base64" 0 '{"key":"b","value_b64":"/wA="}' \
+    sh -c "printf '\377\000' | \"$ctl\" set b - && \"$ctl\" --json get b"
+t "add of an existing key exits 1" 1 "" "$ctl" add k other
+t "add of a new key" 0 "" "$ctl" add k2 v
+t "replace of a missing key exits 1" 1 "" "$ctl" replace nope v
+t "replace" 0 "" "$ctl" replace k2 v2
+t "incr of a number" 0 "11" sh -c "\"$ctl\" set n 10 && \"$ctl\" incr n"
+t "incr by -20 stops at 0" 0 "0" "$ctl" incr n -20
+t "incr of a non-number exits 1" 1 "" "$ctl" incr k
+t "touch --ttl" 0 "" "$ctl" touch k --ttl 100
+t "del" 0 "" "$ctl" del k
+t "del again exits 1" 1 "" "$ctl" del k
+t "setneg, then get exits 1" 1 "" sh -c "\"$ctl\" setneg gone && \"$ctl\" get gone"
+t "usage error exits 64" 64 "" "$ctl" frobnicate
+t "key over the limit exits 64" 64 "" "$ctl" set "$(printf '%080d' 0)" v
+t "unknown table exits 69" 69 "" "$ctl" -t nosuch get k
+t "flush" 0 "" sh -c "\"$ctl\" flush && ! \"$ctl\" get k2"
+"$ctl" set kept v >/dev/null
+kill "$dpid" && wait "$dpid" 2>/dev/null
+dpid=
+t "get works with the daemon down (from the mapping)" 0 "v" "$ctl" get kept
+t "set with the daemon down exits 69" 69 "" "$ctl" set x y
+exit 0
