@@ -54,3 +54,50 @@ shmc_counters(const shmc_t *h, uint64_t *hits, uint64_t *misses)
     if (misses != NULL)
         *misses = h ? __atomic_load_n(&h->misses, __ATOMIC_RELAXED) : 0;
 }
+
+/* Walk the table's entries (see shmcache.h).  The cursor numbers slots:
+ * bucket * FMT_SLOTS + slot. */
+SHMC_EXPORT int
+shmc_scan(shmc_t *h, uint64_t *cursor, void *key, size_t keysize, size_t *klen,
+          void *val, size_t valsize, size_t *vlen, uint64_t *expiry_ms,
+          int *negative)
+{
+    struct table_entry e;
+    const struct mapping *m;
+    uint64_t end, now = 0;
+    int rc;
+
+    if (h == NULL || cursor == NULL || (key == NULL && keysize > 0) ||
+        (val == NULL && valsize > 0))
+        return -EINVAL;
+    /* ORDERING: acquire; pairs with the release in handle_reopen(). */
+    m = __atomic_load_n(&h->cur, __ATOMIC_ACQUIRE);
+    end = ((uint64_t)m->t.mask + 1) * FMT_SLOTS;
+    for (; *cursor < end; ++*cursor) {
+        rc = table_read_slot(&m->t, (uint32_t)(*cursor / FMT_SLOTS),
+                             (uint32_t)(*cursor % FMT_SLOTS), key, keysize, val,
+                             valsize, &e);
+        if (rc == SHMC_ENOTFOUND)
+            continue;
+        if (klen != NULL)
+            *klen = (size_t)e.klen;
+        if (vlen != NULL)
+            *vlen = (size_t)e.vlen;
+        if (rc == SHMC_ERANGE || rc == SHMC_EBUSY)
+            return rc; /* the cursor stays: call again */
+        if (rc != 0) {
+            ++*cursor; /* a damaged entry: reported, then passed */
+            return rc;
+        }
+        if (e.expiry_ms != 0 &&
+            e.expiry_ms <= (now != 0 ? now : (now = table_now_ms())))
+            continue;
+        if (expiry_ms != NULL)
+            *expiry_ms = e.expiry_ms;
+        if (negative != NULL)
+            *negative = (e.flags & FMT_ENTRY_NEGATIVE) != 0;
+        ++*cursor;
+        return 0;
+    }
+    return SHMC_ENOTFOUND;
+}

@@ -34,7 +34,8 @@ int handle_reopen(shmc_t *h, const struct mapping *seen);
 /* write.c */
 int conn_call_locked(shmc_t *h, uint8_t op, const void *key, size_t klen,
                      const void *val, size_t vlen, uint32_t ttl_s,
-                     uint64_t delta, int *fd_out, unsigned char *body);
+                     uint64_t delta, int *fd_out, unsigned char *body,
+                     char **text);
 void conn_close_locked(shmc_t *h);
 
 #endif

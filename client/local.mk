@@ -3,7 +3,8 @@ lib_LTLIBRARIES = client/libshmcache.la
 include_HEADERS = client/shmcache.h
 client_libshmcache_la_SOURCES = \
 	client/handle.h \
-	client/open.c client/get.c client/write.c client/error.c
+	client/open.c client/get.c client/write.c client/admin.c \
+	client/error.c
 client_libshmcache_la_CPPFLAGS = $(AM_CPPFLAGS) -DSHMC_BUILDING
 client_libshmcache_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden -pthread
 # -version-info is current:revision:age (libevent's rules): no interface

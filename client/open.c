@@ -59,7 +59,7 @@ map_table_locked(shmc_t *h, int *rc)
         }
     } else {
         *rc = conn_call_locked(h, PROTO_OP_OPEN, NULL, 0, NULL, 0, 0, 0, &fd,
-                               NULL);
+                               NULL, NULL);
         if (*rc == 0 && fd < 0)
             *rc = SHMC_EPROTO; /* an OPEN reply must carry a descriptor */
         if (*rc != 0) {

@@ -223,6 +223,73 @@ SHMC_EXPORT SHMC_WUR int shmc_incr(shmc_t *h, const void *key, size_t klen,
 SHMC_EXPORT SHMC_WUR int shmc_flush(shmc_t *h);
 
 /**
+ * @brief Ask the daemon to write the table to its file now (disk mode).
+ * @return 0; and the errors of shmc_set().
+ */
+SHMC_EXPORT SHMC_WUR int shmc_sync(shmc_t *h);
+
+/** shmc_stats_json() scopes. */
+#define SHMC_STATS_TABLE 0 /**< the handle's table */
+#define SHMC_STATS_ALL 1   /**< the daemon and every table */
+#define SHMC_LIST_TABLES 2 /**< an array naming every table */
+
+/**
+ * @brief The daemon's statistics or table list, as JSON text.
+ * @param[in] which SHMC_STATS_TABLE, SHMC_STATS_ALL or SHMC_LIST_TABLES.
+ * @param[out] json a NUL-terminated string the caller frees with free().
+ * @return 0; -EINVAL; and the errors of shmc_set().
+ */
+SHMC_EXPORT SHMC_WUR int shmc_stats_json(shmc_t *h, int which, char **json);
+
+/** What the table's header says (shmc_info()).  New fields are only ever
+ *  added at the end; pass sizeof(struct shmc_info). */
+struct shmc_info {
+    uint64_t file_size, arena_bytes, used_bytes;
+    uint64_t buckets, max_key_bytes, max_value_bytes;
+    uint64_t generation, created_ms, heartbeat_ms;
+    uint64_t entries, sets, deletes, evictions, expirations, relocations;
+    uint32_t format_version;
+    uint32_t retired; /**< 1: replaced; the handle reopens on next get */
+    uint32_t clean;   /**< 1: no daemon has the table open */
+    uint32_t reserved;
+};
+
+/**
+ * @brief Read the table's header from the mapping (no daemon needed).
+ * @param[in] size sizeof(struct shmc_info) as the caller knows it.
+ * @return 0; -EINVAL.
+ * @note The counters are the daemon's, read without synchronisation:
+ *       each is exact, together they are not a snapshot.
+ */
+SHMC_EXPORT SHMC_WUR int shmc_info(const shmc_t *h, struct shmc_info *info,
+                                   size_t size);
+
+/**
+ * @brief Walk the table's entries from the mapping, one per call.
+ *
+ * Start with *cursor = 0; each call returns the next live entry and
+ * advances *cursor.  Lock-free like shmc_get(); every entry is checked
+ * before it is returned.
+ *
+ * @param[in,out] cursor position; leave it alone between calls.
+ * @param[out] key, keysize, klen the key (klen may be NULL).
+ * @param[out] val, valsize, vlen the value (vlen may be NULL).
+ * @param[out] expiry_ms absolute wall-clock expiry, 0 = none (may be NULL).
+ * @param[out] negative 1 for a negative entry (may be NULL).
+ * @return 0 (an entry); SHMC_ENOTFOUND at the end; SHMC_ERANGE if key or
+ *         value does not fit (*klen and *vlen say the sizes needed; the
+ *         cursor stays, so call again with larger buffers); SHMC_ECORRUPT
+ *         for a damaged entry (the cursor moves past it); SHMC_EBUSY.
+ * @note A walk of a table that changes meanwhile is not a snapshot: an
+ *       entry written or moved during the walk may be missed or seen
+ *       twice.  Expired entries are skipped.
+ */
+SHMC_EXPORT SHMC_WUR int shmc_scan(shmc_t *h, uint64_t *cursor, void *key,
+                                   size_t keysize, size_t *klen, void *val,
+                                   size_t valsize, size_t *vlen,
+                                   uint64_t *expiry_ms, int *negative);
+
+/**
  * @brief Hits and misses of shmc_get() on this handle (readers' hits never
  * reach the daemon, so only the clients can count them).
  * @param[out] hits, misses may be NULL.  ENEGATIVE counts as a hit.

@@ -21,8 +21,9 @@
 #include "error.h"
 #include "handle.h"
 
-#define REPLY_MAX 64u   /* longest reply body we ask for (OPEN: 8 bytes) */
-#define IO_TIMEOUT_S 10 /* a daemon that does not answer for this long */
+#define REPLY_MAX 64u        /* longest reply body we ask for (OPEN: 8 bytes) */
+#define IO_TIMEOUT_S 10      /* a daemon that does not answer for this long */
+#define TEXT_MAX (16u << 20) /* longest JSON reply (stats, table list) */
 
 /* Send all of buf. */
 static int
@@ -84,9 +85,9 @@ recv_all(int fd, unsigned char *p, size_t n, int *fd_out)
  * transport error (< 0 with the connection unusable: *broken = 1). */
 static int
 exchange(shmc_t *h, const unsigned char *req, size_t n, uint32_t id,
-         int *fd_out, unsigned char *body, int *broken)
+         int *fd_out, unsigned char *body, char **text, int *broken)
 {
-    unsigned char hdr[PROTO_HDR + 4], scratch[REPLY_MAX];
+    unsigned char hdr[PROTO_HDR + 4], scratch[REPLY_MAX], *dst;
     uint32_t len;
     int rc;
 
@@ -97,13 +98,26 @@ exchange(shmc_t *h, const unsigned char *req, size_t n, uint32_t id,
     if (rc != 0)
         return rc;
     len = proto_get32(hdr);
-    if (len < sizeof(hdr) || len - sizeof(hdr) > REPLY_MAX ||
+    if (len < sizeof(hdr) ||
+        len - sizeof(hdr) > (text != NULL ? TEXT_MAX : REPLY_MAX) ||
         proto_get32(hdr + 8) != id || hdr[4] != (req[4] | PROTO_REPLY))
         return SHMC_EPROTO;
-    rc = recv_all(h->sock, body != NULL ? body : scratch, len - sizeof(hdr),
-                  fd_out);
-    if (rc != 0)
+    dst = body != NULL ? body : scratch;
+    if (text != NULL) { /* a JSON reply: any length up to TEXT_MAX */
+        *text = malloc(len - sizeof(hdr) + 1);
+        if (*text == NULL)
+            return -ENOMEM;
+        dst = (unsigned char *)*text;
+        dst[len - sizeof(hdr)] = '\0';
+    }
+    rc = recv_all(h->sock, dst, len - sizeof(hdr), fd_out);
+    if (rc != 0) {
+        if (text != NULL) {
+            free(*text);
+            *text = NULL;
+        }
         return rc;
+    }
     *broken = 0;
     return (int)proto_get32(hdr + PROTO_HDR);
 }
@@ -144,7 +158,7 @@ conn_open_locked(shmc_t *h)
     }
     n = proto_request(req, sizeof(req), PROTO_OP_HELLO, ++h->next_id, NULL,
                       NULL, 0, NULL, 0, 0, 0);
-    rc = exchange(h, req, n, h->next_id, NULL, NULL, &broken);
+    rc = exchange(h, req, n, h->next_id, NULL, NULL, NULL, &broken);
     if (rc != 0)
         conn_close_locked(h);
     return rc;
@@ -157,7 +171,7 @@ conn_open_locked(shmc_t *h)
 int
 conn_call_locked(shmc_t *h, uint8_t op, const void *key, size_t klen,
                  const void *val, size_t vlen, uint32_t ttl_s, uint64_t delta,
-                 int *fd_out, unsigned char *body)
+                 int *fd_out, unsigned char *body, char **text)
 {
     unsigned char small[512], *req = small;
     size_t n;
@@ -178,7 +192,7 @@ conn_call_locked(shmc_t *h, uint8_t op, const void *key, size_t klen,
         id = ++h->next_id;
         proto_request(req, n, op, id, h->table, key, klen, val, vlen, ttl_s,
                       delta);
-        rc = exchange(h, req, n, id, fd_out, body, &broken);
+        rc = exchange(h, req, n, id, fd_out, body, text, &broken);
         if (!broken)
             break;
         conn_close_locked(h); /* the daemon went away: once more, anew */
@@ -202,8 +216,8 @@ call_key(shmc_t *h, uint8_t op, const void *key, size_t klen, const void *val,
         (val == NULL && vlen > 0))
         return -EINVAL;
     pthread_mutex_lock(&h->lock);
-    rc =
-        conn_call_locked(h, op, key, klen, val, vlen, ttl_s, delta, NULL, body);
+    rc = conn_call_locked(h, op, key, klen, val, vlen, ttl_s, delta, NULL, body,
+                          NULL);
     pthread_mutex_unlock(&h->lock);
     return rc;
 }
@@ -285,8 +299,8 @@ shmc_flush(shmc_t *h)
     if (h == NULL)
         return -EINVAL;
     pthread_mutex_lock(&h->lock);
-    rc =
-        conn_call_locked(h, PROTO_OP_FLUSH, NULL, 0, NULL, 0, 0, 0, NULL, NULL);
+    rc = conn_call_locked(h, PROTO_OP_FLUSH, NULL, 0, NULL, 0, 0, 0, NULL, NULL,
+                          NULL);
     pthread_mutex_unlock(&h->lock);
     return rc;
 }

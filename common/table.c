@@ -38,6 +38,8 @@
 /* Internal verdict of one bucket probe: the read section must restart. */
 #define PROBE_RETRY 1
 
+static void value_copy(struct hcheck *c, unsigned char *dst,
+                       const unsigned char *src, uint64_t n);
 static int probe_bucket(const struct table *t, const struct fmt_bucket *b,
                         uint64_t hash, const void *key, uint32_t klen,
                         void *buf, size_t bufsize, struct table_hit *hit);
@@ -417,4 +419,86 @@ probe_bucket(const struct table *t, const struct fmt_bucket *b, uint64_t hash,
     if (seq_read_retry(&b->b_seq, s1))
         return PROBE_RETRY;
     return damaged ? SHMC_ECORRUPT : SHMC_ENOTFOUND;
+}
+
+/*
+ * One read section over one slot, copying out whatever entry it links
+ * (for a walk of the table, where the key is not known beforehand).
+ * Returns 0, SHMC_ENOTFOUND (empty slot), SHMC_ERANGE (buffers too small;
+ * sizes in *e), SHMC_ECORRUPT, or PROBE_RETRY.
+ */
+static int
+read_slot_once(const struct table *t, uint32_t bucket, uint32_t slot, void *key,
+               size_t keysize, void *val, size_t valsize, struct table_entry *e)
+{
+    const struct fmt_bucket *b = &t->buckets[bucket];
+    const struct fmt_entry *en;
+    const unsigned char *p;
+    uint64_t s1, v, off, check;
+    uint32_t e_size, e_flags;
+    struct hcheck c;
+    int fits;
+
+    s1 = seq_read_begin(&b->b_seq);
+    if (s1 & 1u)
+        return PROBE_RETRY;
+    v = seq_load_word(&b->b_slot[slot]);
+    if (v == 0)
+        return seq_read_retry(&b->b_seq, s1) ? PROBE_RETRY : SHMC_ENOTFOUND;
+    off = (uint64_t)FMT_SLOT_POS(v) * FMT_UNIT;
+    if (off >= t->arena_size || t->arena_size - off < sizeof(*en))
+        return seq_read_retry(&b->b_seq, s1) ? PROBE_RETRY : SHMC_ECORRUPT;
+    p = t->arena + off;
+    en = (const struct fmt_entry *)p;
+    e_size = seq_load_u32(&en->e_size);
+    e_flags = seq_load_u32(&en->e_flags);
+    e->klen = seq_load_u32(&en->e_klen);
+    e->vlen = seq_load_u32(&en->e_vlen);
+    e->hash = seq_load_u64(&en->e_hash);
+    e->expiry_ms = seq_load_u64(&en->e_expiry_ms);
+    check = seq_load_u64(&en->e_check);
+    if (e->klen == 0 || e->klen > t->max_key || e->vlen > t->max_value ||
+        e_size > t->arena_size - off ||
+        FMT_ENTRY_SIZE(e->klen, e->vlen) > e_size ||
+        (e_flags & FMT_ENTRY_PAD) != 0)
+        return seq_read_retry(&b->b_seq, s1) ? PROBE_RETRY : SHMC_ECORRUPT;
+    fits = e->klen <= keysize && e->vlen <= valsize;
+    hcheck_init(&c);
+    hcheck_word(&c, e->klen | e->vlen << 32);
+    hcheck_word(&c, e_flags & FMT_ENTRY_USER_MASK);
+    hcheck_word(&c, e->hash);
+    hcheck_word(&c, e->expiry_ms);
+    value_copy(&c, fits ? key : NULL, p + sizeof(*en), e->klen);
+    value_copy(&c, fits ? val : NULL, p + FMT_VALUE_OFF(e->klen), e->vlen);
+    if (seq_read_retry(&b->b_seq, s1))
+        return PROBE_RETRY;
+    if (hcheck_final(&c) != check)
+        return SHMC_ECORRUPT;
+    e->flags = e_flags & FMT_ENTRY_USER_MASK;
+    return fits ? 0 : SHMC_ERANGE;
+}
+
+/*
+ * Copy out the entry that slot `slot` of bucket `bucket` links, checked
+ * like a lookup.  Returns 0, SHMC_ENOTFOUND (empty), SHMC_ERANGE (*e has
+ * the sizes needed), SHMC_ECORRUPT or SHMC_EBUSY.
+ */
+int
+table_read_slot(const struct table *t, uint32_t bucket, uint32_t slot,
+                void *key, size_t keysize, void *val, size_t valsize,
+                struct table_entry *e)
+{
+    struct seq_wait w = {0, 0};
+    int rc;
+
+    memset(e, 0, sizeof(*e));
+    if (bucket > t->mask || slot >= FMT_SLOTS)
+        return -EINVAL;
+    for (;;) {
+        rc = read_slot_once(t, bucket, slot, key, keysize, val, valsize, e);
+        if (rc != PROBE_RETRY)
+            return rc;
+        if (!seq_wait(&w, t->busy_ms))
+            return SHMC_EBUSY;
+    }
 }

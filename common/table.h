@@ -38,6 +38,12 @@ struct table_hit {
     uint32_t retries; /* read sections restarted for this lookup */
 };
 
+/* An entry copied out by table_read_slot(). */
+struct table_entry {
+    uint64_t klen, vlen, hash, expiry_ms;
+    uint32_t flags;
+};
+
 /* The two candidate buckets of a hash and the tag kept in the slot. */
 static inline void
 table_buckets(uint64_t hash, uint32_t mask, uint32_t shift, uint32_t *b1,
@@ -67,5 +73,8 @@ uint32_t table_state(const struct table *t);
 int table_lookup(const struct table *t, const void *key, size_t klen, void *buf,
                  size_t bufsize, uint64_t now_ms, struct table_hit *hit);
 uint64_t table_now_ms(void);
+int table_read_slot(const struct table *t, uint32_t bucket, uint32_t slot,
+                    void *key, size_t keysize, void *val, size_t valsize,
+                    struct table_entry *e);
 
 #endif /* SHMC_TABLE_H */

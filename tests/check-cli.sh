@@ -36,7 +36,7 @@ t() {
     fi
 }
 
-echo "1..24"
+echo "1..36"
 t "get of a missing key exits 1" 1 "" "$ctl" get nope
 t "set" 0 "" "$ctl" set k hello
 t "get prints the raw value" 0 "hello" "$ctl" get k
@@ -60,10 +60,32 @@ t "setneg, then get exits 1" 1 "" sh -c "\"$ctl\" setneg gone && \"$ctl\" get go
 t "usage error exits 64" 64 "" "$ctl" frobnicate
 t "key over the limit exits 64" 64 "" "$ctl" set "$(printf '%080d' 0)" v
 t "unknown table exits 69" 69 "" "$ctl" -t nosuch get k
+t "stats is JSON with the table's counters" 0 "*" \
+    sh -c "\"$ctl\" stats | grep -q '\"name\":\"default\".*\"entries\":'"
+t "tables lists the table" 0 "*" sh -c "\"$ctl\" tables | grep -q '\"default\"'"
+t "sync" 0 "" "$ctl" sync
+"$ctl" dump >"$tmp/dump.jl"
+t "dump writes one JSON line per entry" 0 "$("$ctl" stats | sed 's/.*"entries":\([0-9]*\).*/\1/')" \
+    sh -c "wc -l <\"$tmp/dump.jl\" | tr -d ' '"
 t "flush" 0 "" sh -c "\"$ctl\" flush && ! \"$ctl\" get k2"
+t "load restores a dump" 0 "v2" sh -c "\"$ctl\" -q load <\"$tmp/dump.jl\" && \"$ctl\" get k2"
+t "load keeps binary values" 0 '{"key":"b","value_b64":"/wA="}' "$ctl" --json get b
+t "load rejects garbage" 64 "" sh -c "echo 'not json' | \"$ctl\" load"
+t "inspect of a healthy table" 0 "*" "$ctl" inspect "$tmp/run/default.shm"
+arena=$("$ctl" stats | sed 's/.*"arena_bytes":\([0-9]*\).*/\1/')
+cp "$tmp/run/default.shm" "$tmp/copy.shm"
+printf '\377\377\377\377' | dd of="$tmp/copy.shm" bs=1 seek=$((1048576 - arena + 48)) \
+    conv=notrunc 2>/dev/null
+t "inspect of a damaged table exits 1" 1 "*" "$ctl" inspect "$tmp/copy.shm"
+t "inspect counts the damaged entry" 0 "*" \
+    sh -c "\"$ctl\" inspect \"$tmp/copy.shm\" | grep -q '\"damaged_entries\":[1-9]'"
+printf 'not a table' >"$tmp/junk.shm"
+t "inspect of a non-table exits 1" 1 "" "$ctl" -q inspect "$tmp/junk.shm"
 "$ctl" set kept v >/dev/null
 kill "$dpid" && wait "$dpid" 2>/dev/null
 dpid=
 t "get works with the daemon down (from the mapping)" 0 "v" "$ctl" get kept
+t "stats work with the daemon down" 0 "*" \
+    sh -c "\"$ctl\" stats | grep -q '\"source\":\"mapping\"'"
 t "set with the daemon down exits 69" 69 "" "$ctl" set x y
 exit 0

@@ -99,6 +99,59 @@ START_TEST(test_add_replace_touch_incr_flush)
 }
 END_TEST
 
+START_TEST(test_scan_info_stats_sync)
+{
+    char k[32], key[32], val[32], *json;
+    unsigned char seen[50] = {0};
+    struct shmc_info info;
+    uint64_t cursor = 0, expiry;
+    size_t kl, vl;
+    int i, rc, neg, n = 0;
+    shmc_t *h;
+
+    ck_assert_int_eq(shmc_open(d.sock, "t", 0, &h), 0);
+    for (i = 0; i < 50; i++) {
+        tu_key(k, sizeof(k), (uint64_t)i);
+        ck_assert_int_eq(shmc_set(h, k, 16, k, 16, 0), 0);
+    }
+    /* Too small a value buffer: ERANGE with the sizes, cursor kept. */
+    ck_assert_int_eq(shmc_scan(h, &cursor, key, sizeof(key), &kl, val, 4, &vl,
+                               &expiry, &neg),
+                     SHMC_ERANGE);
+    ck_assert_uint_eq(kl, 16);
+    ck_assert_uint_eq(vl, 16);
+    while ((rc = shmc_scan(h, &cursor, key, sizeof(key), &kl, val, sizeof(val),
+                           &vl, &expiry, &neg)) == 0) {
+        ck_assert_uint_eq(kl, 16);
+        ck_assert_mem_eq(key, val, 16); /* each value is its key */
+        i = atoi(key + 4);
+        ck_assert_int_lt(i, 50);
+        ck_assert_int_eq(seen[i]++, 0); /* once each */
+        n++;
+    }
+    ck_assert_int_eq(rc, SHMC_ENOTFOUND);
+    ck_assert_int_eq(n, 50);
+    ck_assert_int_eq(shmc_info(h, &info, sizeof(info)), 0);
+    ck_assert_uint_eq(info.entries, 50);
+    ck_assert_uint_eq(info.sets, 50);
+    ck_assert_uint_eq(info.retired, 0);
+    ck_assert_int_eq(shmc_stats_json(h, SHMC_STATS_TABLE, &json), 0);
+    ck_assert_ptr_nonnull(strstr(json, "\"entries\":50"));
+    free(json);
+    ck_assert_int_eq(shmc_stats_json(h, SHMC_STATS_ALL, &json), 0);
+    ck_assert_ptr_nonnull(strstr(json, "\"requests\":"));
+    free(json);
+    ck_assert_int_eq(shmc_stats_json(h, SHMC_LIST_TABLES, &json), 0);
+    ck_assert_ptr_nonnull(strstr(json, "\"name\":\"t\""));
+    free(json);
+    ck_assert_int_eq(shmc_stats_json(h, 7, &json), -EINVAL);
+    ck_assert_ptr_null(json);
+    ck_assert_int_eq(shmc_sync(h), 0);
+    ck_assert_int_eq(shmc_info(h, NULL, sizeof(info)), -EINVAL);
+    shmc_close(h);
+}
+END_TEST
+
 START_TEST(test_open_file_reads_without_daemon)
 {
     char buf[64], *path = tu_path(d.run, "t.shm");
@@ -408,6 +461,7 @@ client_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_set_get_del);
     tcase_add_test(tc, test_add_replace_touch_incr_flush);
+    tcase_add_test(tc, test_scan_info_stats_sync);
     tcase_add_test(tc, test_open_file_reads_without_daemon);
     tcase_add_test(tc, test_writes_survive_a_daemon_restart);
     tcase_add_test(tc, test_replaced_table_is_followed);

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "shmcache.h"
@@ -56,6 +57,16 @@ usage(FILE *f)
             "subtracts)\n"
             "  setneg KEY [--ttl S]    cache KEY as known absent\n"
             "  flush                   drop every entry of the table\n"
+            "  stats                   the table's statistics (JSON; from "
+            "the mapping if the daemon is down)\n"
+            "  tables                  the daemon's tables (JSON)\n"
+            "  sync                    write a disk table to its file now\n"
+            "  dump                    every entry, one JSON object per "
+            "line\n"
+            "  load                    read dump output from stdin and "
+            "store it\n"
+            "  inspect FILE            check a table file offline (exit 1 "
+            "if damaged)\n"
             "options: -s/--socket PATH (default $SHMCACHE_SOCKET or "
             "%s/shmcached/control.sock)\n"
             "         -t/--table NAME (default \"default\"); -f/--file "
@@ -211,6 +222,266 @@ base64(const unsigned char *p, size_t len)
     return out;
 }
 
+/* Decode base64 into a new buffer; NULL on bad input. */
+static unsigned char *
+unbase64(const char *s, size_t *len)
+{
+    static const char al[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = strlen(s), i, o = 0;
+    unsigned char *out = malloc(n / 4 * 3 + 3);
+    uint32_t acc = 0;
+    int bits = 0;
+    const char *c;
+
+    if (out == NULL || n % 4 != 0) {
+        free(out);
+        return NULL;
+    }
+    for (i = 0; i < n && s[i] != '='; i++) {
+        c = strchr(al, s[i]);
+        if (c == NULL || s[i] == '\0') {
+            free(out);
+            return NULL;
+        }
+        acc = acc << 6 | (uint32_t)(c - al);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (unsigned char)(acc >> bits);
+        }
+    }
+    *len = o;
+    return out;
+}
+
+/* Put bytes into obj under name, or name_b64 when they are not UTF-8. */
+static void
+json_set_bytes(json_t *obj, const char *name, const void *p, size_t n)
+{
+    json_t *v = json_stringn(p, n);
+    char b64name[32], *b;
+
+    if (v != NULL) {
+        json_object_set_new(obj, name, v);
+        return;
+    }
+    snprintf(b64name, sizeof(b64name), "%s_b64", name);
+    b = base64(p, n);
+    json_object_set_new(obj, b64name, json_string(b ? b : ""));
+    free(b);
+}
+
+/* Bytes stored in obj under name or name_b64 (caller frees), or NULL. */
+static unsigned char *
+json_get_bytes(json_t *obj, const char *name, size_t *len)
+{
+    json_t *v = json_object_get(obj, name);
+    char b64name[32];
+    unsigned char *p;
+
+    if (json_is_string(v)) {
+        *len = json_string_length(v);
+        p = malloc(*len + 1);
+        if (p != NULL)
+            memcpy(p, json_string_value(v), *len + 1);
+        return p;
+    }
+    snprintf(b64name, sizeof(b64name), "%s_b64", name);
+    v = json_object_get(obj, b64name);
+    return json_is_string(v) ? unbase64(json_string_value(v), len) : NULL;
+}
+
+/* Print a JSON document and free it. */
+static void
+print_json(json_t *j)
+{
+    json_dumpf(j, stdout, JSON_COMPACT);
+    putchar('\n');
+    json_decref(j);
+}
+
+/* dump: every live entry as one JSON object per line (JSON Lines). */
+static int
+cmd_dump(const struct opts *o, shmc_t *h)
+{
+    size_t ksize = 256, vsize = 4096, kl, vl;
+    unsigned char *k = malloc(ksize), *v = malloc(vsize), *nk, *nv;
+    uint64_t cursor = 0, expiry, n = 0, bad = 0;
+    json_t *j;
+    int rc = -ENOMEM, neg;
+
+    while (k != NULL && v != NULL) {
+        rc = shmc_scan(h, &cursor, k, ksize, &kl, v, vsize, &vl, &expiry, &neg);
+        if (rc == SHMC_ERANGE) {
+            nk = kl > ksize ? realloc(k, ksize = kl) : k;
+            nv = vl > vsize ? realloc(v, vsize = vl) : v;
+            if (nk == NULL || nv == NULL)
+                break;
+            k = nk;
+            v = nv;
+            continue;
+        }
+        if (rc == SHMC_ECORRUPT) {
+            bad++;
+            continue;
+        }
+        if (rc != 0)
+            break;
+        j = json_object();
+        json_set_bytes(j, "key", k, kl);
+        if (neg)
+            json_object_set_new(j, "negative", json_true());
+        else
+            json_set_bytes(j, "value", v, vl);
+        if (expiry != 0)
+            json_object_set_new(j, "expiry_ms",
+                                json_integer((json_int_t)expiry));
+        print_json(j);
+        n++;
+    }
+    free(k);
+    free(v);
+    if (k == NULL || v == NULL)
+        return fail(o, "dump", -ENOMEM);
+    if (bad > 0 && !o->quiet)
+        fprintf(stderr, "shmcachectl: dump: %llu damaged entries skipped\n",
+                (unsigned long long)bad);
+    return rc == SHMC_ENOTFOUND ? EX_OK : fail(o, "dump", rc);
+}
+
+/* load: JSON Lines as dump writes them, from stdin. */
+static int
+cmd_load(const struct opts *o, shmc_t *h)
+{
+    char line[1 << 16];
+    unsigned long long loaded = 0, skipped = 0, lineno = 0;
+    uint64_t now = 0, expiry;
+    unsigned char *k, *v;
+    size_t kl, vl;
+    json_error_t err;
+    json_t *j;
+    uint32_t ttl;
+    int rc = 0;
+
+    while (fgets(line, sizeof(line), stdin) != NULL) {
+        lineno++;
+        if (strchr(line, '\n') == NULL && !feof(stdin)) {
+            fprintf(stderr, "shmcachectl: load: line %llu too long\n", lineno);
+            return EX_USAGE;
+        }
+        j = json_loads(line, JSON_REJECT_DUPLICATES, &err);
+        k = j ? json_get_bytes(j, "key", &kl) : NULL;
+        if (k == NULL) {
+            fprintf(stderr, "shmcachectl: load: line %llu: %s\n", lineno,
+                    j ? "no key" : err.text);
+            json_decref(j);
+            return EX_USAGE;
+        }
+        expiry = (uint64_t)json_integer_value(json_object_get(j, "expiry_ms"));
+        ttl = SHMC_TTL_NEVER;
+        if (expiry != 0) {
+            struct timespec ts;
+            if (now == 0) {
+                clock_gettime(CLOCK_REALTIME, &ts);
+                now =
+                    (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+            }
+            if (expiry <= now) { /* expired meanwhile: not resurrected */
+                skipped++;
+                free(k);
+                json_decref(j);
+                continue;
+            }
+            ttl = (uint32_t)((expiry - now + 999) / 1000);
+        }
+        if (json_is_true(json_object_get(j, "negative"))) {
+            rc = shmc_set_negative(h, k, kl, ttl);
+        } else {
+            v = json_get_bytes(j, "value", &vl);
+            rc = v ? shmc_set(h, k, kl, v, vl, ttl) : SHMC_EPROTO;
+            free(v);
+        }
+        free(k);
+        json_decref(j);
+        if (rc != 0) {
+            fprintf(stderr, "shmcachectl: load: line %llu: %s\n", lineno,
+                    shmc_strerror(rc));
+            return status_of(rc) == EX_MISS ? EX_SOFTWARE : status_of(rc);
+        }
+        loaded++;
+    }
+    if (!o->quiet)
+        fprintf(stderr,
+                "shmcachectl: loaded %llu entries, %llu expired skipped\n",
+                loaded, skipped);
+    return EX_OK;
+}
+
+/* The header facts of the handle's mapping, as JSON. */
+static json_t *
+info_json(shmc_t *h)
+{
+    struct shmc_info i;
+
+    if (shmc_info(h, &i, sizeof(i)) != 0)
+        return NULL;
+    return json_pack(
+        "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+        "s:I, s:I, s:I, s:b, s:b}",
+        "source", "mapping", "format_version", (json_int_t)i.format_version,
+        "generation", (json_int_t)i.generation, "size_bytes",
+        (json_int_t)i.file_size, "arena_bytes", (json_int_t)i.arena_bytes,
+        "used_bytes", (json_int_t)i.used_bytes, "buckets",
+        (json_int_t)i.buckets, "max_key_bytes", (json_int_t)i.max_key_bytes,
+        "max_value_bytes", (json_int_t)i.max_value_bytes, "entries",
+        (json_int_t)i.entries, "sets", (json_int_t)i.sets, "deletes",
+        (json_int_t)i.deletes, "evictions", (json_int_t)i.evictions,
+        "expirations", (json_int_t)i.expirations, "relocations",
+        (json_int_t)i.relocations, "heartbeat_ms", (json_int_t)i.heartbeat_ms,
+        "retired", i.retired, "clean", i.clean);
+}
+
+/* inspect: the header, and every entry checked. */
+static int
+cmd_inspect(const struct opts *o, shmc_t *h)
+{
+    unsigned char k[4096], *v = malloc(1u << 20);
+    uint64_t cursor = 0, live = 0, negative = 0, damaged = 0;
+    size_t kl, vl;
+    json_t *j;
+    int rc, neg;
+
+    if (v == NULL)
+        return fail(o, "inspect", -ENOMEM);
+    while ((rc = shmc_scan(h, &cursor, k, sizeof(k), &kl, v, 1u << 20, &vl,
+                           NULL, &neg)) != SHMC_ENOTFOUND) {
+        if (rc == SHMC_ECORRUPT || rc == SHMC_ERANGE) {
+            damaged++; /* ERANGE: a size beyond any table's limits */
+            if (rc == SHMC_ERANGE)
+                cursor++;
+            continue;
+        }
+        if (rc != 0)
+            break;
+        live++;
+        negative += neg != 0;
+    }
+    free(v);
+    j = info_json(h);
+    if (j == NULL)
+        return fail(o, "inspect", -EINVAL);
+    json_object_set_new(j, "live_entries", json_integer((json_int_t)live));
+    json_object_set_new(j, "negative_entries",
+                        json_integer((json_int_t)negative));
+    json_object_set_new(j, "damaged_entries",
+                        json_integer((json_int_t)damaged));
+    print_json(j);
+    if (rc != SHMC_ENOTFOUND)
+        return fail(o, "inspect", rc);
+    return damaged == 0 ? EX_OK : EX_MISS;
+}
+
 /* get KEY */
 static int
 cmd_get(const struct opts *o, shmc_t *h, const char *key)
@@ -357,9 +628,16 @@ main(int argc, char **argv)
             if (*val == '\0' || *end != '\0' || errno != 0)
                 goto bad;
         }
-    } else if (strcmp(cmd, "flush") == 0) {
+    } else if (strcmp(cmd, "flush") == 0 || strcmp(cmd, "stats") == 0 ||
+               strcmp(cmd, "tables") == 0 || strcmp(cmd, "sync") == 0 ||
+               strcmp(cmd, "dump") == 0 || strcmp(cmd, "load") == 0) {
         if (nargs != 0)
             goto bad;
+    } else if (strcmp(cmd, "inspect") == 0) {
+        if (nargs != 1)
+            goto bad;
+        o.file = key; /* offline: the file itself, never the daemon */
+        key = NULL;
     } else if (strcmp(cmd, "get") == 0 || strcmp(cmd, "del") == 0 ||
                strcmp(cmd, "touch") == 0 || strcmp(cmd, "setneg") == 0) {
         if (nargs != 1)
@@ -371,16 +649,46 @@ main(int argc, char **argv)
     if (key != NULL && *key == '\0')
         goto bad;
 
-    is_read = strcmp(cmd, "get") == 0;
+    is_read = strcmp(cmd, "get") == 0 || strcmp(cmd, "stats") == 0 ||
+              strcmp(cmd, "dump") == 0 || strcmp(cmd, "inspect") == 0;
     rc = open_table(&o, is_read, &h);
+    if (rc != 0 && strcmp(cmd, "inspect") == 0 &&
+        (rc == SHMC_ECORRUPT || rc == SHMC_EVERSION)) {
+        /* For inspect, an unreadable header is a finding, not a failure. */
+        if (!o.quiet)
+            fprintf(stderr, "shmcachectl: inspect: %s: %s\n", o.file,
+                    shmc_strerror(rc));
+        free(in);
+        return EX_MISS;
+    }
     if (rc != 0) {
         st = fail(&o, "open", rc);
         free(in);
         return st == EX_MISS ? EX_UNAVAILABLE : st;
     }
-    if (is_read)
+    if (strcmp(cmd, "get") == 0)
         rc = cmd_get(&o, h, key);
-    else {
+    else if (strcmp(cmd, "dump") == 0)
+        rc = cmd_dump(&o, h);
+    else if (strcmp(cmd, "inspect") == 0)
+        rc = cmd_inspect(&o, h);
+    else if (strcmp(cmd, "load") == 0)
+        rc = cmd_load(&o, h);
+    else if (strcmp(cmd, "stats") == 0 || strcmp(cmd, "tables") == 0) {
+        char *js = NULL;
+        rc = shmc_stats_json(
+            h, cmd[0] == 't' ? SHMC_LIST_TABLES : SHMC_STATS_TABLE, &js);
+        if (rc == 0) {
+            printf("%s\n", js);
+            free(js);
+        } else if (cmd[0] == 's' && rc == SHMC_EREADONLY) {
+            /* No daemon: what the mapping's header says. */
+            json_t *j = info_json(h);
+            rc = j ? (print_json(j), EX_OK) : fail(&o, cmd, -EINVAL);
+        } else {
+            rc = fail(&o, cmd, rc);
+        }
+    } else {
         if (strcmp(cmd, "set") == 0)
             rc = shmc_set(h, key, strlen(key), val, vlen, o.ttl);
         else if (strcmp(cmd, "add") == 0)
@@ -395,6 +703,8 @@ main(int argc, char **argv)
             rc = shmc_set_negative(h, key, strlen(key), o.ttl);
         else if (strcmp(cmd, "flush") == 0)
             rc = shmc_flush(h);
+        else if (strcmp(cmd, "sync") == 0)
+            rc = shmc_sync(h);
         else {
             rc = shmc_incr(h, key, strlen(key), (int64_t)delta, &nv);
             if (rc == 0)
