@@ -135,10 +135,11 @@ evict_expired(struct store *s, uint64_t now_ms, uint32_t nbuckets)
             v = s->buckets[s->sweep_cursor].b_slot[j];
             if (v == 0)
                 continue;
-            e = (const struct fmt_entry *)(s->arena +
-                                           (uint64_t)FMT_SLOT_POS(v) *
-                                               FMT_UNIT);
-            if (store_expired(e, now_ms)) {
+            e = store_slot_entry(s, v);
+            if (e == NULL) {
+                /* A damaged slot in a table opened as clean: drop it. */
+                store_unlink(s, s->sweep_cursor, j, UNLINK_EVICT);
+            } else if (store_expired(e, now_ms)) {
                 store_unlink(s, s->sweep_cursor, j, UNLINK_EXPIRE);
                 n++;
             }

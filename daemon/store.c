@@ -456,15 +456,38 @@ store_expired(const struct fmt_entry *e, uint64_t now_ms)
 int
 store_drop_reason(const struct fmt_entry *e, uint64_t now_ms)
 {
-    return store_expired(e, now_ms) ? UNLINK_EXPIRE : UNLINK_EVICT;
+    /* NULL: an unsound slot (store_slot_entry()); it is simply dropped. */
+    return e != NULL && store_expired(e, now_ms) ? UNLINK_EXPIRE : UNLINK_EVICT;
 }
 
 /* Entry a slot points to. */
 static struct fmt_entry *
 slot_entry(const struct store *s, uint64_t slot)
 {
-    return (struct fmt_entry *)(s->arena +
-                                (uint64_t)FMT_SLOT_POS(slot) * FMT_UNIT);
+    return store_slot_entry(s, slot);
+}
+
+/*
+ * The entry a slot links, or NULL if the slot or the entry's header is
+ * not sound: outside the arena, a pad, or sizes beyond the table's limits
+ * or past the arena's end.  Every place the writer follows a slot comes
+ * through here, so a damaged table (even one marked clean, which is not
+ * verified at open) can never make the daemon read outside its mapping.
+ */
+struct fmt_entry *
+store_slot_entry(const struct store *s, uint64_t slot)
+{
+    uint64_t off = (uint64_t)FMT_SLOT_POS(slot) * FMT_UNIT;
+    struct fmt_entry *e;
+
+    if (slot == 0 || off >= s->arena_size || s->arena_size - off < sizeof(*e))
+        return NULL;
+    e = (struct fmt_entry *)(s->arena + off);
+    if (e->e_klen == 0 || e->e_klen > s->view.max_key ||
+        e->e_vlen > s->view.max_value || (e->e_flags & FMT_ENTRY_PAD) ||
+        FMT_ENTRY_SIZE(e->e_klen, e->e_vlen) > s->arena_size - off)
+        return NULL;
+    return e;
 }
 
 /* Find a key's slot; returns 1 and sets bucket/slot if present. */
@@ -483,7 +506,7 @@ store_find(const struct store *s, uint64_t hash, const void *key, uint32_t klen,
             if (v == 0 || FMT_SLOT_TAG(v) != tag)
                 continue;
             e = slot_entry(s, v);
-            if (e->e_hash == hash && e->e_klen == klen &&
+            if (e != NULL && e->e_hash == hash && e->e_klen == klen &&
                 memcmp(e + 1, key, klen) == 0) {
                 *bucket = b[j];
                 *slot = i;
@@ -565,6 +588,8 @@ relocate(struct store *s, uint32_t b1, uint32_t b2, uint32_t *bucket,
         for (i = 0; i < FMT_SLOTS; i++) {
             v = s->buckets[from[j]].b_slot[i];
             e = slot_entry(s, v);
+            if (e == NULL)
+                continue; /* unsound: evict_victim() may take it */
             table_buckets(e->e_hash, s->view.mask, s->view.shift, &eb1, &eb2);
             if (eb1 != from[j])
                 continue;

@@ -87,6 +87,7 @@ void store_unlink(struct store *s, uint32_t bucket, uint32_t slot, int why);
 void store_publish(struct store *s);
 void store_publish_ring(struct store *s);
 int store_expired(const struct fmt_entry *e, uint64_t now_ms);
+struct fmt_entry *store_slot_entry(const struct store *s, uint64_t slot);
 int store_drop_reason(const struct fmt_entry *e, uint64_t now_ms);
 
 /* persist.c */

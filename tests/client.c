@@ -137,6 +137,18 @@ td_stop(struct tdaemon *d)
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/* SIGKILL, as a crash would, and reap. */
+int
+td_kill(struct tdaemon *d)
+{
+    if (d->pid <= 0)
+        return -1;
+    kill(d->pid, SIGKILL);
+    waitpid(d->pid, NULL, 0);
+    d->pid = 0;
+    return 0;
+}
+
 /* Kill what is left and remove the temp dir. */
 void
 td_free(struct tdaemon *d)

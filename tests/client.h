@@ -29,6 +29,7 @@ struct treply {
 int td_start(struct tdaemon *d, const char *conf_json, int listen_fd);
 int td_restart(struct tdaemon *d);
 int td_stop(struct tdaemon *d);
+int td_kill(struct tdaemon *d);
 void td_free(struct tdaemon *d);
 int td_wait_notify(struct tdaemon *d, const char *what, int timeout_ms);
 int td_write_conf(struct tdaemon *d, const char *conf_json);

@@ -21,7 +21,8 @@ TEST_LIBS = tests/libtestutil.la daemon/libstore.la common/libshmcommon.la \
 
 check_PROGRAMS += tests/check_format tests/check_hash tests/check_seqlock \
 	tests/check_table tests/check_torture tests/check_hostile \
-	tests/check_proto tests/check_daemon tests/check_client
+	tests/check_proto tests/check_daemon tests/check_client \
+	tests/check_persist
 TESTS += $(check_PROGRAMS)
 
 tests_check_format_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
@@ -40,6 +41,8 @@ tests_check_proto_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_proto_LDADD = $(TEST_LIBS)
 tests_check_client_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) -pthread
 tests_check_client_LDADD = client/libshmcache.la $(TEST_LIBS) -lpthread
+tests_check_persist_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_persist_LDADD = client/libshmcache.la $(TEST_LIBS)
 tests_check_daemon_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_daemon_LDADD = $(TEST_LIBS)
 

@@ -1,0 +1,291 @@
+/*
+ * check_persist.c -- disk-mode tables across restarts, crashes and damage,
+ * through the daemon and libshmcache.
+ *
+ * SHMC_CRASH_ITERATIONS (default 20) and SHMC_CORRUPT_ITERATIONS (default
+ * 60) set the loop lengths; raise them for a longer local run.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "shmcache.h"
+#include "testutil.h"
+
+#define NKEYS 2000
+
+static struct tdaemon d;
+static const char *conf_json =
+    "{\"log_level\": \"err\", \"sync_interval_s\": 1, \"tables\": {"
+    "\"p\": {\"mode\": \"disk\", \"size_bytes\": 8388608, "
+    "\"max_value_bytes\": 100000, \"default_ttl_s\": 0}}}";
+
+static void
+setup(void)
+{
+    ck_assert_msg(td_start(&d, conf_json, -1) == 0, "daemon did not start");
+}
+
+static void
+teardown(void)
+{
+    td_free(&d);
+}
+
+/* ---- core ---- */
+
+START_TEST(test_restart_keeps_10000_keys)
+{
+    char k[32], v[64], buf[64], cmd[1024], line[256];
+    unsigned long lines = 0, good = 0;
+    shmc_t *h;
+    size_t n;
+    FILE *f;
+    int i;
+
+    ck_assert_int_eq(shmc_open(d.sock, "p", 0, &h), 0);
+    for (i = 0; i < 10000; i++) {
+        tu_key(k, sizeof(k), (uint64_t)i);
+        snprintf(v, sizeof(v), "val-%s", k);
+        ck_assert_int_eq(shmc_set(h, k, 16, v, strlen(v), 0), 0);
+    }
+    shmc_close(h);
+    ck_assert_int_eq(td_stop(&d), 0); /* SIGTERM: synced, marked clean */
+    ck_assert_int_eq(td_restart(&d), 0);
+
+    /* By the library, through a fresh handle. */
+    ck_assert_int_eq(shmc_open(d.sock, "p", 0, &h), 0);
+    for (i = 0; i < 10000; i++) {
+        tu_key(k, sizeof(k), (uint64_t)i);
+        snprintf(v, sizeof(v), "val-%s", k);
+        ck_assert_int_eq(shmc_get(h, k, 16, buf, sizeof(buf), &n), 0);
+        ck_assert_uint_eq(n, strlen(v));
+        ck_assert_mem_eq(buf, v, n);
+    }
+    shmc_close(h);
+    /* By shmcachectl: all of them in a dump ... */
+    snprintf(cmd, sizeof(cmd), "%s -s %s -t p dump", getenv("SHMCACHECTL"),
+             d.sock);
+    f = popen(cmd, "r");
+    ck_assert_ptr_nonnull(f);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char key[32];
+        lines++;
+        if (sscanf(line, "{\"key\":\"%16[^\"]\"", key) == 1) {
+            snprintf(v, sizeof(v), "\"value\":\"val-%s\"", key);
+            good += strstr(line, v) != NULL;
+        }
+    }
+    ck_assert_int_eq(pclose(f), 0);
+    ck_assert_uint_eq(lines, 10000);
+    ck_assert_uint_eq(good, 10000);
+    /* ... and one by one for a sample. */
+    for (i = 0; i < 10000; i += 500) {
+        tu_key(k, sizeof(k), (uint64_t)i);
+        snprintf(cmd, sizeof(cmd), "%s -s %s -t p get %s",
+                 getenv("SHMCACHECTL"), d.sock, k);
+        f = popen(cmd, "r");
+        ck_assert(fgets(buf, sizeof(buf), f) != NULL);
+        ck_assert_int_eq(pclose(f), 0);
+        snprintf(v, sizeof(v), "val-%s", k);
+        ck_assert_str_eq(buf, v);
+    }
+}
+END_TEST
+
+/* After a crash: every key acknowledged by a sync is there, at that
+ * version or a later one, and every entry of the table is intact. */
+static void
+verify_after_crash(const uint64_t *synced, uint64_t top)
+{
+    unsigned char buf[512], key[64];
+    uint64_t version, cursor = 0;
+    size_t n, kl;
+    char k[32];
+    shmc_t *h;
+    int i, rc, neg;
+
+    ck_assert_int_eq(shmc_open(d.sock, "p", 0, &h), 0);
+    for (i = 0; i < NKEYS; i++) {
+        if (synced[i] == 0)
+            continue;
+        tu_key(k, sizeof(k), (uint64_t)i);
+        rc = shmc_get(h, k, 16, buf, sizeof(buf), &n);
+        ck_assert_msg(rc == 0, "key %d (synced v%llu): %s", i,
+                      (unsigned long long)synced[i], shmc_strerror(rc));
+        ck_assert(tu_value_ok(buf, n, k, 16, &version));
+        ck_assert_uint_ge(version, synced[i]);
+        ck_assert_uint_le(version, top);
+    }
+    while ((rc = shmc_scan(h, &cursor, key, sizeof(key), &kl, buf,
+                           sizeof(buf), &n, NULL, &neg)) == 0)
+        ck_assert_msg(kl == 16 && tu_value_ok(buf, n, key, 16, NULL),
+                      "torn or misattributed entry in the table");
+    ck_assert_int_eq(rc, SHMC_ENOTFOUND);
+    shmc_close(h);
+}
+
+START_TEST(test_crash_loop)
+{
+    static uint64_t ver[NKEYS], synced[NKEYS];
+    unsigned iters = tu_env_uint("SHMC_CRASH_ITERATIONS", 20), it;
+    uint64_t seed = 0xc4a5, top = 0, r, syncs = 0, writes = 0;
+    unsigned char val[400];
+    size_t len;
+    char k[32];
+    shmc_t *h;
+    pid_t killer;
+    int i, rc;
+
+    for (it = 0; it < iters; it++) {
+        ck_assert_int_eq(shmc_open(d.sock, "p", 0, &h), 0);
+        /* Someone SIGKILLs the daemon at a random moment ... */
+        killer = fork();
+        if (killer == 0) {
+            usleep((useconds_t)(20000 + tu_rand(&seed) % 200000));
+            kill(d.pid, SIGKILL);
+            _exit(0);
+        }
+        /* ... while we write; each acknowledged sync is a promise. */
+        for (i = 0;; i++) {
+            r = tu_rand(&seed);
+            tu_key(k, sizeof(k), r % NKEYS);
+            len = 16 + TU_VALUE_OVERHEAD + (r >> 32) % 300;
+            tu_value(val, len, k, 16, ++top);
+            if (shmc_set(h, k, 16, val, len, 0) != 0)
+                break;
+            ver[r % NKEYS] = top;
+            writes++;
+            if (i % 64 == 63) {
+                if (shmc_sync(h) != 0)
+                    break;
+                memcpy(synced, ver, sizeof(ver));
+                syncs++;
+            }
+        }
+        ck_assert_int_eq(waitpid(killer, NULL, 0), killer);
+        td_kill(&d); /* reap it */
+        shmc_close(h);
+        rc = td_restart(&d);
+        ck_assert_msg(rc == 0, "iteration %u: daemon did not restart", it);
+        verify_after_crash(synced, top);
+    }
+    printf("# crash loop: %u SIGKILLs, %llu writes, %llu acknowledged "
+           "syncs, every synced key intact\n",
+           iters, (unsigned long long)writes, (unsigned long long)syncs);
+}
+END_TEST
+
+/* ---- errors ---- */
+
+START_TEST(test_corrupted_file_always_starts)
+{
+    unsigned iters = tu_env_uint("SHMC_CORRUPT_ITERATIONS", 60), it, j;
+    char k[32], *path = tu_path(d.state, "p.shm");
+    unsigned char val[300], buf[512], *pristine, b;
+    uint64_t seed = 77, r, version, hits = 0, misses = 0;
+    off_t size = 8388608, off;
+    size_t n;
+    shmc_t *h;
+    int fd, i, rc;
+
+    ck_assert_int_eq(shmc_open(d.sock, "p", 0, &h), 0);
+    for (i = 0; i < 500; i++) {
+        tu_key(k, sizeof(k), (uint64_t)i);
+        tu_value(val, 40 + (size_t)i % 250, k, 16, (uint64_t)i);
+        ck_assert_int_eq(shmc_set(h, k, 16, val, 40 + (size_t)i % 250, 0), 0);
+    }
+    shmc_close(h);
+    ck_assert_int_eq(td_stop(&d), 0);
+    pristine = malloc((size_t)size);
+    fd = open(path, O_RDONLY);
+    ck_assert_int_eq(pread(fd, pristine, (size_t)size, 0), size);
+    close(fd);
+
+    for (it = 0; it < iters; it++) {
+        /* The pristine file, then damage: header, index or arena; half
+         * the time also "unclean", so the daemon must verify. */
+        fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0640);
+        ck_assert_int_eq(pwrite(fd, pristine, (size_t)size, 0), size);
+        for (j = 0; j < 1 + it % 12; j++) {
+            r = tu_rand(&seed);
+            off = (off_t)(r % 10 == 0   ? (r >> 8) % 512
+                          : r % 10 < 5 ? 4096 + (r >> 8) % (128 * 1024)
+                                       : (r >> 8) % (uint64_t)size);
+            ck_assert_int_eq(pread(fd, &b, 1, off), 1);
+            b ^= (unsigned char)(1 + (r >> 40) % 255);
+            ck_assert_int_eq(pwrite(fd, &b, 1, off), 1);
+        }
+        if (it % 2 == 0) {
+            b = 0; /* h_clean lives at offset 132 */
+            ck_assert_int_eq(pwrite(fd, &b, 1, 132), 1);
+        }
+        close(fd);
+        /* It always starts: verified, repaired or replaced. */
+        ck_assert_msg(td_restart(&d) == 0, "iteration %u: no start", it);
+        ck_assert_int_eq(shmc_open(d.sock, "p", 0, &h), 0);
+        for (i = 0; i < 500; i++) {
+            tu_key(k, sizeof(k), (uint64_t)i);
+            rc = shmc_get(h, k, 16, buf, sizeof(buf), &n);
+            if (rc == 0) {
+                ck_assert(tu_value_ok(buf, n, k, 16, &version));
+                ck_assert_uint_eq(version, (uint64_t)i);
+                hits++;
+            } else {
+                ck_assert_msg(rc == SHMC_ENOTFOUND || rc == SHMC_ECORRUPT,
+                              "key %d: %s", i, shmc_strerror(rc));
+                misses++;
+            }
+        }
+        /* And it keeps working as a writer. */
+        ck_assert_int_eq(shmc_set(h, "after", 5, "x", 1, 0), 0);
+        shmc_close(h);
+        ck_assert_int_eq(td_stop(&d), 0);
+    }
+    printf("# corruption: %u damaged files, daemon always started; reads: "
+           "%llu correct, %llu misses/errors, 0 wrong\n",
+           iters, (unsigned long long)hits, (unsigned long long)misses);
+    free(pristine);
+    free(path);
+}
+END_TEST
+
+static Suite *
+persist_suite(void)
+{
+    Suite *s = suite_create("persist");
+    TCase *tc;
+
+    tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_restart_keeps_10000_keys);
+    tcase_add_test(tc, test_crash_loop);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("errors");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_corrupted_file_always_starts);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    SRunner *sr = srunner_create(persist_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_ENV);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
