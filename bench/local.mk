@@ -7,3 +7,7 @@ EXTRA_DIST += bench/run.sh
 noinst_PROGRAMS += bench/bench_set
 bench_bench_set_SOURCES = bench/bench_set.c
 bench_bench_set_LDADD = common/libshmcommon.la
+
+noinst_PROGRAMS += bench/bench_restart
+bench_bench_restart_SOURCES = bench/bench_restart.c
+bench_bench_restart_LDADD = common/libshmcommon.la

@@ -40,3 +40,28 @@ while [ "$i" -lt "$repeat" ]; do
     "$top/build/bench/bench_set" "$work/run/control.sock" --runs "$runs"
     i=$((i + 1))
 done
+
+# Disk mode: READY time of a 1 GiB disk table reopened clean and after
+# SIGKILL (verification), then the cost of the periodic msync on writes:
+# bench_set against a disk table with sync_interval_s 0 (never) and 1.
+"$top/build/bench/bench_restart" "$top/build/daemon/shmcached" \
+    --runs "$runs" --dir "${PERSIST_DIR:-/var/tmp}"
+for interval in 0 1; do
+    pw=$(mktemp -d "${PERSIST_DIR:-/var/tmp}/shmc-bench-sync.XXXXXX")
+    mkdir -p "$pw/run" "$pw/state"
+    printf '{"log_level": "warning", "sync_interval_s": %s, "tables": {"default": {"mode": "disk", "size_bytes": 536870912, "default_ttl_s": 0}}}\n' \
+        "$interval" >"$pw/shmcached.json"
+    "$top/build/daemon/shmcached" --foreground -c "$pw/shmcached.json" \
+        --runtime-dir "$pw/run" --state-dir "$pw/state" &
+    spid=$!
+    i=0
+    while [ ! -S "$pw/run/control.sock" ] && [ "$i" -lt 100 ]; do
+        sleep 0.05
+        i=$((i + 1))
+    done
+    printf 'disk table, sync_interval_s=%s: ' "$interval"
+    "$top/build/bench/bench_set" "$pw/run/control.sock" --runs "$runs"
+    kill "$spid"
+    wait "$spid" 2>/dev/null
+    rm -rf "$pw"
+done
