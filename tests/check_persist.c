@@ -125,8 +125,8 @@ verify_after_crash(const uint64_t *synced, uint64_t top)
         ck_assert_uint_ge(version, synced[i]);
         ck_assert_uint_le(version, top);
     }
-    while ((rc = shmc_scan(h, &cursor, key, sizeof(key), &kl, buf,
-                           sizeof(buf), &n, NULL, &neg)) == 0)
+    while ((rc = shmc_scan(h, &cursor, key, sizeof(key), &kl, buf, sizeof(buf),
+                           &n, NULL, &neg)) == 0)
         ck_assert_msg(kl == 16 && tu_value_ok(buf, n, key, 16, NULL),
                       "torn or misattributed entry in the table");
     ck_assert_int_eq(rc, SHMC_ENOTFOUND);
@@ -184,6 +184,47 @@ START_TEST(test_crash_loop)
 }
 END_TEST
 
+START_TEST(test_unclean_start_extends_timeout)
+{
+    char buf[16];
+    shmc_t *h;
+    size_t n;
+
+    ck_assert_int_eq(shmc_open(d.sock, "p", 0, &h), 0);
+    ck_assert_int_eq(shmc_set(h, "k", 1, "v", 1, 0), 0);
+    ck_assert_int_eq(shmc_sync(h), 0);
+    shmc_close(h);
+    td_kill(&d);
+    /* Not closed cleanly: systemd is asked for time before READY=1. */
+    ck_assert_int_eq(td_restart_expect(&d, "EXTEND_TIMEOUT_USEC="), 0);
+    ck_assert_int_eq(shmc_open(d.sock, "p", 0, &h), 0);
+    ck_assert_int_eq(shmc_get(h, "k", 1, buf, sizeof(buf), &n), 0);
+    shmc_close(h);
+}
+END_TEST
+
+START_TEST(test_expired_entries_stay_dead)
+{
+    char buf[16];
+    shmc_t *h;
+    size_t n;
+
+    ck_assert_int_eq(shmc_open(d.sock, "p", 0, &h), 0);
+    ck_assert_int_eq(shmc_set(h, "short", 5, "v", 1, 1), 0);
+    ck_assert_int_eq(shmc_set(h, "long", 4, "v", 1, 3600), 0);
+    shmc_close(h);
+    ck_assert_int_eq(td_stop(&d), 0);
+    usleep(1300 * 1000); /* time passes while the daemon is down */
+    ck_assert_int_eq(td_restart(&d), 0);
+    ck_assert_int_eq(shmc_open(d.sock, "p", 0, &h), 0);
+    /* Expiry is absolute wall-clock time: a restart does not revive. */
+    ck_assert_int_eq(shmc_get(h, "short", 5, buf, sizeof(buf), &n),
+                     SHMC_ENOTFOUND);
+    ck_assert_int_eq(shmc_get(h, "long", 4, buf, sizeof(buf), &n), 0);
+    shmc_close(h);
+}
+END_TEST
+
 /* ---- errors ---- */
 
 START_TEST(test_corrupted_file_always_starts)
@@ -217,7 +258,7 @@ START_TEST(test_corrupted_file_always_starts)
         ck_assert_int_eq(pwrite(fd, pristine, (size_t)size, 0), size);
         for (j = 0; j < 1 + it % 12; j++) {
             r = tu_rand(&seed);
-            off = (off_t)(r % 10 == 0   ? (r >> 8) % 512
+            off = (off_t)(r % 10 == 0  ? (r >> 8) % 512
                           : r % 10 < 5 ? 4096 + (r >> 8) % (128 * 1024)
                                        : (r >> 8) % (uint64_t)size);
             ck_assert_int_eq(pread(fd, &b, 1, off), 1);
@@ -269,6 +310,8 @@ persist_suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_restart_keeps_10000_keys);
     tcase_add_test(tc, test_crash_loop);
+    tcase_add_test(tc, test_unclean_start_extends_timeout);
+    tcase_add_test(tc, test_expired_entries_stay_dead);
     suite_add_tcase(s, tc);
     tc = tcase_create("errors");
     tcase_add_checked_fixture(tc, setup, teardown);

@@ -37,9 +37,10 @@ td_write_conf(struct tdaemon *d, const char *conf_json)
     return fclose(f);
 }
 
-/* Spawn the daemon; listen_fd >= 0 is handed over as fd 3 (activation). */
+/* Spawn the daemon; listen_fd >= 0 is handed over as fd 3 (activation);
+ * first != NULL must arrive on the notify socket before READY=1. */
 static int
-spawn(struct tdaemon *d, int listen_fd)
+spawn_expect(struct tdaemon *d, int listen_fd, const char *first)
 {
     const char *bin = getenv("SHMCACHED");
     char pidbuf[32];
@@ -62,7 +63,24 @@ spawn(struct tdaemon *d, int listen_fd)
               "--runtime-dir", d->run, "--state-dir", d->state, (char *)NULL);
         _exit(127);
     }
+    if (first != NULL && td_wait_notify(d, first, 10000) != 0)
+        return -1;
     return td_wait_notify(d, "READY=1", 10000);
+}
+
+static int
+spawn(struct tdaemon *d, int listen_fd)
+{
+    return spawn_expect(d, listen_fd, NULL);
+}
+
+/* Start again after td_kill(), requiring `first` before READY=1. */
+int
+td_restart_expect(struct tdaemon *d, const char *first)
+{
+    if (d->pid > 0 && td_stop(d) != 0)
+        return -1;
+    return spawn_expect(d, -1, first);
 }
 
 /* Wait for a notify datagram containing what; 0 if it came. */

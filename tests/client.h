@@ -28,6 +28,7 @@ struct treply {
 
 int td_start(struct tdaemon *d, const char *conf_json, int listen_fd);
 int td_restart(struct tdaemon *d);
+int td_restart_expect(struct tdaemon *d, const char *first);
 int td_stop(struct tdaemon *d);
 int td_kill(struct tdaemon *d);
 void td_free(struct tdaemon *d);
