@@ -4,7 +4,8 @@
 set -eu
 
 PKGS="autoconf automake libtool pkg-config make gcc libc6-dev
-      libevent-dev libjansson-dev check"
+      libevent-dev libjansson-dev check
+      debhelper fakeroot lintian"
 
 missing=""
 for p in $PKGS; do

@@ -4,6 +4,7 @@
 #   1. build/       -O2, -Werror: make check
 #   2. build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer: make check
 #   3. build/       make distcheck (tarball, VPATH build, install/uninstall)
+#   4. Debian packages built, checked by lintian, installed, run, purged
 # plus a short benchmark run so bench/ cannot rot.
 # Ends with one line "shmcache: N passed, N failed".
 set -eu
@@ -50,6 +51,16 @@ UBSAN_OPTIONS=print_stacktrace=1 \
 
 echo "== make distcheck"
 make -C build distcheck
+
+echo "== Debian packages: build, lintian, install, run, purge"
+if ! scripts/package-test.sh | tee build/package-test.log; then
+    failed=$((failed + $(sed -n 's/^package: [0-9]* passed, \([0-9]*\) failed$/\1/p' \
+        build/package-test.log)))
+    echo "shmcache: $passed passed, $failed failed"
+    exit 1
+fi
+passed=$((passed + $(sed -n 's/^package: \([0-9]*\) passed.*/\1/p' \
+    build/package-test.log)))
 
 echo "== benchmark smoke run (figures from bench/run.sh, not from here)"
 build/bench/bench --keys 20000 --value-size 100 --runs 1 --dir "${TMPDIR:-/tmp}"
