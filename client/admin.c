@@ -17,15 +17,7 @@
 SHMC_EXPORT int
 shmc_sync(shmc_t *h)
 {
-    int rc;
-
-    if (h == NULL)
-        return -EINVAL;
-    pthread_mutex_lock(&h->lock);
-    rc = conn_call_locked(h, PROTO_OP_SYNC, NULL, 0, NULL, 0, 0, 0, NULL, NULL,
-                          NULL);
-    pthread_mutex_unlock(&h->lock);
-    return rc;
+    return conn_call_table(h, PROTO_OP_SYNC);
 }
 
 /* The daemon's statistics or table list as JSON (see shmcache.h). */

@@ -37,5 +37,6 @@ int conn_call_locked(shmc_t *h, uint8_t op, const void *key, size_t klen,
                      uint64_t delta, int *fd_out, unsigned char *body,
                      char **text);
 void conn_close_locked(shmc_t *h);
+int conn_call_table(shmc_t *h, uint8_t op);
 
 #endif

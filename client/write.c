@@ -290,17 +290,23 @@ shmc_incr(shmc_t *h, const void *key, size_t klen, int64_t delta,
     return rc;
 }
 
-/* Drop every entry of the table (see shmcache.h). */
-SHMC_EXPORT int
-shmc_flush(shmc_t *h)
+/* A request about the whole table whose reply is only a status. */
+int
+conn_call_table(shmc_t *h, uint8_t op)
 {
     int rc;
 
     if (h == NULL)
         return -EINVAL;
     pthread_mutex_lock(&h->lock);
-    rc = conn_call_locked(h, PROTO_OP_FLUSH, NULL, 0, NULL, 0, 0, 0, NULL, NULL,
-                          NULL);
+    rc = conn_call_locked(h, op, NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL);
     pthread_mutex_unlock(&h->lock);
     return rc;
+}
+
+/* Drop every entry of the table (see shmcache.h). */
+SHMC_EXPORT int
+shmc_flush(shmc_t *h)
+{
+    return conn_call_table(h, PROTO_OP_FLUSH);
 }

@@ -39,6 +39,18 @@ teardown(void)
     td_free(&d);
 }
 
+/* Rewrite the config so table t needs another file layout (the daemon
+ * will replace the file on its next start). */
+static void
+change_geometry(void)
+{
+    ck_assert_int_eq(
+        td_write_conf(&d, "{\"log_level\": \"warning\", \"tables\": {\"t\": "
+                          "{\"size_bytes\": 4194304, \"buckets\": 1024, "
+                          "\"max_value_bytes\": 100000}}}"),
+        0);
+}
+
 /* ---- core ---- */
 
 START_TEST(test_set_get_del)
@@ -193,19 +205,13 @@ START_TEST(test_replaced_table_is_followed)
     char buf[16];
     shmc_t *h;
     size_t n;
-    char *c;
 
     ck_assert_int_eq(shmc_open(d.sock, "t", 0, &h), 0);
     ck_assert_int_eq(shmc_set(h, "old", 3, "1", 1, 0), 0);
     /* Restart with another geometry: the daemon builds a new file and
      * retires the one this handle maps. */
     ck_assert_int_eq(td_stop(&d), 0);
-    if (asprintf(&c, "{\"log_level\": \"warning\", \"tables\": {\"t\": "
-                     "{\"size_bytes\": 4194304, \"buckets\": 1024, "
-                     "\"max_value_bytes\": 100000}}}") < 0)
-        abort();
-    ck_assert_int_eq(td_write_conf(&d, c), 0);
-    free(c);
+    change_geometry();
     ck_assert_int_eq(td_restart(&d), 0);
     ck_assert_int_eq(shmc_set(h, "new", 3, "2", 1, 0), 0);
     /* The lookup notices RETIRED, reopens, and finds the new table. */
@@ -308,7 +314,7 @@ START_TEST(test_readers_across_restart_and_replacement)
     unsigned char val[200], buf[512];
     unsigned long lookups = 0, hits = 0, new_hits = 0, errs = 0;
     int status, p[2], i;
-    char k[32], *c;
+    char k[32];
     shmc_t *h, *r;
     pid_t pid;
     size_t n;
@@ -357,12 +363,7 @@ START_TEST(test_readers_across_restart_and_replacement)
      * geometry (replaced: the reader must follow it), refilling between. */
     ck_assert_int_eq(td_restart(&d), 0);
     ck_assert_int_eq(td_stop(&d), 0);
-    if (asprintf(&c, "{\"log_level\": \"warning\", \"tables\": {\"t\": "
-                     "{\"size_bytes\": 4194304, \"buckets\": 1024, "
-                     "\"max_value_bytes\": 100000}}}") < 0)
-        abort();
-    ck_assert_int_eq(td_write_conf(&d, c), 0);
-    free(c);
+    change_geometry();
     ck_assert_int_eq(td_restart(&d), 0);
     for (i = 0; i < 100; i++) {
         tu_key(k, sizeof(k), (uint64_t)i);
