@@ -25,11 +25,13 @@ struct shmc {
     char *socket_path; /* NULL for shmc_open_file() handles */
     char *file_path;   /* set for shmc_open_file() handles */
     char table[PROTO_TABLE_MAX + 1];
-    uint64_t hits, misses; /* atomic, relaxed */
+    uint64_t hits, misses;    /* atomic, relaxed */
+    uint64_t reopen_after_ms; /* atomic: no reopen attempt before this */
+    int reopen_err;           /* atomic: why the last attempt failed */
 };
 
 /* open.c */
-int handle_reopen(shmc_t *h, const struct mapping *seen);
+int handle_reopen(shmc_t *h, struct mapping *seen);
 
 /* write.c */
 int conn_call_locked(shmc_t *h, uint8_t op, const void *key, size_t klen,

@@ -24,6 +24,8 @@
 #include "handle.h"
 
 #define DEFAULT_SOCKET RUNSTATEDIR "/shmcached/control.sock"
+/* After a failed reopen, the next attempt waits this long. */
+#define REOPEN_PAUSE_MS 100u
 
 /* Map fd as a new mapping; returns it or NULL with *rc set. */
 static struct mapping *
@@ -52,7 +54,9 @@ map_table_locked(shmc_t *h, int *rc)
     int fd = -1;
 
     if (h->file_path != NULL) {
-        fd = open(h->file_path, O_RDONLY | O_CLOEXEC);
+        /* O_NONBLOCK: a FIFO in its place must not hang us (the mapping
+         * code then refuses anything but a regular file). */
+        fd = open(h->file_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
         if (fd < 0) {
             *rc = -errno;
             return NULL;
@@ -76,21 +80,39 @@ map_table_locked(shmc_t *h, int *rc)
 /*
  * Replace the mapping `seen` (found RETIRED) by a fresh one, unless another
  * thread did so already.  Returns 0 or the error of mapping anew.
+ *
+ * If the path holds no live table either (a copy of a retired file), the
+ * old mapping keeps answering (serve_retired) instead of a new mapping of
+ * the same retired data per call.  If mapping anew fails (no daemon),
+ * the error is returned, and the next attempt waits REOPEN_PAUSE_MS so
+ * that lookups do not all queue up on the daemon.
  */
 int
-handle_reopen(shmc_t *h, const struct mapping *seen)
+handle_reopen(shmc_t *h, struct mapping *seen)
 {
     struct mapping *m;
     int rc = 0;
 
+    /* ORDERING: relaxed; a pacing hint, not synchronisation. */
+    if (table_now_ms() < __atomic_load_n(&h->reopen_after_ms, __ATOMIC_RELAXED))
+        return __atomic_load_n(&h->reopen_err, __ATOMIC_RELAXED);
     pthread_mutex_lock(&h->lock);
     if (__atomic_load_n(&h->cur, __ATOMIC_RELAXED) == seen) {
         m = map_table_locked(h, &rc);
-        if (m != NULL) {
+        if (m != NULL && table_state(&m->t) != FMT_STATE_ALIVE) {
+            table_close(&m->t);
+            free(m);
+            __atomic_store_n(&seen->t.serve_retired, 1, __ATOMIC_RELAXED);
+        } else if (m != NULL) {
             m->older = h->cur;
             /* ORDERING: release; pairs with the acquire load of h->cur in
              * shmc_get(), which then sees a fully built mapping. */
             __atomic_store_n(&h->cur, m, __ATOMIC_RELEASE);
+        } else {
+            __atomic_store_n(&h->reopen_err, rc, __ATOMIC_RELAXED);
+            __atomic_store_n(&h->reopen_after_ms,
+                             table_now_ms() + REOPEN_PAUSE_MS,
+                             __ATOMIC_RELAXED);
         }
     }
     pthread_mutex_unlock(&h->lock);

@@ -146,12 +146,17 @@ SHMC_EXPORT void shmc_close(shmc_t *h);
  * @param[out] vlen the value's length (also on SHMC_ERANGE); may be NULL.
  * @return 0 (the value is in buf); SHMC_ENOTFOUND (absent or expired);
  *         SHMC_ENEGATIVE (cached as known absent); SHMC_ERANGE (buf too
- *         small, *vlen says how large it must be); SHMC_ETOOBIG (key
- *         longer than the table allows); SHMC_EBUSY (a bucket stayed busy
- *         for 20 ms: the daemon died mid-write); SHMC_ECORRUPT; or, if the
- *         table was replaced and reopening it failed, that error.
+ *         small, *vlen says how large it must be); SHMC_ETOOBIG (key empty
+ *         or longer than the table allows); SHMC_EBUSY (a bucket stayed
+ *         busy for 20 ms: the daemon died mid-write); SHMC_ECORRUPT;
+ *         -EINVAL (NULL handle, or NULL key/buf with a length); or, if the
+ *         table was replaced and reopening it failed (no daemon), that
+ *         error: the next attempt is made 100 ms later at the earliest.
  * @note No system call and no lock on a hit.  The copy in buf is the
- *       caller's: nothing returned points into the shared mapping.
+ *       caller's: nothing returned points into the shared mapping.  Hits
+ *       (counted by shmc_counters()) are 0, SHMC_ENEGATIVE and
+ *       SHMC_ERANGE; misses are SHMC_ENOTFOUND.  A file that is retired
+ *       with nothing newer at its path (a copy, say) keeps answering.
  */
 SHMC_EXPORT SHMC_WUR int shmc_get(shmc_t *h, const void *key, size_t klen,
                                   void *buf, size_t bufsize, size_t *vlen);
@@ -160,9 +165,16 @@ SHMC_EXPORT SHMC_WUR int shmc_get(shmc_t *h, const void *key, size_t klen,
  * @brief Store key -> value through the daemon.
  * @param[in] ttl_s seconds to live; 0 = the table's default TTL;
  *            SHMC_TTL_NEVER = no expiry.
- * @return 0; SHMC_EREADONLY (handle from shmc_open_file()); SHMC_ETOOBIG;
- *         -EACCES (write ACL); -ECONNRESET / -EPIPE if the daemon went
- *         away and reconnecting once failed; SHMC_EPROTO; other -errno.
+ * @return 0; SHMC_EREADONLY (handle from shmc_open_file()); SHMC_ETOOBIG
+ *         (checked before sending, against the table's limits);
+ *         SHMC_ENOSPACE; SHMC_ENOTABLE; -EACCES (write ACL); -EINVAL
+ *         (NULL handle or key, empty key); -ENOENT / -ECONNREFUSED (no
+ *         daemon); SHMC_EPROTO; other -errno.
+ * @note Transport failures: a request that never reached the daemon, or
+ *       one that may be carried out twice safely (set, touch, set-negative,
+ *       flush, sync), is sent again once on a new connection.  For the
+ *       others (add, replace, del, incr) -ECONNRESET, -EPIPE or -ETIMEDOUT
+ *       (no reply within 10 s) means it may or may not have happened.
  */
 SHMC_EXPORT SHMC_WUR int shmc_set(shmc_t *h, const void *key, size_t klen,
                                   const void *val, size_t vlen, uint32_t ttl_s);

@@ -25,12 +25,13 @@
 #define IO_TIMEOUT_S 10      /* a daemon that does not answer for this long */
 #define TEXT_MAX (16u << 20) /* longest JSON reply (stats, table list) */
 
-/* Send all of buf. */
+/* Send all of buf; *sent says how much went out. */
 static int
-send_all(int fd, const unsigned char *p, size_t n)
+send_all(int fd, const unsigned char *p, size_t n, size_t *sent)
 {
     ssize_t w;
 
+    *sent = 0;
     while (n > 0) {
         w = send(fd, p, n, MSG_NOSIGNAL);
         if (w < 0 && errno == EINTR)
@@ -39,6 +40,7 @@ send_all(int fd, const unsigned char *p, size_t n)
             return w < 0 ? -errno : -EPIPE;
         p += w;
         n -= (size_t)w;
+        *sent += (size_t)w;
     }
     return 0;
 }
@@ -47,10 +49,11 @@ send_all(int fd, const unsigned char *p, size_t n)
 static int
 recv_all(int fd, unsigned char *p, size_t n, int *fd_out)
 {
-    char cbuf[CMSG_SPACE(sizeof(int))];
+    char cbuf[CMSG_SPACE(4 * sizeof(int))];
     struct msghdr mh;
     struct iovec iov;
     struct cmsghdr *cm;
+    size_t i, nfd;
     ssize_t r;
     int got;
 
@@ -65,36 +68,47 @@ recv_all(int fd, unsigned char *p, size_t n, int *fd_out)
         r = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
         if (r < 0 && errno == EINTR)
             continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return -ETIMEDOUT; /* SO_RCVTIMEO ran out */
         if (r <= 0)
             return r < 0 ? -errno : -ECONNRESET;
+        /* Keep the first descriptor we asked for; close any other. */
         for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm))
             if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
-                memcpy(&got, CMSG_DATA(cm), sizeof(int));
-                if (fd_out != NULL && *fd_out < 0)
-                    *fd_out = got;
-                else
-                    close(got);
+                nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                for (i = 0; i < nfd; i++) {
+                    memcpy(&got, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+                    if (fd_out != NULL && *fd_out < 0)
+                        *fd_out = got;
+                    else
+                        close(got);
+                }
             }
+        if (mh.msg_flags & MSG_CTRUNC)
+            return SHMC_EPROTO; /* more descriptors than any reply has */
         p += r;
         n -= (size_t)r;
     }
     return 0;
 }
 
-/* One request frame out, its reply in; returns the reply's status or a
- * transport error (< 0 with the connection unusable: *broken = 1). */
+/* What became of a request (exchange()). */
+#define FATE_ANSWERED 0 /* its reply was read: the result is its status */
+#define FATE_NOT_SENT 1 /* nothing reached the daemon: safe to send again */
+#define FATE_UNKNOWN 2  /* it may or may not have been carried out */
+
+/* Read the reply to request `req`; returns its status, or < 0 with *ok 0
+ * when no well-formed reply could be read. */
 static int
-exchange(shmc_t *h, const unsigned char *req, size_t n, uint32_t id,
-         int *fd_out, unsigned char *body, char **text, int *broken)
+read_reply(shmc_t *h, const unsigned char *req, uint32_t id, int *fd_out,
+           unsigned char *body, char **text, int *ok)
 {
     unsigned char hdr[PROTO_HDR + 4], scratch[REPLY_MAX], *dst;
-    uint32_t len;
-    int rc;
+    uint32_t len, blen;
+    int rc, status;
 
-    *broken = 1;
-    rc = send_all(h->sock, req, n);
-    if (rc == 0)
-        rc = recv_all(h->sock, hdr, sizeof(hdr), fd_out);
+    *ok = 0;
+    rc = recv_all(h->sock, hdr, sizeof(hdr), fd_out);
     if (rc != 0)
         return rc;
     len = proto_get32(hdr);
@@ -102,15 +116,17 @@ exchange(shmc_t *h, const unsigned char *req, size_t n, uint32_t id,
         len - sizeof(hdr) > (text != NULL ? TEXT_MAX : REPLY_MAX) ||
         proto_get32(hdr + 8) != id || hdr[4] != (req[4] | PROTO_REPLY))
         return SHMC_EPROTO;
+    blen = len - (uint32_t)sizeof(hdr);
+    status = (int)proto_get32(hdr + PROTO_HDR);
     dst = body != NULL ? body : scratch;
     if (text != NULL) { /* a JSON reply: any length up to TEXT_MAX */
-        *text = malloc(len - sizeof(hdr) + 1);
+        *text = malloc(blen + 1u);
         if (*text == NULL)
             return -ENOMEM;
         dst = (unsigned char *)*text;
-        dst[len - sizeof(hdr)] = '\0';
+        dst[blen] = '\0';
     }
-    rc = recv_all(h->sock, dst, len - sizeof(hdr), fd_out);
+    rc = recv_all(h->sock, dst, blen, fd_out);
     if (rc != 0) {
         if (text != NULL) {
             free(*text);
@@ -118,8 +134,57 @@ exchange(shmc_t *h, const unsigned char *req, size_t n, uint32_t id,
         }
         return rc;
     }
-    *broken = 0;
-    return (int)proto_get32(hdr + PROTO_HDR);
+    *ok = 1;
+    /* A body the caller relies on (INCR's value) must be there. */
+    if (status == 0 && body != NULL && blen != 8)
+        return SHMC_EPROTO;
+    return status;
+}
+
+/* Send one request and read its reply; *fate says what became of it. */
+static int
+exchange(shmc_t *h, const unsigned char *req, size_t n, uint32_t id,
+         int *fd_out, unsigned char *body, char **text, int *fate)
+{
+    size_t sent;
+    int rc, rr, ok;
+
+    rc = send_all(h->sock, req, n, &sent);
+    if (rc != 0) {
+        /* The daemon may have answered before it closed (SHMC_ETOOBIG for
+         * a frame over its limit): that answer is the result. */
+        rr = read_reply(h, req, id, fd_out, body, text, &ok);
+        if (ok) {
+            *fate = FATE_ANSWERED;
+            return rr;
+        }
+        *fate = sent == 0 ? FATE_NOT_SENT : FATE_UNKNOWN;
+        return rc;
+    }
+    rr = read_reply(h, req, id, fd_out, body, text, &ok);
+    *fate = ok ? FATE_ANSWERED : FATE_UNKNOWN;
+    return rr;
+}
+
+/* Whether the connection still looks usable: the daemon closes idle ones
+ * (idle_timeout_s), and a request sent into a closed socket is lost. */
+static int
+conn_alive(shmc_t *h)
+{
+    char c;
+    ssize_t r = recv(h->sock, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+
+    /* EAGAIN: open and quiet, as it should be between requests.  EOF, an
+     * error, or unexpected bytes: start afresh. */
+    return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+/* Requests that may be sent twice with the same outcome. */
+static int
+repeatable(uint8_t op)
+{
+    return op != PROTO_OP_ADD && op != PROTO_OP_REPLACE &&
+           op != PROTO_OP_DELETE && op != PROTO_OP_INCR && op != PROTO_OP_DECR;
 }
 
 /* Close the connection (the handle's mutex held, or no other users). */
@@ -138,7 +203,7 @@ conn_open_locked(shmc_t *h)
     struct timeval tv = {IO_TIMEOUT_S, 0};
     struct sockaddr_un sa;
     unsigned char req[PROTO_HDR + 4];
-    int rc, broken;
+    int rc, fate;
     size_t n;
 
     memset(&sa, 0, sizeof(sa));
@@ -158,7 +223,7 @@ conn_open_locked(shmc_t *h)
     }
     n = proto_request(req, sizeof(req), PROTO_OP_HELLO, ++h->next_id, NULL,
                       NULL, 0, NULL, 0, 0, 0);
-    rc = exchange(h, req, n, h->next_id, NULL, NULL, NULL, &broken);
+    rc = exchange(h, req, n, h->next_id, NULL, NULL, NULL, &fate);
     if (rc != 0)
         conn_close_locked(h);
     return rc;
@@ -176,7 +241,7 @@ conn_call_locked(shmc_t *h, uint8_t op, const void *key, size_t klen,
     unsigned char small[512], *req = small;
     size_t n;
     uint32_t id;
-    int rc = 0, broken = 0, tries;
+    int rc = 0, fate, tries;
 
     if (h->socket_path == NULL)
         return SHMC_EREADONLY;
@@ -187,16 +252,25 @@ conn_call_locked(shmc_t *h, uint8_t op, const void *key, size_t klen,
     if (n > sizeof(small) && (req = malloc(n)) == NULL)
         return -ENOMEM;
     for (tries = 0; tries < 2; tries++) {
+        if (h->sock >= 0 && !conn_alive(h))
+            conn_close_locked(h);
         if (h->sock < 0 && (rc = conn_open_locked(h)) != 0)
             break;
         id = ++h->next_id;
         proto_request(req, n, op, id, h->table, key, klen, val, vlen, ttl_s,
                       delta);
-        rc = exchange(h, req, n, id, fd_out, body, text, &broken);
-        if (!broken)
+        rc = exchange(h, req, n, id, fd_out, body, text, &fate);
+        if (fate == FATE_ANSWERED) {
+            /* The daemon closes the connection after these. */
+            if (rc == SHMC_EPROTO || rc == SHMC_ETOOBIG || rc == SHMC_EVERSION)
+                conn_close_locked(h);
             break;
-        conn_close_locked(h); /* the daemon went away: once more, anew */
-        if (op == PROTO_OP_INCR || op == PROTO_OP_DECR)
+        }
+        /* The daemon went away (restarted, say): on a new connection,
+         * once more, unless the request may already have been carried
+         * out and must not be carried out twice. */
+        conn_close_locked(h);
+        if (fate == FATE_UNKNOWN && !repeatable(op))
             break;
     }
     if (req != small)
@@ -210,11 +284,17 @@ static int
 call_key(shmc_t *h, uint8_t op, const void *key, size_t klen, const void *val,
          size_t vlen, uint32_t ttl_s, uint64_t delta, unsigned char *body)
 {
+    const struct mapping *m;
     int rc;
 
-    if (h == NULL || key == NULL || klen == 0 || klen > UINT16_MAX ||
-        (val == NULL && vlen > 0))
+    if (h == NULL || key == NULL || klen == 0 || (val == NULL && vlen > 0))
         return -EINVAL;
+    /* The table's limits are in the mapping: refuse here what the daemon
+     * would refuse (and a frame it might not even read).
+     * ORDERING: acquire; pairs with the release in handle_reopen(). */
+    m = __atomic_load_n(&h->cur, __ATOMIC_ACQUIRE);
+    if (klen > m->t.max_key || vlen > m->t.max_value)
+        return SHMC_ETOOBIG;
     pthread_mutex_lock(&h->lock);
     rc = conn_call_locked(h, op, key, klen, val, vlen, ttl_s, delta, NULL, body,
                           NULL);

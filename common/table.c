@@ -248,7 +248,9 @@ table_lookup(const struct table *t, const void *key, size_t klen, void *buf,
     memset(hit, 0, sizeof(*hit));
     if (klen == 0 || klen > t->max_key)
         return SHMC_ETOOBIG;
-    if (table_state(t) != FMT_STATE_ALIVE)
+    /* ORDERING: relaxed; a flag its owner sets once, any order is fine. */
+    if (table_state(t) != FMT_STATE_ALIVE &&
+        !__atomic_load_n(&t->serve_retired, __ATOMIC_RELAXED))
         return SHMC_ERETIRED;
     hash = hash_key(t->seed, key, klen);
     table_buckets(hash, t->mask, t->shift, &b1, &b2);

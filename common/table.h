@@ -26,8 +26,10 @@ struct table {
     uint32_t shift;
     uint32_t max_key;
     uint32_t max_value;
-    uint32_t busy_ms; /* wait for a busy bucket (0: spin only) */
-    int mapped;       /* 1 if table_open_fd() mapped it; table_close() unmaps */
+    uint32_t busy_ms;       /* wait for a busy bucket (0: spin only) */
+    uint32_t serve_retired; /* atomic; 1: answer even if RETIRED (nothing
+                               newer exists to reopen) */
+    int mapped; /* 1 if table_open_fd() mapped it; table_close() unmaps */
 };
 
 /* What a successful (or ERANGE) lookup found. */

@@ -6,7 +6,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/shmc-cli.XXXXXX")
 dpid=
 trap '[ -n "$dpid" ] && kill "$dpid" 2>/dev/null; rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/run" "$tmp/state"
-printf '{"log_level": "warning", "tables": {"default": {"size_bytes": 1048576, "max_value_bytes": 65536, "max_key_bytes": 64}}}\n' \
+printf '{"log_level": "warning", "tables": {"default": {"size_bytes": 2097152, "max_value_bytes": 100000, "max_key_bytes": 64}}}\n' \
     >"$tmp/conf.json"
 "${SHMCACHED:-daemon/shmcached}" -f -c "$tmp/conf.json" \
     --runtime-dir "$tmp/run" --state-dir "$tmp/state" 2>"$tmp/daemon.log" &
@@ -36,7 +36,7 @@ t() {
     fi
 }
 
-echo "1..37"
+echo "1..40"
 t "get of a missing key exits 1" 1 "" "$ctl" get nope
 t "set" 0 "" "$ctl" set k hello
 t "get prints the raw value" 0 "hello" "$ctl" get k
@@ -80,10 +80,18 @@ t "flush" 0 "" sh -c "\"$ctl\" flush && ! \"$ctl\" get k2"
 t "load restores a dump" 0 "v2" sh -c "\"$ctl\" -q load <\"$tmp/dump.jl\" && \"$ctl\" get k2"
 t "load keeps binary values" 0 '{"key":"b","value_b64":"/wA="}' "$ctl" --json get b
 t "load rejects garbage" 64 "" sh -c "echo 'not json' | \"$ctl\" load"
+head -c 80000 /dev/zero | tr '\0' 'x' >"$tmp/big"
+printf 'a\000b' | "$ctl" set nul - && "$ctl" set big - <"$tmp/big"
+"$ctl" dump >"$tmp/dump2.jl" && "$ctl" flush
+t "load restores values with NUL bytes" 0 "$(printf 'a\000b' | od -An -tx1)" \
+    sh -c "\"$ctl\" -q load <\"$tmp/dump2.jl\" && \"$ctl\" get nul | od -An -tx1"
+t "load restores an 80 KB value" 0 "80000" sh -c "\"$ctl\" get big | wc -c | tr -d ' '"
 t "inspect of a healthy table" 0 "*" "$ctl" inspect "$tmp/run/default.shm"
+t "inspect counts large values as healthy" 0 "*" \
+    sh -c "\"$ctl\" inspect \"$tmp/run/default.shm\" | grep -q '\"damaged_entries\":0'"
 arena=$("$ctl" stats | sed 's/.*"arena_bytes":\([0-9]*\).*/\1/')
 cp "$tmp/run/default.shm" "$tmp/copy.shm"
-printf '\377\377\377\377' | dd of="$tmp/copy.shm" bs=1 seek=$((1048576 - arena + 48)) \
+printf '\377\377\377\377' | dd of="$tmp/copy.shm" bs=1 seek=$((2097152 - arena + 48)) \
     conv=notrunc 2>/dev/null
 t "inspect of a damaged table exits 1" 1 "*" "$ctl" inspect "$tmp/copy.shm"
 t "inspect counts the damaged entry" 0 "*" \

@@ -414,6 +414,71 @@ START_TEST(test_mapping_is_read_only)
 }
 END_TEST
 
+START_TEST(test_retired_copy_keeps_answering)
+{
+    char buf[16], line[512], *path = tu_path(d.run, "t.shm"),
+                             *copy = tu_path(d.dir, "copy.shm");
+    unsigned char state = 2; /* FMT_STATE_RETIRED, at offset 128 */
+    int i, fd, maps = 0;
+    shmc_t *h;
+    size_t n;
+    FILE *f;
+
+    ck_assert_int_eq(shmc_open(d.sock, "t", 0, &h), 0);
+    ck_assert_int_eq(shmc_set(h, "k", 1, "v", 1, 0), 0);
+    shmc_close(h);
+    snprintf(line, sizeof(line), "cp %s %s", path, copy);
+    ck_assert_int_eq(system(line), 0);
+    fd = open(copy, O_WRONLY);
+    ck_assert_int_eq(pwrite(fd, &state, 1, 128), 1);
+    close(fd);
+    /* Nothing newer exists at that path: answer from it, and do not map
+     * it again on every call. */
+    ck_assert_int_eq(shmc_open_file(copy, 0, &h), 0);
+    for (i = 0; i < 100; i++)
+        ck_assert_int_eq(shmc_get(h, "k", 1, buf, sizeof(buf), &n), 0);
+    f = fopen("/proc/self/maps", "r");
+    while (fgets(line, sizeof(line), f) != NULL)
+        maps += strstr(line, copy) != NULL;
+    fclose(f);
+    ck_assert_int_le(maps, 2);
+    shmc_close(h);
+    free(path);
+    free(copy);
+}
+END_TEST
+
+START_TEST(test_incr_after_idle_close)
+{
+    uint64_t v;
+    char *c;
+    shmc_t *h;
+
+    /* A daemon that drops idle connections after a second. */
+    ck_assert_int_eq(td_stop(&d), 0);
+    if (asprintf(&c, "{\"idle_timeout_s\": 1, \"log_level\": \"err\", "
+                     "\"tables\": {\"t\": {\"size_bytes\": 4194304, "
+                     "\"max_value_bytes\": 100000}}}") < 0)
+        abort();
+    ck_assert_int_eq(td_write_conf(&d, c), 0);
+    free(c);
+    ck_assert_int_eq(td_restart(&d), 0);
+    ck_assert_int_eq(shmc_open(d.sock, "t", 0, &h), 0);
+    ck_assert_int_eq(shmc_set(h, "n", 1, "1", 1, 0), 0);
+    usleep(1600 * 1000); /* the daemon closes our connection meanwhile */
+    /* Not sent into the dead connection (and so never lost or doubled). */
+    ck_assert_int_eq(shmc_incr(h, "n", 1, 1, &v), 0);
+    ck_assert_uint_eq(v, 2);
+    /* Limits are checked before sending. */
+    {
+        char *big = calloc(1, 200000);
+        ck_assert_int_eq(shmc_set(h, "b", 1, big, 200000, 0), SHMC_ETOOBIG);
+        free(big);
+    }
+    shmc_close(h);
+}
+END_TEST
+
 /* ---- errors ---- */
 
 START_TEST(test_errors)
@@ -470,6 +535,8 @@ client_suite(void)
     tcase_add_test(tc, test_fork_child_reads_inherited_handle);
     tcase_add_test(tc, test_readers_across_restart_and_replacement);
     tcase_add_test(tc, test_mapping_is_read_only);
+    tcase_add_test(tc, test_retired_copy_keeps_answering);
+    tcase_add_test(tc, test_incr_after_idle_close);
     suite_add_tcase(s, tc);
     tc = tcase_create("errors");
     tcase_add_checked_fixture(tc, setup, teardown);

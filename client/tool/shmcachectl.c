@@ -314,15 +314,24 @@ cmd_dump(const struct opts *o, shmc_t *h)
     while (k != NULL && v != NULL) {
         rc = shmc_scan(h, &cursor, k, ksize, &kl, v, vsize, &vl, &expiry, &neg);
         if (rc == SHMC_ERANGE) {
-            nk = kl > ksize ? realloc(k, ksize = kl) : k;
-            nv = vl > vsize ? realloc(v, vsize = vl) : v;
-            if (nk == NULL || nv == NULL)
-                break;
-            k = nk;
-            v = nv;
+            /* Grow one buffer at a time, so a failure frees each once. */
+            if (kl > ksize) {
+                if ((nk = realloc(k, kl)) == NULL)
+                    break;
+                k = nk;
+                ksize = kl;
+            }
+            if (vl > vsize) {
+                if ((nv = realloc(v, vl)) == NULL)
+                    break;
+                v = nv;
+                vsize = vl;
+            }
             continue;
         }
-        if (rc == SHMC_ECORRUPT) {
+        if (rc == SHMC_ECORRUPT || rc == SHMC_EBUSY) {
+            if (rc == SHMC_EBUSY)
+                cursor++; /* a stuck bucket slot: skip it, count it */
             bad++;
             continue;
         }
@@ -342,10 +351,12 @@ cmd_dump(const struct opts *o, shmc_t *h)
     }
     free(k);
     free(v);
-    if (k == NULL || v == NULL)
+    if (rc == SHMC_ERANGE || k == NULL || v == NULL)
         return fail(o, "dump", -ENOMEM);
     if (bad > 0 && !o->quiet)
-        fprintf(stderr, "shmcachectl: dump: %llu damaged entries skipped\n",
+        fprintf(stderr,
+                "shmcachectl: dump: %llu damaged or busy entries "
+                "skipped\n",
                 (unsigned long long)bad);
     return rc == SHMC_ENOTFOUND ? EX_OK : fail(o, "dump", rc);
 }
@@ -354,7 +365,9 @@ cmd_dump(const struct opts *o, shmc_t *h)
 static int
 cmd_load(const struct opts *o, shmc_t *h)
 {
-    char line[1 << 16];
+    char *line = NULL;
+    size_t cap = 0;
+    json_t *ej;
     unsigned long long loaded = 0, skipped = 0, lineno = 0;
     uint64_t now = 0, expiry;
     unsigned char *k, *v;
@@ -364,21 +377,24 @@ cmd_load(const struct opts *o, shmc_t *h)
     uint32_t ttl;
     int rc = 0;
 
-    while (fgets(line, sizeof(line), stdin) != NULL) {
+    /* Lines of any length (getline): values may be large. */
+    while (getline(&line, &cap, stdin) > 0) {
         lineno++;
-        if (strchr(line, '\n') == NULL && !feof(stdin)) {
-            fprintf(stderr, "shmcachectl: load: line %llu too long\n", lineno);
-            return EX_USAGE;
-        }
-        j = json_loads(line, JSON_REJECT_DUPLICATES, &err);
+        j = json_loads(line, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
         k = j ? json_get_bytes(j, "key", &kl) : NULL;
-        if (k == NULL) {
+        ej = j ? json_object_get(j, "expiry_ms") : NULL;
+        if (k == NULL || (ej != NULL && (!json_is_integer(ej) ||
+                                         json_integer_value(ej) < 0))) {
             fprintf(stderr, "shmcachectl: load: line %llu: %s\n", lineno,
-                    j ? "no key" : err.text);
+                    j == NULL   ? err.text
+                    : k == NULL ? "no key"
+                                : "expiry_ms must be a non-negative integer");
+            free(k);
             json_decref(j);
+            free(line);
             return EX_USAGE;
         }
-        expiry = (uint64_t)json_integer_value(json_object_get(j, "expiry_ms"));
+        expiry = ej ? (uint64_t)json_integer_value(ej) : 0;
         ttl = SHMC_TTL_NEVER;
         if (expiry != 0) {
             struct timespec ts;
@@ -393,24 +409,31 @@ cmd_load(const struct opts *o, shmc_t *h)
                 json_decref(j);
                 continue;
             }
-            ttl = (uint32_t)((expiry - now + 999) / 1000);
+            /* Beyond what a TTL can say: keep it forever. */
+            ttl = expiry - now > (uint64_t)(UINT32_MAX - 1) * 1000
+                      ? SHMC_TTL_NEVER
+                      : (uint32_t)((expiry - now + 999) / 1000);
         }
         if (json_is_true(json_object_get(j, "negative"))) {
             rc = shmc_set_negative(h, k, kl, ttl);
         } else {
             v = json_get_bytes(j, "value", &vl);
-            rc = v ? shmc_set(h, k, kl, v, vl, ttl) : SHMC_EPROTO;
+            rc = v ? shmc_set(h, k, kl, v, vl, ttl) : 1;
             free(v);
         }
         free(k);
         json_decref(j);
         if (rc != 0) {
             fprintf(stderr, "shmcachectl: load: line %llu: %s\n", lineno,
-                    shmc_strerror(rc));
-            return status_of(rc) == EX_MISS ? EX_SOFTWARE : status_of(rc);
+                    rc == 1 ? "no value or value_b64" : shmc_strerror(rc));
+            free(line);
+            return rc == 1                    ? EX_USAGE
+                   : status_of(rc) == EX_MISS ? EX_SOFTWARE
+                                              : status_of(rc);
         }
         loaded++;
     }
+    free(line);
     if (!o->quiet)
         fprintf(stderr,
                 "shmcachectl: loaded %llu entries, %llu expired skipped\n",
@@ -446,20 +469,30 @@ info_json(shmc_t *h)
 static int
 cmd_inspect(const struct opts *o, shmc_t *h)
 {
-    unsigned char k[4096], *v = malloc(1u << 20);
     uint64_t cursor = 0, live = 0, negative = 0, damaged = 0;
+    struct shmc_info info;
+    unsigned char *k, *v;
     size_t kl, vl;
     json_t *j;
     int rc, neg;
 
-    if (v == NULL)
+    /* Buffers as large as the table allows: anything larger is damage. */
+    if (shmc_info(h, &info, sizeof(info)) != 0)
+        return fail(o, "inspect", -EINVAL);
+    k = malloc(info.max_key_bytes + 1);
+    v = malloc(info.max_value_bytes + 1);
+    if (k == NULL || v == NULL) {
+        free(k);
+        free(v);
         return fail(o, "inspect", -ENOMEM);
-    while ((rc = shmc_scan(h, &cursor, k, sizeof(k), &kl, v, 1u << 20, &vl,
-                           NULL, &neg)) != SHMC_ENOTFOUND) {
-        if (rc == SHMC_ECORRUPT || rc == SHMC_ERANGE) {
-            damaged++; /* ERANGE: a size beyond any table's limits */
-            if (rc == SHMC_ERANGE)
-                cursor++;
+    }
+    while ((rc = shmc_scan(h, &cursor, k, info.max_key_bytes + 1, &kl, v,
+                           info.max_value_bytes + 1, &vl, NULL, &neg)) !=
+           SHMC_ENOTFOUND) {
+        if (rc == SHMC_ECORRUPT || rc == SHMC_ERANGE || rc == SHMC_EBUSY) {
+            damaged++; /* ERANGE here: sizes beyond the table's limits */
+            if (rc != SHMC_ECORRUPT)
+                cursor++; /* shmc_scan kept the cursor: move past it */
             continue;
         }
         if (rc != 0)
@@ -467,6 +500,7 @@ cmd_inspect(const struct opts *o, shmc_t *h)
         live++;
         negative += neg != 0;
     }
+    free(k);
     free(v);
     j = info_json(h);
     if (j == NULL)
@@ -487,8 +521,8 @@ static int
 cmd_get(const struct opts *o, shmc_t *h, const char *key)
 {
     size_t size = 4096, n = 0;
-    char *buf = malloc(size), *b64;
-    json_t *j, *v;
+    char *buf = malloc(size);
+    json_t *j;
     int rc;
 
     while (buf != NULL &&
@@ -507,18 +541,11 @@ cmd_get(const struct opts *o, shmc_t *h, const char *key)
     if (!o->json) {
         fwrite(buf, 1, n, stdout);
     } else {
-        /* A value is a string when it is valid UTF-8, else base64. */
-        v = json_stringn(buf, n);
-        j = v ? json_pack("{s:s, s:o}", "key", key, "value", v) : NULL;
-        if (j == NULL) {
-            b64 = base64((unsigned char *)buf, n);
-            j = json_pack("{s:s, s:s}", "key", key, "value_b64",
-                          b64 ? b64 : "");
-            free(b64);
-        }
-        json_dumpf(j, stdout, JSON_COMPACT);
-        putchar('\n');
-        json_decref(j);
+        /* Strings when they are valid UTF-8, else base64 (_b64). */
+        j = json_object();
+        json_set_bytes(j, "key", key, strlen(key));
+        json_set_bytes(j, "value", buf, n);
+        print_json(j);
     }
     free(buf);
     return EX_OK;
