@@ -460,13 +460,6 @@ store_drop_reason(const struct fmt_entry *e, uint64_t now_ms)
     return e != NULL && store_expired(e, now_ms) ? UNLINK_EXPIRE : UNLINK_EVICT;
 }
 
-/* Entry a slot points to. */
-static struct fmt_entry *
-slot_entry(const struct store *s, uint64_t slot)
-{
-    return store_slot_entry(s, slot);
-}
-
 /*
  * The entry a slot links, or NULL if the slot or the entry's header is
  * not sound: outside the arena, a pad, or sizes beyond the table's limits
@@ -505,7 +498,7 @@ store_find(const struct store *s, uint64_t hash, const void *key, uint32_t klen,
             v = s->buckets[b[j]].b_slot[i];
             if (v == 0 || FMT_SLOT_TAG(v) != tag)
                 continue;
-            e = slot_entry(s, v);
+            e = store_slot_entry(s, v);
             if (e != NULL && e->e_hash == hash && e->e_klen == klen &&
                 memcmp(e + 1, key, klen) == 0) {
                 *bucket = b[j];
@@ -587,7 +580,7 @@ relocate(struct store *s, uint32_t b1, uint32_t b2, uint32_t *bucket,
     for (j = 0; j < 2; j++) {
         for (i = 0; i < FMT_SLOTS; i++) {
             v = s->buckets[from[j]].b_slot[i];
-            e = slot_entry(s, v);
+            e = store_slot_entry(s, v);
             if (e == NULL)
                 continue; /* unsound: evict_victim() may take it */
             table_buckets(e->e_hash, s->view.mask, s->view.shift, &eb1, &eb2);
@@ -656,9 +649,10 @@ store_set(struct store *s, const void *key, size_t klen, const void *val,
         return -EINVAL;
     hash = hash_key(s->view.seed, key, klen);
     if (mode != STORE_SET) {
-        found = store_find(s, hash, key, (uint32_t)klen, &bucket, &slot) &&
-                !store_expired(slot_entry(s, s->buckets[bucket].b_slot[slot]),
-                               now_ms);
+        found =
+            store_find(s, hash, key, (uint32_t)klen, &bucket, &slot) &&
+            !store_expired(store_slot_entry(s, s->buckets[bucket].b_slot[slot]),
+                           now_ms);
         if (mode == STORE_ADD && found)
             return SHMC_EEXISTS;
         if (mode == STORE_REPLACE && !found)
@@ -700,7 +694,8 @@ store_set(struct store *s, const void *key, size_t klen, const void *val,
             store_unlink(
                 s, bucket, slot,
                 store_drop_reason(
-                    slot_entry(s, s->buckets[bucket].b_slot[slot]), now_ms));
+                    store_slot_entry(s, s->buckets[bucket].b_slot[slot]),
+                    now_ms));
         }
         s->entries++;
     }
@@ -726,8 +721,8 @@ store_delete(struct store *s, const void *key, size_t klen, uint64_t now_ms)
     hash = hash_key(s->view.seed, key, klen);
     if (!store_find(s, hash, key, (uint32_t)klen, &bucket, &slot))
         return SHMC_ENOTFOUND;
-    expired =
-        store_expired(slot_entry(s, s->buckets[bucket].b_slot[slot]), now_ms);
+    expired = store_expired(
+        store_slot_entry(s, s->buckets[bucket].b_slot[slot]), now_ms);
     store_unlink(s, bucket, slot, expired ? UNLINK_EXPIRE : UNLINK_DELETE);
     store_publish(s);
     return expired ? SHMC_ENOTFOUND : 0;
@@ -749,7 +744,7 @@ store_touch(struct store *s, const void *key, size_t klen, uint64_t expiry_ms,
     if (!store_find(s, hash, key, (uint32_t)klen, &bucket, &slot))
         return SHMC_ENOTFOUND;
     b = &s->buckets[bucket];
-    e = slot_entry(s, b->b_slot[slot]);
+    e = store_slot_entry(s, b->b_slot[slot]);
     if (store_expired(e, now_ms))
         return SHMC_ENOTFOUND;
     check =
