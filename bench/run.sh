@@ -22,19 +22,12 @@ done
 
 # Writes through the daemon: a throwaway shmcached on $dir with one 512 MiB
 # memory table, driven by bench_set (round trip, pipelined, batched).
+. "$top/scripts/daemon-lib.sh"
 work=$(mktemp -d "$dir/shmc-bench-daemon.XXXXXX")
-mkdir -p "$work/run" "$work/state"
-printf '{"log_level": "warning", "tables": {"default": {"size_bytes": %s, "default_ttl_s": 0}}}\n' \
-    536870912 > "$work/shmcached.json"
-"$top/build/daemon/shmcached" --foreground -c "$work/shmcached.json" \
-    --runtime-dir "$work/run" --state-dir "$work/state" &
-dpid=$!
+shmc_start_daemon "$top/build/daemon/shmcached" "$work" \
+    '{"log_level": "warning", "tables": {"default": {"size_bytes": 536870912, "default_ttl_s": 0}}}'
+dpid=$SHMC_DPID
 trap 'kill "$dpid" 2>/dev/null; rm -rf "$work"' EXIT
-i=0
-while [ ! -S "$work/run/control.sock" ] && [ "$i" -lt 100 ]; do
-    sleep 0.05
-    i=$((i + 1))
-done
 i=0
 while [ "$i" -lt "$repeat" ]; do
     "$top/build/bench/bench_set" "$work/run/control.sock" --runs "$runs"
@@ -47,18 +40,10 @@ done
 "$top/build/bench/bench_restart" "$top/build/daemon/shmcached" \
     --runs "$runs" --dir "${PERSIST_DIR:-/var/tmp}"
 for interval in 0 1; do
-    pw=$(mktemp -d "${PERSIST_DIR:-/var/tmp}/shmc-bench-sync.XXXXXX")
-    mkdir -p "$pw/run" "$pw/state"
-    printf '{"log_level": "warning", "sync_interval_s": %s, "tables": {"default": {"mode": "disk", "size_bytes": 536870912, "default_ttl_s": 0}}}\n' \
-        "$interval" >"$pw/shmcached.json"
-    "$top/build/daemon/shmcached" --foreground -c "$pw/shmcached.json" \
-        --runtime-dir "$pw/run" --state-dir "$pw/state" &
-    spid=$!
-    i=0
-    while [ ! -S "$pw/run/control.sock" ] && [ "$i" -lt 100 ]; do
-        sleep 0.05
-        i=$((i + 1))
-    done
+        pw=$(mktemp -d "${PERSIST_DIR:-/var/tmp}/shmc-bench-sync.XXXXXX")
+    shmc_start_daemon "$top/build/daemon/shmcached" "$pw" \
+        "{\"log_level\": \"warning\", \"sync_interval_s\": $interval, \"tables\": {\"default\": {\"mode\": \"disk\", \"size_bytes\": 536870912, \"default_ttl_s\": 0}}}"
+    spid=$SHMC_DPID
     printf 'disk table, sync_interval_s=%s: ' "$interval"
     "$top/build/bench/bench_set" "$pw/run/control.sock" --runs "$runs"
     kill "$spid"

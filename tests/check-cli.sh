@@ -5,17 +5,10 @@ ctl=${SHMCACHECTL:-client/tool/shmcachectl}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/shmc-cli.XXXXXX")
 dpid=
 trap '[ -n "$dpid" ] && kill "$dpid" 2>/dev/null; rm -rf "$tmp"' EXIT
-mkdir -p "$tmp/run" "$tmp/state"
-printf '{"log_level": "warning", "tables": {"default": {"size_bytes": 2097152, "max_value_bytes": 100000, "max_key_bytes": 64}}}\n' \
-    >"$tmp/conf.json"
-"${SHMCACHED:-daemon/shmcached}" -f -c "$tmp/conf.json" \
-    --runtime-dir "$tmp/run" --state-dir "$tmp/state" 2>"$tmp/daemon.log" &
-dpid=$!
-i=0
-while [ ! -S "$tmp/run/control.sock" ] && [ "$i" -lt 200 ]; do
-    sleep 0.05
-    i=$((i + 1))
-done
+. "${top_srcdir:-.}/scripts/daemon-lib.sh"
+shmc_start_daemon "${SHMCACHED:-daemon/shmcached}" "$tmp" \
+    '{"log_level": "warning", "tables": {"default": {"size_bytes": 2097152, "max_value_bytes": 100000, "max_key_bytes": 64}}}'
+dpid=$SHMC_DPID
 export SHMCACHE_SOCKET="$tmp/run/control.sock"
 
 n=0

@@ -32,17 +32,10 @@ else
     exit 0
 fi
 
-mkdir -p "$tmp/run" "$tmp/state"
-printf '{"log_level": "warning", "tables": {"default": {"size_bytes": 1048576, "max_value_bytes": 65536}}}\n' \
-    >"$tmp/conf.json"
-"${SHMCACHED:-daemon/shmcached}" -f -c "$tmp/conf.json" \
-    --runtime-dir "$tmp/run" --state-dir "$tmp/state" 2>"$tmp/daemon.log" &
-dpid=$!
-i=0
-while [ ! -S "$tmp/run/control.sock" ] && [ "$i" -lt 200 ]; do
-    sleep 0.05
-    i=$((i + 1))
-done
+. "$top/scripts/daemon-lib.sh"
+shmc_start_daemon "${SHMCACHED:-daemon/shmcached}" "$tmp" \
+    '{"log_level": "warning", "tables": {"default": {"size_bytes": 1048576, "max_value_bytes": 65536}}}'
+dpid=$SHMC_DPID
 out=$(SHMCACHE_SOCKET="$tmp/run/control.sock" LD_LIBRARY_PATH="$libdir" \
     "$tmp/example" 2>&1)
 if [ "$out" = "alice" ]; then

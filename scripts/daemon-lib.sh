@@ -1,0 +1,24 @@
+# Sourced by tests and benchmarks: start a throwaway shmcached.
+#
+#   shmc_start_daemon BIN DIR JSON [ENV...]
+#
+# writes JSON to DIR/conf.json, makes DIR/run and DIR/state, starts BIN in
+# the foreground there (stderr to DIR/daemon.log, ENV as VAR=value pairs),
+# waits up to 10 s for DIR/run/control.sock, and sets SHMC_DPID.  Returns
+# non-zero if the socket never appeared.
+shmc_start_daemon() {
+    _bin=$1 _dir=$2 _json=$3
+    shift 3
+    mkdir -p "$_dir/run" "$_dir/state"
+    printf '%s\n' "$_json" >"$_dir/conf.json"
+    env "$@" "$_bin" --foreground -c "$_dir/conf.json" \
+        --runtime-dir "$_dir/run" --state-dir "$_dir/state" \
+        2>"$_dir/daemon.log" &
+    SHMC_DPID=$!
+    _i=0
+    while [ ! -S "$_dir/run/control.sock" ] && [ "$_i" -lt 200 ]; do
+        sleep 0.05
+        _i=$((_i + 1))
+    done
+    [ -S "$_dir/run/control.sock" ]
+}
