@@ -195,22 +195,18 @@ conn_process(struct conn *c)
 
 /*
  * Whether the connection has nothing left to do: every reply is out, and
- * either it is closing or the client hung up and no complete request is
- * left to answer.
+ * either it is closing or the client hung up.  conn_process() has just
+ * run, and it stops short of a complete frame only while output is
+ * pending; so with the output empty, whatever is left of the input after
+ * EOF is a fragment that can never complete, and nothing would ever wake
+ * this connection again (no read is armed after EOF, no write without
+ * output).  Deciding "complete frame" here a second time, differently
+ * from conn_process(), is what once kept fragments open forever.
  */
 static int
-conn_finished(struct conn *c)
+conn_finished(const struct conn *c)
 {
-    unsigned char h[4];
-
-    if (evbuffer_get_length(c->out) > 0)
-        return 0;
-    if (c->closing)
-        return 1;
-    if (!c->eof)
-        return 0;
-    return evbuffer_copyout(c->in, h, 4) < 4 ||
-           evbuffer_get_length(c->in) < proto_get32(h);
+    return evbuffer_get_length(c->out) == 0 && (c->closing || c->eof);
 }
 
 /* Readable, or the idle timeout expired. */

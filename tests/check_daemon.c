@@ -763,6 +763,47 @@ START_TEST(test_connection_limit)
 }
 END_TEST
 
+/* A fragment of a header whose length field is no larger than what was
+ * sent, then a hang-up: the daemon must let the connection go.  Once,
+ * such fragments stayed open forever and filled max_connections, locking
+ * every client out (issue "Hostile local users", finding 1). */
+START_TEST(test_header_fragments_cannot_fill_the_table)
+{
+    static const unsigned char frag[][11] = {
+        {4, 0, 0, 0},
+        {8, 0, 0, 0, PROTO_OP_HELLO, 0, 0, 0},
+        {11, 0, 0, 0, PROTO_OP_HELLO, 0, 0, 0, 1, 0, 0},
+    };
+    static const size_t flen[] = {4, 8, 11};
+    double deadline;
+    int fd, i, ok;
+
+    start("\"max_connections\": 4", NULL);
+    for (i = 0; i < 40; i++) {
+        fd = tc_connect(d.sock, 0);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(tc_send(fd, frag[i % 3], flen[i % 3]), 0);
+        close(fd);
+    }
+    /* Closing is asynchronous: wait (bounded) for a served PING. */
+    for (ok = 0, deadline = tu_now() + 5; !ok && tu_now() < deadline;) {
+        fd = tc_connect(d.sock, 1);
+        if (fd >= 0) {
+            struct treply r;
+            ok = tc_call(fd, PROTO_OP_PING, "t", NULL, 0, NULL, 0, 0, 0, &r) ==
+                     0 &&
+                 r.status == 0;
+            if (ok)
+                tc_reply_free(&r);
+            close(fd);
+        }
+        if (!ok)
+            usleep(20000);
+    }
+    ck_assert_msg(ok, "fragments locked every client out");
+}
+END_TEST
+
 START_TEST(test_acl_refusals)
 {
     int status;
@@ -834,6 +875,7 @@ daemon_suite(void)
     tcase_add_test(tc, test_stalled_half_frame_times_out);
     tcase_add_test(tc, test_client_that_never_reads);
     tcase_add_test(tc, test_connection_limit);
+    tcase_add_test(tc, test_header_fragments_cannot_fill_the_table);
     tcase_add_test(tc, test_acl_refusals);
     suite_add_tcase(s, tc);
     return s;
