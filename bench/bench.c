@@ -241,7 +241,7 @@ main(int argc, char **argv)
     const char *dir = "/dev/shm";
     char path[512], rpath[512], why[256], *keys, *order;
     unsigned char *val, *buf;
-    struct store_geom g = {0, 0, 64, 0, 1};
+    struct store_geom g = {0, 0, 64, 0, 1, 0};
     struct store *st;
     struct ref ref;
     struct table tb;
@@ -289,13 +289,12 @@ main(int argc, char **argv)
     /* Our table: room for every key with a quarter to spare. */
     snprintf(path, sizeof(path), "%s/shmc-bench.%d.shm", dir, (int)getpid());
     g.max_value = vlen;
-    /* About four keys per 7-slot bucket, as the automatic sizing gives
-     * for ~150-byte entries. */
-    for (g.nbuckets = 2; g.nbuckets < nkeys / 4; g.nbuckets <<= 1)
-        ;
-    g.file_size = FMT_ALIGN_UP(nkeys * FMT_ENTRY_SIZE(KLEN, vlen) * 5 / 4 +
-                                   (uint64_t)g.nbuckets * FMT_LINE + (1u << 20),
-                               FMT_PAGE);
+    /* The index sized automatically for items of this size, as a user's
+     * expected_item_bytes would; the arena with a quarter to spare. */
+    g.item_bytes = KLEN + vlen;
+    g.file_size = FMT_ALIGN_UP(
+        nkeys * (FMT_ENTRY_SIZE(KLEN, vlen) + 11) * 5 / 4 + (1u << 20),
+        FMT_PAGE);
     if (store_create(path, &g, 0600, &st, why, sizeof(why)) != 0)
         die("store_create", why);
     load_s = load(st, keys, nkeys, val, vlen);

@@ -64,13 +64,13 @@ shmc_info(const shmc_t *h, struct shmc_info *info, size_t size)
     memset(&i, 0, sizeof(i));
     i.file_size = m->t.size;
     i.arena_bytes = m->t.arena_size;
-    i.buckets = (uint64_t)m->t.mask + 1;
+    i.buckets = m->t.nbuckets;
     i.max_key_bytes = m->t.max_key;
     i.max_value_bytes = m->t.max_value;
     i.generation = m->t.generation;
     i.format_version = FMT_VERSION;
-    i.used_bytes = seq_load_u64(&hd->h_ring_used);
-    i.created_ms = seq_load_u64(&hd->h_created_ms);
+    i.used_bytes = fmt_ring_used(seq_load_u64(&hd->h_ring), m->t.arena_size);
+    i.created_ms = m->t.lim.epoch_ms;
     i.heartbeat_ms = seq_load_u64(&hd->h_heartbeat_ms);
     i.entries = seq_load_u64(&hd->h_entries);
     i.sets = seq_load_u64(&hd->h_sets);

@@ -72,7 +72,7 @@ shmc_scan(shmc_t *h, uint64_t *cursor, void *key, size_t keysize, size_t *klen,
         return -EINVAL;
     /* ORDERING: acquire; pairs with the release in handle_reopen(). */
     m = __atomic_load_n(&h->cur, __ATOMIC_ACQUIRE);
-    end = ((uint64_t)m->t.mask + 1) * FMT_SLOTS;
+    end = (uint64_t)m->t.nbuckets * FMT_SLOTS;
     for (; *cursor < end; ++*cursor) {
         rc = table_read_slot(&m->t, (uint32_t)(*cursor / FMT_SLOTS),
                              (uint32_t)(*cursor % FMT_SLOTS), key, keysize, val,

@@ -1,5 +1,5 @@
 /*
- * format.h -- THE mapped layout of a shmcache table file.
+ * format.h -- THE mapped layout of a shmcache table file, format 2.
  *
  * A table file is three regions, all at offsets recorded in the header:
  *
@@ -7,21 +7,30 @@
  *
  * The header says what the file is (magic, format version, header size) and
  * its geometry; the geometry is written once, at creation, and covered by a
- * checksum so that a reader can tell a damaged header from a valid one.
+ * CRC-32C so that a reader can tell a damaged header from a valid one.
  * Each bucket is one cache line: a sequence counter (the seqlock of
  * DESIGN.md section 3) and FMT_SLOTS slots.  A slot packs a 32-bit tag taken
  * from the key hash with the position of an entry in the arena, so a lookup
  * touches one bucket line and then the one entry whose tag matches.  The
- * arena is a ring of entries in insertion order (see daemon/evict.c), each
- * aligned to FMT_UNIT bytes: a fixed header, the key padded to 8 bytes, then
- * the value.
+ * bucket count is any number from 2 up, sized from the expected item size
+ * (fmt_buckets() maps a hash onto it by multiplication, not by a mask).
+ *
+ * The arena is a ring of entries in insertion order (daemon/evict.c), each
+ * a 16-byte header followed by the key and the value, back to back, padded
+ * to FMT_UNIT (8) bytes.  For 16-byte keys and 100-byte values an item
+ * costs 16 bytes of header, 4 of padding and about 11 of index (a slot per
+ * item at 85% load): 31 bytes in all.  Which bytes of an entry mean what,
+ * and when an entry is sound, is defined once, in entry.h.
  *
  * Rules: fixed-width integers only, explicit padding, offsets never
  * pointers, every size and offset pinned by _Static_assert.  Fields shared
  * between the writer and readers are accessed with __atomic builtins (see
  * seqlock.h).  Changing anything here is a format change: bump
- * FMT_VERSION.  The file is host-endian; the magic doubles as a byte-order
- * check (a file from the other endianness fails the magic test).
+ * FMT_VERSION, and teach daemon/convert.c to read the old one.  The file
+ * is host-endian; the magic doubles as a byte-order check.  The magic,
+ * version and header size (bytes 0-15) and h_state (byte 128) stay where
+ * they are in every format, so that any reader can tell a file is from
+ * another version and that it was retired.
  */
 #ifndef SHMC_FORMAT_H
 #define SHMC_FORMAT_H
@@ -32,21 +41,24 @@
 
 /* "SHMCACHE" read as a little-endian 64-bit word. */
 #define FMT_MAGIC 0x45484341434d4853ULL
-#define FMT_VERSION 1u
+#define FMT_VERSION 2u
 
 #define FMT_PAGE 4096u
 #define FMT_LINE 64u
 #define FMT_SLOTS 7u
 /* Arena granularity: entries start on and span multiples of this. */
-#define FMT_UNIT 16u
-/* A slot's position field counts units, so this bounds the arena. */
-#define FMT_ARENA_MAX ((uint64_t)UINT32_MAX * FMT_UNIT)
+#define FMT_UNIT 8u
+/* A slot holds position + 1 in units, and the ring word two positions in
+ * 32 bits each, so this bounds the arena (32 GiB). */
+#define FMT_ARENA_MAX ((uint64_t)(UINT32_MAX - 1u) * FMT_UNIT)
 /* Smallest useful table: the header, 2 buckets, and 4 KiB of arena. */
 #define FMT_MIN_BUCKETS 2u
 #define FMT_MAX_BUCKETS (1u << 30)
-/* Hard limits of the format; a table may configure lower ones. */
+/* Hard limits of the format; a table may configure lower ones.  Values up
+ * to 128 MiB keep every entry below 2^31 bits, the length up to which
+ * CRC-32C detects any 3 flipped bits. */
 #define FMT_KEY_MAX 4096u
-#define FMT_VALUE_MAX (1u << 30)
+#define FMT_VALUE_MAX (1u << 27)
 
 /* h_state */
 #define FMT_STATE_ALIVE 1u
@@ -58,10 +70,11 @@
 #define FMT_ENTRY_USER_MASK FMT_ENTRY_NEGATIVE
 
 /*
- * The header.  Line 0 and line 1 are written once at creation; line 2 is the
- * writer's ring state (persisted so that a restart can reuse the table);
- * lines 3 and up hold counters, each group on its own line so that readers
- * polling one do not share a line with the writer's hot stores.
+ * The header.  Line 0 and line 1 are written once at creation; line 2 is
+ * liveness; line 3 the writer's ring, one word so that no crash and no torn
+ * write can leave it half updated; lines 4 and up hold counters, each group
+ * on its own line so that readers polling one do not share a line with the
+ * writer's hot stores.
  */
 struct fmt_header {
     /* line 0: identity and geometry (immutable, covered by h_geom_check) */
@@ -79,19 +92,17 @@ struct fmt_header {
     /* line 1: identity of this table instance (immutable) */
     uint64_t h_seed[2];
     uint64_t h_generation;
-    uint64_t h_created_ms;
-    uint64_t h_geom_check; /* hash_check over line 0, line 1 up to here */
+    uint64_t h_epoch_ms;   /* creation time; entry expiries count from it */
+    uint64_t h_geom_check; /* CRC-32C of line 0 and line 1 up to here */
     uint64_t h_pad1[3];
     /* line 2: liveness, read by readers on every lookup */
     uint32_t h_state;        /* FMT_STATE_*, atomic */
     uint32_t h_clean;        /* 1 while no writer has the table open */
     uint64_t h_heartbeat_ms; /* atomic; refreshed by the daemon */
     uint64_t h_pad2[6];
-    /* line 3: the writer's ring (atomic; readers only report it) */
-    uint64_t h_ring_head; /* arena offset where the next entry goes */
-    uint64_t h_ring_tail; /* arena offset of the oldest entry */
-    uint64_t h_ring_used; /* bytes between tail and head */
-    uint64_t h_pad3[5];
+    /* line 3: the writer's ring (atomic; trusted only if h_clean) */
+    uint64_t h_ring; /* FMT_RING(head, tail) in units; head == tail: empty */
+    uint64_t h_pad3[7];
     /* line 4: gauges and counters (atomic; writer stores, anyone reads) */
     uint64_t h_entries; /* live (linked) entries */
     uint64_t h_sets;
@@ -110,34 +121,74 @@ struct fmt_bucket {
 };
 
 /*
- * An entry in the arena.  e_size and e_flags come first so that a ring pad
- * (which may be as short as one FMT_UNIT) is readable with the same struct.
- * e_check covers klen, vlen, user flags, hash, expiry, key and value
- * (entry_check() in table.c computes it the same way on both sides).
+ * An entry's fixed header (bit by bit in entry.h).  A ring pad, which may
+ * be a single unit, uses only the first word: FMT_ENTRY_PAD and its size
+ * in e_vlen.
  */
 struct fmt_entry {
-    uint32_t e_size;  /* bytes this entry occupies, multiple of FMT_UNIT */
-    uint32_t e_flags; /* FMT_ENTRY_* */
-    uint32_t e_klen;
-    uint32_t e_vlen;
-    uint64_t e_hash;      /* full seeded key hash */
-    uint64_t e_expiry_ms; /* absolute, CLOCK_REALTIME ms; 0 = never */
-    uint64_t e_check;
-    /* key, padded to 8 bytes, then value */
+    uint32_t e_check;  /* CRC-32C of the entry with this field zero */
+    uint32_t e_vlen;   /* bits 0-27 value length, 28-31 FMT_ENTRY_* */
+    uint16_t e_klen;   /* key length, 1..FMT_KEY_MAX */
+    uint8_t e_lcheck;  /* CRC-8 of e_vlen and e_klen */
+    uint8_t e_exp_hi;  /* expiry: bits 32-39 ... */
+    uint32_t e_exp_lo; /* ... and 0-31: signed ms from h_epoch_ms; 0 never */
+    /* key, then value, then zeros up to the next unit */
 };
 
+/* e_vlen: value length and flags. */
+#define FMT_VLEN_BITS 28u
+#define FMT_VLEN_MASK ((1u << FMT_VLEN_BITS) - 1u)
+#define FMT_EXPIRY_MASK ((1ULL << 40) - 1u)
+#define FMT_EXPIRY_REL_MAX ((1LL << 39) - 1) /* ~17.4 years from the epoch */
+
 /* A slot holds the tag in its high half and unit position + 1 below. */
-#define FMT_SLOT(tag, pos) (((uint64_t)(tag) << 32) | ((pos) + 1u))
+#define FMT_SLOT(tag, pos) (((uint64_t)(tag) << 32) | ((uint32_t)(pos) + 1u))
 #define FMT_SLOT_TAG(s) ((uint32_t)((s) >> 32))
 #define FMT_SLOT_POS(s) ((uint32_t)(s)-1u)
 
+/* The ring word: head and tail positions, in units. */
+#define FMT_RING(head, tail) (((uint64_t)(head) << 32) | (uint32_t)(tail))
+#define FMT_RING_HEAD(r) ((uint32_t)((r) >> 32))
+#define FMT_RING_TAIL(r) ((uint32_t)(r))
+
+/* Bytes between tail and head of a ring word, in an arena of size bytes. */
+static inline uint64_t
+fmt_ring_used(uint64_t ring, uint64_t size)
+{
+    uint64_t head = (uint64_t)FMT_RING_HEAD(ring) * 8u;
+    uint64_t tail = (uint64_t)FMT_RING_TAIL(ring) * 8u;
+
+    return size == 0 ? 0 : (head + size - tail) % size;
+}
+
 #define FMT_ALIGN_UP(x, a) (((x) + ((a)-1)) & ~((uint64_t)(a)-1))
-/* Offset of the value inside an entry. */
-#define FMT_VALUE_OFF(klen)                                                    \
-    (sizeof(struct fmt_entry) + FMT_ALIGN_UP((uint64_t)(klen), 8))
 /* Bytes an entry of this shape occupies in the arena. */
 #define FMT_ENTRY_SIZE(klen, vlen)                                             \
-    FMT_ALIGN_UP(FMT_VALUE_OFF(klen) + (uint64_t)(vlen), FMT_UNIT)
+    FMT_ALIGN_UP(sizeof(struct fmt_entry) + (uint64_t)(klen) +                 \
+                     (uint64_t)(vlen),                                         \
+                 FMT_UNIT)
+
+/*
+ * The two candidate buckets of a key hash, out of nb: the low half of the
+ * hash picks the first, the high half (the slot's tag), scrambled, the
+ * second; multiplication maps each onto [0, nb) without a power of two.
+ * The second depends on the tag alone (unless it collides with the first),
+ * so the writer can move an entry without hashing its key again.
+ */
+static inline uint32_t
+fmt_bucket_of_tag(uint32_t tag, uint32_t nb)
+{
+    return (uint32_t)(((uint64_t)(uint32_t)(tag * 0x9e3779b1u) * nb) >> 32);
+}
+
+static inline void
+fmt_buckets(uint64_t hash, uint32_t nb, uint32_t *b1, uint32_t *b2)
+{
+    *b1 = (uint32_t)(((uint64_t)(uint32_t)hash * nb) >> 32);
+    *b2 = fmt_bucket_of_tag((uint32_t)(hash >> 32), nb);
+    if (*b2 == *b1)
+        *b2 = *b1 + 1u == nb ? 0 : *b1 + 1u;
+}
 
 _Static_assert(sizeof(struct fmt_header) == 5 * FMT_LINE, "header lines");
 _Static_assert(sizeof(struct fmt_header) <= FMT_PAGE, "header fits a page");
@@ -149,18 +200,22 @@ _Static_assert(offsetof(struct fmt_header, h_seed) == 1 * FMT_LINE, "line 1");
 _Static_assert(offsetof(struct fmt_header, h_geom_check) == 96, "check");
 _Static_assert(offsetof(struct fmt_header, h_state) == 2 * FMT_LINE, "line 2");
 _Static_assert(offsetof(struct fmt_header, h_heartbeat_ms) == 136, "hb");
-_Static_assert(offsetof(struct fmt_header, h_ring_head) == 3 * FMT_LINE,
-               "line 3");
 _Static_assert(offsetof(struct fmt_header, h_entries) == 4 * FMT_LINE,
                "line 4");
 _Static_assert(sizeof(struct fmt_bucket) == FMT_LINE, "bucket is a line");
 _Static_assert(offsetof(struct fmt_bucket, b_slot) == 8, "slots");
-_Static_assert(sizeof(struct fmt_entry) == 40, "entry header");
-_Static_assert(offsetof(struct fmt_entry, e_hash) == 16, "e_hash");
-_Static_assert(offsetof(struct fmt_entry, e_check) == 32, "e_check");
-_Static_assert(FMT_VALUE_OFF(1) % 8 == 0, "value is word aligned");
-_Static_assert(FMT_ENTRY_SIZE(FMT_KEY_MAX, FMT_VALUE_MAX) < UINT32_MAX,
-               "e_size holds the largest entry");
+_Static_assert(offsetof(struct fmt_header, h_ring) == 3 * FMT_LINE, "ring");
+_Static_assert(sizeof(struct fmt_entry) == 16, "entry header");
+_Static_assert(offsetof(struct fmt_entry, e_vlen) == 4, "e_vlen");
+_Static_assert(offsetof(struct fmt_entry, e_klen) == 8, "e_klen");
+_Static_assert(offsetof(struct fmt_entry, e_lcheck) == 10, "e_lcheck");
+_Static_assert(offsetof(struct fmt_entry, e_exp_lo) == 12, "e_exp_lo");
+_Static_assert(FMT_VALUE_MAX <= FMT_VLEN_MASK, "value length fits e_vlen");
+_Static_assert(FMT_ENTRY_SIZE(FMT_KEY_MAX, FMT_VALUE_MAX) <= FMT_VLEN_MASK,
+               "a pad as large as the largest entry fits e_vlen");
+_Static_assert(FMT_KEY_MAX <= UINT16_MAX, "key length fits e_klen");
+_Static_assert(FMT_ENTRY_SIZE(FMT_KEY_MAX, FMT_VALUE_MAX) * 8 < (1ULL << 31),
+               "CRC-32C keeps Hamming distance 4 over the largest entry");
 /* Cross-process atomics must not fall back to a process-local lock. */
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics lock-free");
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics lock-free");

@@ -106,14 +106,3 @@ hash_key(const uint64_t seed[2], const void *key, size_t len)
 {
     return siphash(seed, key, len, 1, 3);
 }
-
-/* Checksum of a private buffer. */
-uint64_t
-hash_check_bytes(const void *data, size_t len)
-{
-    struct hcheck c;
-
-    hcheck_init(&c);
-    hcheck_bytes(&c, data, len);
-    return hcheck_final(&c);
-}

@@ -1,6 +1,8 @@
 # common/: what the daemon and the library must agree on.  libc only.
 noinst_LTLIBRARIES += common/libshmcommon.la
 common_libshmcommon_la_SOURCES = \
+	common/crc32c.c common/crc32c.h \
+	common/entry.c common/entry.h \
 	common/error.c common/error.h \
 	common/format.h \
 	common/hash.c common/hash.h \

@@ -12,7 +12,8 @@
  *    overflow, before anything is read through it;
  *  - every loop is bounded: FMT_SLOTS per bucket, two buckets, and a
  *    wait for a busy bucket capped in time and attempts (seq_wait());
- *  - a value is copied into the caller's buffer and its checksum computed
+ *  - what a sound entry is comes from entry.h, as for the writer;
+ *  - a value is copied into the caller's buffer and its CRC-32C computed
  *    in the same pass; the copy is trusted only after the bucket sequence
  *    proved it stable and the checksum matched.  A stable entry with a bad
  *    checksum is reported as SHMC_ECORRUPT, never returned.
@@ -30,6 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crc32c.h"
+#include "entry.h"
 #include "error.h"
 #include "hash.h"
 #include "seqlock.h"
@@ -38,8 +41,6 @@
 /* Internal verdict of one bucket probe: the read section must restart. */
 #define PROBE_RETRY 1
 
-static void value_copy(struct hcheck *c, unsigned char *dst,
-                       const unsigned char *src, uint64_t n);
 static int probe_bucket(const struct table *t, const struct fmt_bucket *b,
                         uint64_t hash, const void *key, uint32_t klen,
                         void *buf, size_t bufsize, struct table_hit *hit);
@@ -48,7 +49,8 @@ static int probe_bucket(const struct table *t, const struct fmt_bucket *b,
 uint64_t
 fmt_geom_check(const struct fmt_header *h)
 {
-    return hash_check_bytes(h, offsetof(struct fmt_header, h_geom_check));
+    return crc32c_final(crc32c_bytes(
+        CRC32C_INIT, h, offsetof(struct fmt_header, h_geom_check)));
 }
 
 /* Say why a header is unusable, into why[whylen]. */
@@ -86,10 +88,8 @@ fmt_validate(const struct fmt_header *h, uint64_t file_size, char *why,
         INVALID(SHMC_ECORRUPT, "file is %llu bytes, header says %llu",
                 (unsigned long long)file_size,
                 (unsigned long long)h->h_file_size);
-    if (h->h_nbuckets < FMT_MIN_BUCKETS || h->h_nbuckets > FMT_MAX_BUCKETS ||
-        (h->h_nbuckets & (h->h_nbuckets - 1)) != 0)
-        INVALID(SHMC_ECORRUPT, "bucket count %u is not a power of two",
-                h->h_nbuckets);
+    if (h->h_nbuckets < FMT_MIN_BUCKETS || h->h_nbuckets > FMT_MAX_BUCKETS)
+        INVALID(SHMC_ECORRUPT, "bucket count %u", h->h_nbuckets);
     if (h->h_index_off != FMT_PAGE)
         INVALID(SHMC_ECORRUPT, "index offset %llu",
                 (unsigned long long)h->h_index_off);
@@ -111,23 +111,6 @@ fmt_validate(const struct fmt_header *h, uint64_t file_size, char *why,
     return 0;
 }
 
-/* The checksum an entry with these contents must carry. */
-uint64_t
-fmt_entry_check(uint32_t klen, uint64_t vlen, uint32_t flags, uint64_t hash,
-                uint64_t expiry_ms, const void *key, const void *value)
-{
-    struct hcheck c;
-
-    hcheck_init(&c);
-    hcheck_word(&c, (uint64_t)klen | vlen << 32);
-    hcheck_word(&c, flags & FMT_ENTRY_USER_MASK);
-    hcheck_word(&c, hash);
-    hcheck_word(&c, expiry_ms);
-    hcheck_bytes(&c, key, klen);
-    hcheck_bytes(&c, value, vlen);
-    return hcheck_final(&c);
-}
-
 /*
  * Build a view of a table already mapped at base (size bytes).  The header
  * is copied before it is checked, so a writer changing it meanwhile cannot
@@ -139,7 +122,7 @@ table_attach(struct table *t, const void *base, uint64_t size, char *why,
 {
     struct fmt_header h;
     size_t i;
-    int rc, bits;
+    int rc;
 
     memset(t, 0, sizeof(*t));
     if (size < FMT_PAGE)
@@ -162,12 +145,13 @@ table_attach(struct table *t, const void *base, uint64_t size, char *why,
     t->seed[0] = h.h_seed[0];
     t->seed[1] = h.h_seed[1];
     t->generation = h.h_generation;
-    t->mask = h.h_nbuckets - 1;
-    for (bits = 0; (1u << bits) < h.h_nbuckets; bits++)
-        ;
-    t->shift = 64 - bits;
+    t->nbuckets = h.h_nbuckets;
     t->max_key = h.h_max_key;
     t->max_value = h.h_max_value;
+    t->lim.arena_size = h.h_arena_size;
+    t->lim.epoch_ms = h.h_epoch_ms;
+    t->lim.max_key = h.h_max_key;
+    t->lim.max_value = h.h_max_value;
     t->busy_ms = SEQ_BUSY_MS;
     return 0;
 }
@@ -253,7 +237,7 @@ table_lookup(const struct table *t, const void *key, size_t klen, void *buf,
         !__atomic_load_n(&t->serve_retired, __ATOMIC_RELAXED))
         return SHMC_ERETIRED;
     hash = hash_key(t->seed, key, klen);
-    table_buckets(hash, t->mask, t->shift, &b1, &b2);
+    fmt_buckets(hash, t->nbuckets, &b1, &b2);
 
     for (;;) {
         rc = probe_bucket(t, &t->buckets[b1], hash, key, (uint32_t)klen, buf,
@@ -286,68 +270,89 @@ table_lookup(const struct table *t, const void *key, size_t klen, void *buf,
     return 0;
 }
 
-/*
- * Compare the key at p (8-aligned shared memory) with the caller's key,
- * folding the shared words into the checksum.  Returns 1 if equal.
- */
-static int
-key_equal(struct hcheck *c, const unsigned char *p, const unsigned char *key,
-          uint32_t klen)
+/* The first n bytes of a word (little-endian), the rest zero. */
+static inline uint64_t
+word_head(uint64_t w, unsigned n)
 {
-    uint64_t w, k;
-
-    for (; klen >= 8; klen -= 8, p += 8, key += 8) {
-        w = seq_load_word(p);
-        memcpy(&k, key, 8);
-        if (w != k)
-            return 0;
-        hcheck_word(c, w);
-    }
-    if (klen > 0) {
-        w = seq_load_word(p);
-        memset((unsigned char *)&w + klen, 0, 8 - klen);
-        k = 0;
-        memcpy(&k, key, klen);
-        if (w != k)
-            return 0;
-        hcheck_word(c, w);
-    }
-    return 1;
+    return n >= 8 ? w : w & ((1ULL << (n * 8)) - 1u);
 }
 
 /*
- * Copy n bytes of value from 8-aligned shared memory into dst (NULL: only
- * checksum them), folding every word into the checksum.
+ * Read the payload of an entry -- klen key bytes, then vlen value bytes,
+ * from 8-aligned shared memory at p -- folding every word into *crc in
+ * the order entry_crc() does.  The key part is compared with key (unless
+ * NULL) or copied to kdst (unless NULL); the value part is copied to vdst
+ * (unless NULL).  Returns 0, or 1 as soon as the key differs.
+ *
+ * The value starts wherever the key ends, so when klen is not a multiple
+ * of 8 one word holds the end of the key and the start of the value; the
+ * words after it map onto consecutive 8-byte pieces of the value, copied
+ * (unaligned) in one crc32c_words() call.
  */
-static void
-value_copy(struct hcheck *c, unsigned char *dst, const unsigned char *src,
-           uint64_t n)
+static int
+payload_read(uint32_t *crc, const unsigned char *p, uint32_t klen,
+             uint64_t vlen, const void *key, void *kdst, void *vdst)
 {
-    uint64_t w, line;
+    uint64_t n = klen + vlen, nk = klen / 8, ws, we, i, w, k;
+    unsigned r = klen % 8, m;
+    unsigned char *v = vdst;
 
-    /* Ask for every line of a long value at once, so that their cache
+    /* Ask for every line of a long entry at once, so that their cache
      * misses overlap instead of arriving one after another. */
-    for (line = 64; line < n; line += 64)
-        __builtin_prefetch(src + line);
-    if (dst != NULL) {
-        for (; n >= 8; n -= 8, src += 8, dst += 8) {
-            w = seq_load_word(src);
-            memcpy(dst, &w, 8);
-            hcheck_word(c, w);
+    for (i = 64; i < n; i += 64)
+        __builtin_prefetch(p + i);
+    if (key != NULL) {
+        for (i = 0; i < nk; i++) {
+            w = seq_load_word(p + i * 8);
+            memcpy(&k, (const unsigned char *)key + i * 8, 8);
+            if (w != k)
+                return 1;
+            *crc = crc32c_word(*crc, w);
         }
     } else {
-        for (; n >= 8; n -= 8, src += 8) {
-            w = seq_load_word(src);
-            hcheck_word(c, w);
+        *crc = crc32c_words(*crc, kdst, p, (size_t)nk);
+    }
+    ws = nk;
+    if (r != 0) {
+        /* The word where the key ends (and perhaps the value starts). */
+        m = n - nk * 8 < 8 ? (unsigned)(n - nk * 8) : 8;
+        w = word_head(seq_load_word(p + nk * 8), m);
+        if (key != NULL) {
+            k = 0;
+            memcpy(&k, (const unsigned char *)key + nk * 8, r);
+            if (word_head(w, r) != k)
+                return 1;
+        } else if (kdst != NULL) {
+            memcpy((unsigned char *)kdst + nk * 8, &w, r);
         }
+        if (v != NULL && m > r)
+            memcpy(v, (unsigned char *)&w + r, m - r);
+        *crc = crc32c_word(*crc, w);
+        ws = nk + 1;
     }
-    if (n > 0) {
-        w = seq_load_word(src);
-        memset((unsigned char *)&w + n, 0, 8 - n);
-        if (dst != NULL)
-            memcpy(dst, &w, n);
-        hcheck_word(c, w);
+    /* Whole words of value, then the last, partial one. */
+    we = n / 8;
+    if (we > ws)
+        *crc = crc32c_words(*crc, v != NULL ? v + (ws * 8 - klen) : NULL,
+                            p + ws * 8, (size_t)(we - ws));
+    if (n % 8 != 0 && we >= ws) {
+        m = (unsigned)(n % 8);
+        w = word_head(seq_load_word(p + we * 8), m);
+        if (v != NULL)
+            memcpy(v + (we * 8 - klen), &w, m);
+        *crc = crc32c_word(*crc, w);
     }
+    return 0;
+}
+
+/* Load and decode the header of the entry at arena offset off (which has
+ * at least 16 bytes left: the caller checked). */
+static inline void
+load_head(const struct table *t, uint64_t off, struct entry_head *h)
+{
+    const unsigned char *p = t->arena + off;
+
+    entry_decode(seq_load_word(p), seq_load_word(p + 8), t->lim.epoch_ms, h);
 }
 
 /*
@@ -360,13 +365,9 @@ probe_bucket(const struct table *t, const struct fmt_bucket *b, uint64_t hash,
              const void *key, uint32_t klen, void *buf, size_t bufsize,
              struct table_hit *hit)
 {
-    uint32_t tag = (uint32_t)(hash >> 32);
-    uint32_t i, e_size, e_flags, e_vlen;
-    uint64_t s1;
-    uint64_t slot, off, expiry, check;
-    const struct fmt_entry *e;
-    const unsigned char *p;
-    struct hcheck c;
+    uint32_t tag = (uint32_t)(hash >> 32), i, crc;
+    uint64_t s1, slot, off;
+    struct entry_head h;
     int damaged = 0;
 
     s1 = seq_read_begin(&b->b_seq);
@@ -382,40 +383,25 @@ probe_bucket(const struct table *t, const struct fmt_bucket *b, uint64_t hash,
             damaged = 1;
             continue;
         }
-        p = t->arena + off;
-        e = (const struct fmt_entry *)p;
-        if (seq_load_u64(&e->e_hash) != hash ||
-            seq_load_u32(&e->e_klen) != klen)
-            continue;
-        e_size = seq_load_u32(&e->e_size);
-        e_flags = seq_load_u32(&e->e_flags);
-        e_vlen = seq_load_u32(&e->e_vlen);
-        /* The entry must lie inside the arena and hold what it claims. */
-        if (e_size > t->arena_size - off ||
-            FMT_ENTRY_SIZE(klen, e_vlen) > e_size ||
-            (e_flags & FMT_ENTRY_PAD) != 0) {
+        load_head(t, off, &h);
+        if (h.klen != klen && !(h.flags & FMT_ENTRY_PAD))
+            continue; /* another key with the same tag */
+        if (entry_sound(&h, off, &t->lim) != ENTRY_OK) {
             damaged = 1;
             continue;
         }
-        expiry = seq_load_u64(&e->e_expiry_ms);
-        check = seq_load_u64(&e->e_check);
-        hcheck_init(&c);
-        hcheck_word(&c, (uint64_t)klen | (uint64_t)e_vlen << 32);
-        hcheck_word(&c, e_flags & FMT_ENTRY_USER_MASK);
-        hcheck_word(&c, hash);
-        hcheck_word(&c, expiry);
-        if (!key_equal(&c, p + sizeof(*e), key, klen))
+        crc = entry_crc_start(h.w0, h.w1);
+        if (payload_read(&crc, t->arena + off + sizeof(struct fmt_entry), klen,
+                         h.vlen, key, NULL, h.vlen <= bufsize ? buf : NULL))
             continue;
-        value_copy(&c, e_vlen <= bufsize ? buf : NULL, p + FMT_VALUE_OFF(klen),
-                   e_vlen);
         if (seq_read_retry(&b->b_seq, s1))
             return PROBE_RETRY;
         /* Stable: now the copy may be judged. */
-        if (hcheck_final(&c) != check)
+        if (crc32c_final(crc) != h.check)
             return SHMC_ECORRUPT;
-        hit->vlen = e_vlen;
-        hit->expiry_ms = expiry;
-        hit->flags = e_flags & FMT_ENTRY_USER_MASK;
+        hit->vlen = h.vlen;
+        hit->expiry_ms = h.expiry_ms;
+        hit->flags = h.flags & FMT_ENTRY_USER_MASK;
         return 0;
     }
     if (seq_read_retry(&b->b_seq, s1))
@@ -434,11 +420,9 @@ read_slot_once(const struct table *t, uint32_t bucket, uint32_t slot, void *key,
                size_t keysize, void *val, size_t valsize, struct table_entry *e)
 {
     const struct fmt_bucket *b = &t->buckets[bucket];
-    const struct fmt_entry *en;
-    const unsigned char *p;
-    uint64_t s1, v, off, check;
-    uint32_t e_size, e_flags;
-    struct hcheck c;
+    struct entry_head h;
+    uint64_t s1, v, off;
+    uint32_t crc;
     int fits;
 
     s1 = seq_read_begin(&b->b_seq);
@@ -448,35 +432,23 @@ read_slot_once(const struct table *t, uint32_t bucket, uint32_t slot, void *key,
     if (v == 0)
         return seq_read_retry(&b->b_seq, s1) ? PROBE_RETRY : SHMC_ENOTFOUND;
     off = (uint64_t)FMT_SLOT_POS(v) * FMT_UNIT;
-    if (off >= t->arena_size || t->arena_size - off < sizeof(*en))
+    if (off >= t->arena_size || t->arena_size - off < sizeof(struct fmt_entry))
         return seq_read_retry(&b->b_seq, s1) ? PROBE_RETRY : SHMC_ECORRUPT;
-    p = t->arena + off;
-    en = (const struct fmt_entry *)p;
-    e_size = seq_load_u32(&en->e_size);
-    e_flags = seq_load_u32(&en->e_flags);
-    e->klen = seq_load_u32(&en->e_klen);
-    e->vlen = seq_load_u32(&en->e_vlen);
-    e->hash = seq_load_u64(&en->e_hash);
-    e->expiry_ms = seq_load_u64(&en->e_expiry_ms);
-    check = seq_load_u64(&en->e_check);
-    if (e->klen == 0 || e->klen > t->max_key || e->vlen > t->max_value ||
-        e_size > t->arena_size - off ||
-        FMT_ENTRY_SIZE(e->klen, e->vlen) > e_size ||
-        (e_flags & FMT_ENTRY_PAD) != 0)
+    load_head(t, off, &h);
+    if (entry_sound(&h, off, &t->lim) != ENTRY_OK)
         return seq_read_retry(&b->b_seq, s1) ? PROBE_RETRY : SHMC_ECORRUPT;
-    fits = e->klen <= keysize && e->vlen <= valsize;
-    hcheck_init(&c);
-    hcheck_word(&c, e->klen | e->vlen << 32);
-    hcheck_word(&c, e_flags & FMT_ENTRY_USER_MASK);
-    hcheck_word(&c, e->hash);
-    hcheck_word(&c, e->expiry_ms);
-    value_copy(&c, fits ? key : NULL, p + sizeof(*en), e->klen);
-    value_copy(&c, fits ? val : NULL, p + FMT_VALUE_OFF(e->klen), e->vlen);
+    e->klen = h.klen;
+    e->vlen = h.vlen;
+    e->expiry_ms = h.expiry_ms;
+    fits = h.klen <= keysize && h.vlen <= valsize;
+    crc = entry_crc_start(h.w0, h.w1);
+    payload_read(&crc, t->arena + off + sizeof(struct fmt_entry), h.klen,
+                 h.vlen, NULL, fits ? key : NULL, fits ? val : NULL);
     if (seq_read_retry(&b->b_seq, s1))
         return PROBE_RETRY;
-    if (hcheck_final(&c) != check)
+    if (crc32c_final(crc) != h.check)
         return SHMC_ECORRUPT;
-    e->flags = e_flags & FMT_ENTRY_USER_MASK;
+    e->flags = h.flags & FMT_ENTRY_USER_MASK;
     return fits ? 0 : SHMC_ERANGE;
 }
 
@@ -494,7 +466,7 @@ table_read_slot(const struct table *t, uint32_t bucket, uint32_t slot,
     int rc;
 
     memset(e, 0, sizeof(*e));
-    if (bucket > t->mask || slot >= FMT_SLOTS)
+    if (bucket >= t->nbuckets || slot >= FMT_SLOTS)
         return -EINVAL;
     for (;;) {
         rc = read_slot_once(t, bucket, slot, key, keysize, val, valsize, e);

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "entry.h"
 #include "format.h"
 
 /* A validated read-only view of a mapped table.  Geometry is a private
@@ -22,13 +23,13 @@ struct table {
     uint64_t arena_size;
     uint64_t seed[2];
     uint64_t generation;
-    uint32_t mask;
-    uint32_t shift;
+    uint32_t nbuckets;
     uint32_t max_key;
     uint32_t max_value;
-    uint32_t busy_ms;       /* wait for a busy bucket (0: spin only) */
-    uint32_t serve_retired; /* atomic; 1: answer even if RETIRED (nothing
-                               newer exists to reopen) */
+    struct entry_limits lim; /* what entry_sound() checks against */
+    uint32_t busy_ms;        /* wait for a busy bucket (0: spin only) */
+    uint32_t serve_retired;  /* atomic; 1: answer even if RETIRED (nothing
+                                newer exists to reopen) */
     int mapped; /* 1 if table_open_fd() mapped it; table_close() unmaps */
 };
 
@@ -42,30 +43,13 @@ struct table_hit {
 
 /* An entry copied out by table_read_slot(). */
 struct table_entry {
-    uint64_t klen, vlen, hash, expiry_ms;
+    uint64_t klen, vlen, expiry_ms;
     uint32_t flags;
 };
-
-/* The two candidate buckets of a hash and the tag kept in the slot. */
-static inline void
-table_buckets(uint64_t hash, uint32_t mask, uint32_t shift, uint32_t *b1,
-              uint32_t *b2)
-{
-    uint32_t tag = (uint32_t)(hash >> 32);
-
-    *b1 = (uint32_t)hash & mask;
-    /* Fibonacci hashing of the tag spreads b2 independently of b1. */
-    *b2 = (uint32_t)(((uint64_t)(tag * 0x9e3779b1u) << 32) >> shift) & mask;
-    if (*b2 == *b1)
-        *b2 = *b1 ^ 1u;
-}
 
 uint64_t fmt_geom_check(const struct fmt_header *h);
 int fmt_validate(const struct fmt_header *h, uint64_t file_size, char *why,
                  size_t whylen);
-uint64_t fmt_entry_check(uint32_t klen, uint64_t vlen, uint32_t flags,
-                         uint64_t hash, uint64_t expiry_ms, const void *key,
-                         const void *value);
 
 int table_attach(struct table *t, const void *base, uint64_t size, char *why,
                  size_t whylen);

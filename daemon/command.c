@@ -110,7 +110,7 @@ table_json(const struct dtable *t)
         t->path, "generation", (json_int_t)h->h_generation, "size_bytes",
         (json_int_t)t->st->size, "arena_bytes", (json_int_t)t->st->arena_size,
         "used_bytes", (json_int_t)t->st->used, "buckets",
-        (json_int_t)(t->st->view.mask + 1), "max_key_bytes",
+        (json_int_t)t->st->view.nbuckets, "max_key_bytes",
         (json_int_t)t->st->view.max_key, "max_value_bytes",
         (json_int_t)t->st->view.max_value, "entries",
         (json_int_t)t->st->entries, "sets", (json_int_t)t->st->sets, "deletes",

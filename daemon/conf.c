@@ -73,10 +73,11 @@ static const struct field table_fields[] = {
     {"mode", F_MODE, T(disk), 0, 0},
     {"size_bytes", F_U64, T(size_bytes), 65536, (uint64_t)1 << 40},
     {"buckets", F_U32, T(buckets), 0, FMT_MAX_BUCKETS},
+    {"expected_item_bytes", F_U32, T(item_bytes), 1, FMT_VALUE_MAX},
     {"default_ttl_s", F_U32, T(default_ttl_s), 0, UINT32_MAX / 1000},
     {"negative_ttl_s", F_U32, T(negative_ttl_s), 0, UINT32_MAX / 1000},
     {"max_key_bytes", F_U32, T(max_key_bytes), 1, FMT_KEY_MAX},
-    {"max_value_bytes", F_U32, T(max_value_bytes), 0, FMT_VALUE_MAX},
+    {"max_value_bytes", F_U32, T(max_value_bytes), 1, FMT_VALUE_MAX},
     {"file_mode", F_OCTAL, T(file_mode), 0, 0777},
     {"file_gid", F_GID, T(file_gid), 0, UINT32_MAX - 1},
     {"write_uids", F_IDS, T(write_uids), 0, UINT32_MAX - 1},
@@ -317,6 +318,7 @@ table_defaults(struct conf_table *t)
     t->negative_ttl_s = 60;
     t->max_key_bytes = 250;
     t->max_value_bytes = 1u << 20;
+    t->item_bytes = 100;
     t->file_mode = 0640;
     t->file_gid = -1;
 }
@@ -353,8 +355,10 @@ load_tables(struct loader *l, json_t *tables, struct conf *c)
         if (apply(l, path, v, table_fields,
                   sizeof(table_fields) / sizeof(table_fields[0]), t) != 0)
             return -1;
-        if (t->buckets & (t->buckets - 1))
-            return fail(l, path, "\"buckets\" must be 0 or a power of two");
+        if (t->buckets == 1)
+            return fail(l, path,
+                        "\"buckets\" must be 0 (automatic) or 2 "
+                        "or more");
         if (FMT_ENTRY_SIZE(t->max_key_bytes, t->max_value_bytes) >
             t->size_bytes / 4)
             return fail(l, path,

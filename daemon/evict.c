@@ -24,72 +24,101 @@
 #include "config.h"
 
 #include "error.h"
+#include "evict.h"
+#include "index.h"
 #include "seqlock.h"
-#include "store.h"
+#include "verify.h"
 
-/* Reclaim the entry at the ring tail. */
-static void
+/* Reclaim the entry at the ring tail.  Returns 0, or -1 if the ring does
+ * not parse there (only a stray write into the mapping can do that). */
+static int
 evict_tail(struct store *s, uint64_t now_ms)
 {
-    struct fmt_entry *e = (struct fmt_entry *)(s->arena + s->tail);
+    const unsigned char *e = s->arena + s->tail;
     uint32_t bucket, slot, pos = (uint32_t)(s->tail / FMT_UNIT);
-    uint64_t size = e->e_size;
+    struct entry_head h;
 
-    if (size < FMT_UNIT || size % FMT_UNIT != 0 ||
-        size > s->arena_size - s->tail || size > s->used ||
-        (!(e->e_flags & FMT_ENTRY_PAD) && size < sizeof(*e))) {
-        /* The ring no longer parses (it was verified at open, so only a
-         * stray write could do this): start over rather than guess. */
-        s->evictions += s->entries;
-        store_flush(s);
-        return;
+    switch (index_entry_at(s, s->tail, &h)) {
+    case ENTRY_OK:
+        if (index_find_pos(s, index_key_hash(s, e, &h), pos, &bucket, &slot))
+            index_unlink(s, bucket, slot,
+                         entry_expired(&h, now_ms) ? UNLINK_EXPIRE
+                                                   : UNLINK_EVICT);
+        break;
+    case ENTRY_IS_PAD:
+        break;
+    default:
+        return -1;
     }
-    if (!(e->e_flags & FMT_ENTRY_PAD) &&
-        store_find_pos(s, e->e_hash, pos, &bucket, &slot))
-        store_unlink(s, bucket, slot, store_drop_reason(e, now_ms));
-    s->tail += size;
-    s->used -= size;
+    if (h.size > s->used)
+        return -1;
+    s->tail += h.size;
+    s->used -= h.size;
     if (s->tail == s->arena_size)
         s->tail = 0;
+    return 0;
 }
 
 /*
  * Make need contiguous bytes free at the ring head (evicting from the tail
- * as needed).  Returns 0, or SHMC_ENOSPACE if need exceeds the arena.
+ * as needed).  The ring never becomes completely full: head == tail means
+ * empty, so the free part always keeps at least one unit.  Returns 0, or
+ * SHMC_ENOSPACE if need exceeds the arena.
  */
 int
 evict_make_room(struct store *s, uint64_t need, uint64_t now_ms)
 {
-    struct fmt_entry *pad;
+    struct verify_report r;
     uint64_t room;
+    int repaired = 0;
 
-    if (need > s->arena_size)
+    if (need >= s->arena_size)
         return SHMC_ENOSPACE;
     for (;;) {
         if (s->used == 0)
             s->head = s->tail = 0;
         if (s->used == 0 || s->head > s->tail) {
-            /* Data lies in [tail, head): the room is up to the end. */
+            /* Data lies in [tail, head): the room is up to the end, and
+             * may be used to the last byte only if the head then wraps to
+             * a position short of the tail. */
             room = s->arena_size - s->head;
-            if (room >= need)
+            if (room > need || (room == need && s->tail > 0))
                 return 0;
             if (room > 0) {
                 /* Fill the rest of the arena with a pad; wrap. */
-                pad = (struct fmt_entry *)(s->arena + s->head);
-                seq_store_u32(&pad->e_size, (uint32_t)room);
-                seq_store_u32(&pad->e_flags, FMT_ENTRY_PAD);
-                seq_store_u32(&pad->e_klen, 0);
-                seq_store_u32(&pad->e_vlen, 0);
+                seq_store_u64((uint64_t *)(s->arena + s->head),
+                              entry_pad_word(room));
                 s->used += room;
             }
+            /* If the tail is at 0 the ring is full for a moment; the
+             * code below evicts from the tail. */
             s->head = 0;
-            continue;
         }
         /* Data wraps: free space is [head, tail). */
-        if (s->tail - s->head >= need)
+        if (s->tail > s->head && s->tail - s->head > need)
             return 0;
-        evict_tail(s, now_ms);
+        if (evict_tail(s, now_ms) != 0) {
+            /* Rebuild the ring from the slots once; if it still does not
+             * parse, start over rather than guess. */
+            if (repaired++ == 0) {
+                verify_table(s, &r);
+                continue;
+            }
+            s->evictions += s->entries;
+            index_clear(s);
+            s->head = s->tail = s->used = 0;
+        }
     }
+}
+
+/* The entry just written at the head (size bytes) joins the ring. */
+void
+evict_advance_head(struct store *s, uint64_t size)
+{
+    s->head += size;
+    s->used += size;
+    if (s->head == s->arena_size)
+        s->head = 0;
 }
 
 /*
@@ -125,27 +154,25 @@ evict_victim(const struct store *s, uint32_t b1, uint32_t b2, uint32_t *bucket)
 uint64_t
 evict_expired(struct store *s, uint64_t now_ms, uint32_t nbuckets)
 {
-    const struct fmt_entry *e;
+    struct entry_head h;
     uint64_t n = 0, v;
     uint32_t i, j;
 
-    for (i = 0; i < nbuckets && i <= s->view.mask; i++) {
-        s->sweep_cursor = (s->sweep_cursor + 1) & s->view.mask;
+    for (i = 0; i < nbuckets && i < s->view.nbuckets; i++) {
+        s->sweep_cursor =
+            s->sweep_cursor + 1 >= s->view.nbuckets ? 0 : s->sweep_cursor + 1;
         for (j = 0; j < FMT_SLOTS; j++) {
             v = s->buckets[s->sweep_cursor].b_slot[j];
             if (v == 0)
                 continue;
-            e = store_slot_entry(s, v);
-            if (e == NULL) {
+            if (index_entry(s, v, &h) == NULL) {
                 /* A damaged slot in a table opened as clean: drop it. */
-                store_unlink(s, s->sweep_cursor, j, UNLINK_EVICT);
-            } else if (store_expired(e, now_ms)) {
-                store_unlink(s, s->sweep_cursor, j, UNLINK_EXPIRE);
+                index_unlink(s, s->sweep_cursor, j, UNLINK_DAMAGED);
+            } else if (entry_expired(&h, now_ms)) {
+                index_unlink(s, s->sweep_cursor, j, UNLINK_EXPIRE);
                 n++;
             }
         }
     }
-    if (n > 0)
-        store_publish(s);
     return n;
 }

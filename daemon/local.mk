@@ -8,9 +8,11 @@ common_libshmcdaemon_la_SOURCES = \
 
 noinst_LTLIBRARIES += daemon/libstore.la
 daemon_libstore_la_SOURCES = \
+	daemon/index.c daemon/index.h \
+	daemon/verify.c daemon/verify.h \
+	daemon/evict.c daemon/evict.h \
 	daemon/store.c daemon/store.h \
-	daemon/evict.c \
-	daemon/persist.c
+	daemon/migrate.c daemon/migrate.h daemon/format_v1.h
 daemon_libstore_la_LIBADD = common/libshmcommon.la common/libshmcdaemon.la
 
 sbin_PROGRAMS = daemon/shmcached

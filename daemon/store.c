@@ -1,30 +1,32 @@
 /*
- * store.c -- the writer: owns the writable MAP_SHARED mapping of one table.
+ * store.c -- one table's file and writable mapping, and the operations on
+ * it: set, delete, touch, flush.
  *
- * Creation builds the whole file beside its final name (posix_fallocate,
- * never sparse: a hole on a full tmpfs is a SIGBUS in every reader), writes
- * the header and renames it into place, so a reader opening the path sees
- * either nothing or a complete table.  Opening an existing file validates
- * its header (fmt_validate), the ring state and repairs bucket sequences
- * left odd by a writer that died mid-write.  An exclusive flock on
- * <path>.lock keeps a second writer out; the lock is not on the table file
- * itself, because readers are handed descriptors of that file and could
- * otherwise take the lock and keep the next daemon from starting.
+ * A table is built beside its final name (posix_fallocate, never sparse: a
+ * hole on a full tmpfs is a SIGBUS in every reader), its header written,
+ * optionally filled (migrate.c: a resize or a conversion), then renamed
+ * into place, so a reader opening the path sees either the old table or a
+ * complete new one.  A crash while building leaves only a temporary file,
+ * removed by the next build.  Opening an existing file validates its header
+ * (fmt_validate), repairs bucket sequences left odd by a writer that died
+ * mid-write, and verifies (verify.c) a table that was not closed cleanly;
+ * a freshly built one is not.  An exclusive flock on <path>.lock keeps a
+ * second writer out; it is not on the table file itself, because readers
+ * are handed descriptors of that file and could otherwise take the lock
+ * and keep the next daemon from starting.
  *
- * Mutations follow DESIGN.md section 3: the new entry is written into free
- * arena memory first, then one write section on its bucket links it (and,
- * on replace, unlinks the old version in the same store).  Every unlink --
- * delete, replace, eviction, expiry, flush -- happens inside a write section
- * of the bucket that could reach the entry; arena memory is handed out
- * again only after that (evict.c), so a reader that still holds an old
- * position fails its sequence check instead of returning the new bytes.
+ * The clean flag is ordered with msync: cleared and synced before the
+ * first change after open, set only after the final sync at close.  So in
+ * disk mode, a power loss can never bring back a table marked clean whose
+ * entries did not all reach the disk.
  *
- * Only the single writer thread calls these functions; the writer reads its
- * own memory with plain loads (nobody else stores to it) and stores with
- * the relaxed atomics of seqlock.h.
+ * A set writes the new entry, complete, into free arena memory (evict.c
+ * makes room), then one write section of its bucket links it (over the old
+ * version, if any).  Only the single writer thread calls these functions.
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -38,26 +40,22 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "evict.h"
 #include "hash.h"
+#include "index.h"
 #include "seqlock.h"
 #include "store.h"
+#include "verify.h"
 
 #define DEFAULT_MAX_KEY 250u
 #define DEFAULT_MAX_VALUE (1u << 20)
-/* Auto sizing: one 7-slot bucket per 640-1280 bytes of file (the index is
- * 1/20 to 1/10 of it): with entries of ~150 bytes, about 4 per bucket when
- * the arena is full, which two choices plus relocation absorb. */
-#define AUTO_INDEX_SHARE 10u
+#define DEFAULT_ITEM_BYTES 100u
+/* Index sizing: a bucket per 7 x 85% = 5.95 items of the expected size, so
+ * an item costs its entry plus 6400/595 (10.8) bytes of index. */
+#define ITEMS_PER_BUCKET_X100 595u
 
-static int store_map(struct store *s, int fd, uint64_t size, char *why,
-                     size_t whylen);
-static int store_find(const struct store *s, uint64_t hash, const void *key,
-                      uint32_t klen, uint32_t *bucket, uint32_t *slot);
-static int relocate(struct store *s, uint32_t b1, uint32_t b2, uint32_t *bucket,
-                    uint32_t *slot);
-static uint64_t write_entry(struct store *s, uint64_t off, const void *key,
-                            uint32_t klen, const void *val, uint32_t vlen,
-                            uint64_t hash, uint64_t expiry_ms, uint32_t flags);
+static int store_map(struct store *s, int fd, uint64_t size, int fresh,
+                     char *why, size_t whylen);
 
 #define FAIL(code, ...)                                                        \
     do {                                                                       \
@@ -67,25 +65,30 @@ static uint64_t write_entry(struct store *s, uint64_t off, const void *key,
         goto fail;                                                             \
     } while (0)
 
-/* Largest power of two <= x (x >= 1). */
-static uint32_t
-pow2_floor(uint64_t x)
+/* The bucket count that sizes the index for items of item_bytes. */
+static uint64_t
+auto_buckets(uint64_t file_size, uint32_t item_bytes)
 {
-    uint32_t p = 1;
+    uint64_t entry = FMT_ENTRY_SIZE(0, item_bytes);
+    uint64_t items = (file_size - FMT_PAGE) * ITEMS_PER_BUCKET_X100 /
+                     (entry * ITEMS_PER_BUCKET_X100 + FMT_LINE * 100u);
 
-    while ((uint64_t)p * 2 <= x && p < FMT_MAX_BUCKETS)
-        p *= 2;
-    return p;
+    return (items * 100u + ITEMS_PER_BUCKET_X100 - 1) / ITEMS_PER_BUCKET_X100;
 }
 
-/* Fill a header for geometry g, or say why g cannot be built. */
-static int
-layout(const struct store_geom *g, struct fmt_header *h, char *why,
-       size_t whylen)
+/*
+ * Fill a header for geometry g (everything but the seed), or say why g
+ * cannot be built.  The one place defaults are resolved: the daemon
+ * compares a table with its config through this function too.
+ */
+int
+store_layout(const struct store_geom *g, struct fmt_header *h, char *why,
+             size_t whylen)
 {
     uint64_t nb, arena_off, arena_size;
     uint32_t max_key = g->max_key ? g->max_key : DEFAULT_MAX_KEY;
     uint32_t max_value = g->max_value ? g->max_value : DEFAULT_MAX_VALUE;
+    uint32_t item = g->item_bytes ? g->item_bytes : DEFAULT_ITEM_BYTES;
     int rc;
 
     if (g->file_size < 4 * (uint64_t)FMT_PAGE)
@@ -94,13 +97,11 @@ layout(const struct store_geom *g, struct fmt_header *h, char *why,
     if (max_key > FMT_KEY_MAX || max_value > FMT_VALUE_MAX)
         FAIL(-EINVAL, "limits key=%u value=%u exceed the format's %u/%u",
              max_key, max_value, FMT_KEY_MAX, FMT_VALUE_MAX);
-    nb = g->nbuckets;
-    if (nb == 0)
-        nb = pow2_floor(g->file_size / AUTO_INDEX_SHARE / FMT_LINE);
+    nb = g->nbuckets ? g->nbuckets : auto_buckets(g->file_size, item);
     if (nb < FMT_MIN_BUCKETS)
         nb = FMT_MIN_BUCKETS;
-    if (nb > FMT_MAX_BUCKETS || (nb & (nb - 1)) != 0)
-        FAIL(-EINVAL, "bucket count %llu is not a power of two <= %u",
+    if (nb > FMT_MAX_BUCKETS)
+        FAIL(-EINVAL, "bucket count %llu is above the format's %u",
              (unsigned long long)nb, FMT_MAX_BUCKETS);
     arena_off = FMT_ALIGN_UP(FMT_PAGE + nb * FMT_LINE, FMT_PAGE);
     if (arena_off + FMT_PAGE > g->file_size)
@@ -132,7 +133,7 @@ layout(const struct store_geom *g, struct fmt_header *h, char *why,
     h->h_max_key = max_key;
     h->h_max_value = max_value;
     h->h_generation = g->generation;
-    h->h_created_ms = table_now_ms();
+    h->h_epoch_ms = table_now_ms();
     return 0;
 fail:
     return rc;
@@ -140,8 +141,8 @@ fail:
 
 /* Take the writer lock of the table at path: the fd holding it, or -EBUSY
  * if another writer has it, or another -errno. */
-static int
-lock_table(const char *path, char *why, size_t whylen)
+int
+store_lock(const char *path, char *why, size_t whylen)
 {
     char lpath[PATH_MAX];
     int fd, rc;
@@ -162,50 +163,46 @@ fail:
     return rc;
 }
 
-static int create_locked(const char *path, const struct store_geom *g,
-                         mode_t mode, int lock_fd, struct store **out,
-                         char *why, size_t whylen);
-
-/*
- * Create a new table at path (replacing any file there) and open it for
- * writing.  Returns 0, -errno, -EBUSY (another writer holds the table) or
- * -EINVAL with why[] filled.
- */
-int
-store_create(const char *path, const struct store_geom *g, mode_t mode,
-             struct store **out, char *why, size_t whylen)
+/* Remove <path>.new.* left by a build that died (we hold the lock). */
+static void
+remove_stale_builds(const char *path)
 {
-    int lock_fd = lock_table(path, why, whylen);
+    char dir[PATH_MAX], full[PATH_MAX + 256];
+    const char *slash = strrchr(path, '/'), *base;
+    struct dirent *de;
+    size_t blen;
+    DIR *d;
 
-    *out = NULL;
-    if (lock_fd < 0)
-        return lock_fd;
-    return create_locked(path, g, mode, lock_fd, out, why, whylen);
-}
-
-/*
- * Build a new table over old's file, keeping old's writer lock (the caller
- * then retires and closes old).  Returns as store_create().
- */
-int
-store_replace(struct store *old, const struct store_geom *g, mode_t mode,
-              struct store **out, char *why, size_t whylen)
-{
-    int lock_fd = fcntl(old->lock_fd, F_DUPFD_CLOEXEC, 0);
-
-    *out = NULL;
-    if (lock_fd < 0) {
-        if (why != NULL && whylen > 0)
-            snprintf(why, whylen, "dup: %s", strerror(errno));
-        return -errno;
+    if (slash == NULL) {
+        snprintf(dir, sizeof(dir), ".");
+        base = path;
+    } else {
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+        base = slash + 1;
     }
-    return create_locked(old->path, g, mode, lock_fd, out, why, whylen);
+    blen = strlen(base);
+    d = opendir(dir[0] ? dir : "/");
+    if (d == NULL)
+        return;
+    while ((de = readdir(d)) != NULL)
+        if (strncmp(de->d_name, base, blen) == 0 &&
+            strncmp(de->d_name + blen, ".new.", 5) == 0) {
+            snprintf(full, sizeof(full), "%s/%s", dir, de->d_name);
+            unlink(full);
+        }
+    closedir(d);
 }
 
-/* store_create() with the lock already held on lock_fd (consumed). */
-static int
-create_locked(const char *path, const struct store_geom *g, mode_t mode,
-              int lock_fd, struct store **out, char *why, size_t whylen)
+/*
+ * Build a new table for path with the lock held on lock_fd (consumed): in
+ * a temporary file, filled by fill(s, arg) if not NULL, then renamed over
+ * path.  Returns 0, -errno, -EINVAL, or what fill returned, with why[]
+ * filled.
+ */
+int
+store_build(const char *path, int lock_fd, const struct store_geom *g,
+            mode_t mode, store_fill_fn fill, void *arg, struct store **out,
+            char *why, size_t whylen)
 {
     struct fmt_header h;
     char tmp[PATH_MAX] = "";
@@ -213,7 +210,10 @@ create_locked(const char *path, const struct store_geom *g, mode_t mode,
     int fd = -1, rc, saved;
 
     *out = NULL;
-    rc = layout(g, &h, why, whylen);
+    if (lock_fd < 0)
+        return lock_fd;
+    remove_stale_builds(path);
+    rc = store_layout(g, &h, why, whylen);
     if (rc != 0)
         goto fail;
     if (getrandom(h.h_seed, sizeof(h.h_seed), 0) != sizeof(h.h_seed))
@@ -247,19 +247,26 @@ create_locked(const char *path, const struct store_geom *g, mode_t mode,
     s = calloc(1, sizeof(*s));
     if (s == NULL)
         FAIL(-ENOMEM, "out of memory");
-    rc = store_map(s, fd, g->file_size, why, whylen);
+    snprintf(s->path, sizeof(s->path), "%s", path);
+    s->lock_fd = -1;
+    rc = store_map(s, fd, g->file_size, 1, why, whylen);
     if (rc != 0)
         goto fail;
+    fd = -1; /* s owns it now */
+    if (fill != NULL && (rc = fill(s, arg, why, whylen)) != 0)
+        goto fail;
+    store_publish(s);
     if (rename(tmp, path) != 0)
         FAIL(-errno, "rename %s to %s: %s", tmp, path, strerror(errno));
     s->lock_fd = lock_fd;
-    snprintf(s->path, sizeof(s->path), "%s", path);
     *out = s;
     return 0;
 fail:
     saved = errno;
-    if (s != NULL && s->base != NULL)
+    if (s != NULL && s->base != NULL) {
         munmap(s->base, s->size);
+        close(s->fd);
+    }
     free(s);
     if (fd >= 0)
         close(fd);
@@ -268,6 +275,19 @@ fail:
         unlink(tmp);
     errno = saved;
     return rc;
+}
+
+/*
+ * Create a new, empty table at path (replacing any file there) and open it
+ * for writing.  Returns as store_build(), or -EBUSY if another writer
+ * holds the table.
+ */
+int
+store_create(const char *path, const struct store_geom *g, mode_t mode,
+             struct store **out, char *why, size_t whylen)
+{
+    return store_build(path, store_lock(path, why, whylen), g, mode, NULL, NULL,
+                       out, why, whylen);
 }
 
 /*
@@ -282,7 +302,7 @@ store_open(const char *path, struct store **out, char *why, size_t whylen)
     int fd = -1, lock_fd, rc;
 
     *out = NULL;
-    lock_fd = lock_table(path, why, whylen);
+    lock_fd = store_lock(path, why, whylen);
     if (lock_fd < 0)
         return lock_fd;
     fd = open(path, O_RDWR | O_CLOEXEC);
@@ -295,11 +315,11 @@ store_open(const char *path, struct store **out, char *why, size_t whylen)
     s = calloc(1, sizeof(*s));
     if (s == NULL)
         FAIL(-ENOMEM, "out of memory");
-    rc = store_map(s, fd, (uint64_t)st.st_size, why, whylen);
+    snprintf(s->path, sizeof(s->path), "%s", path);
+    rc = store_map(s, fd, (uint64_t)st.st_size, 0, why, whylen);
     if (rc != 0)
         goto fail;
     s->lock_fd = lock_fd;
-    snprintf(s->path, sizeof(s->path), "%s", path);
     *out = s;
     return 0;
 fail:
@@ -310,15 +330,31 @@ fail:
     return rc;
 }
 
+/* Whether the header's ring word describes a ring this arena can hold. */
+static int
+adopt_ring(struct store *s)
+{
+    uint64_t r = s->hdr->h_ring, units = s->arena_size / FMT_UNIT;
+    uint64_t head = FMT_RING_HEAD(r), tail = FMT_RING_TAIL(r);
+
+    if (head >= units || tail >= units)
+        return 0;
+    s->head = head * FMT_UNIT;
+    s->tail = tail * FMT_UNIT;
+    s->used = (s->head + s->arena_size - s->tail) % s->arena_size;
+    return 1;
+}
+
 /*
- * Map fd read-write, validate it, adopt its ring state and repair odd
- * sequences.  On success s owns fd.
+ * Map fd read-write and validate it; a fresh table (just built) starts
+ * empty, a clean one adopts its ring and counters, any other is verified.
+ * On success s owns fd.
  */
 static int
-store_map(struct store *s, int fd, uint64_t size, char *why, size_t whylen)
+store_map(struct store *s, int fd, uint64_t size, int fresh, char *why,
+          size_t whylen)
 {
     struct fmt_header *h;
-    uint64_t head, tail, used, a;
     uint32_t i;
     int rc;
 
@@ -336,38 +372,34 @@ store_map(struct store *s, int fd, uint64_t size, char *why, size_t whylen)
     h = s->hdr = (struct fmt_header *)s->base;
     s->buckets = (struct fmt_bucket *)s->view.buckets;
     s->arena = (unsigned char *)s->view.arena;
-    s->arena_size = a = s->view.arena_size;
+    s->arena_size = s->view.arena_size;
 
-    head = h->h_ring_head;
-    tail = h->h_ring_tail;
-    used = h->h_ring_used;
-    if (head > a || tail >= a || used > a || head % FMT_UNIT != 0 ||
-        tail % FMT_UNIT != 0 || used % FMT_UNIT != 0 ||
-        (head + a - tail) % a != used % a)
-        FAIL(SHMC_ECORRUPT,
-             "ring state head=%llu tail=%llu used=%llu "
-             "does not fit the %llu-byte arena",
-             (unsigned long long)head, (unsigned long long)tail,
-             (unsigned long long)used, (unsigned long long)a);
-    s->head = head;
-    s->tail = tail;
-    s->used = used;
-    s->entries = h->h_entries;
-    s->sets = h->h_sets;
-    s->deletes = h->h_deletes;
-    s->evictions = h->h_evictions;
-    s->expirations = h->h_expirations;
-    s->relocations = h->h_relocations;
-
+    /* A table found at its path is live, whatever its state word says
+     * (a stray RETIRED would send readers round in circles). */
+    if (h->h_state != FMT_STATE_ALIVE)
+        /* ORDERING: release; pairs with the acquire in table_state(). */
+        __atomic_store_n(&h->h_state, FMT_STATE_ALIVE, __ATOMIC_RELEASE);
     /* A writer that died inside a write section left its bucket odd;
      * nothing else writes, so closing the section is safe. */
-    for (i = 0; i <= s->view.mask; i++)
+    for (i = 0; i < s->view.nbuckets; i++)
         if (s->buckets[i].b_seq & 1u)
             seq_write_end(&s->buckets[i].b_seq);
-    s->was_clean = h->h_clean == 1;
-    if (!s->was_clean)
-        persist_verify(s, &s->verified);
+    s->was_clean = !fresh && h->h_clean == 1;
+    if (s->was_clean && adopt_ring(s)) {
+        s->entries = h->h_entries;
+        s->sets = h->h_sets;
+        s->deletes = h->h_deletes;
+        s->evictions = h->h_evictions;
+        s->expirations = h->h_expirations;
+        s->relocations = h->h_relocations;
+    } else if (!fresh) {
+        s->was_clean = 0;
+        verify_table(s, &s->verified);
+    }
+    /* Unclean from here on, and durably so before any change. */
     seq_store_u32(&h->h_clean, 0);
+    msync(s->base, FMT_PAGE, MS_SYNC);
+    store_publish(s);
     return 0;
 fail:
     if (s->base != NULL)
@@ -376,15 +408,18 @@ fail:
     return rc;
 }
 
-/* Publish state, mark the table clean, flush it and let it go. */
+/* Publish state, flush it, mark the table clean, and let it go. */
 void
 store_close(struct store *s)
 {
     if (s == NULL)
         return;
     store_publish(s);
-    seq_store_u32(&s->hdr->h_clean, 1);
-    msync(s->base, s->size, MS_SYNC);
+    if (msync(s->base, s->size, MS_SYNC) == 0) {
+        /* Clean only once everything it vouches for is on disk. */
+        seq_store_u32(&s->hdr->h_clean, 1);
+        msync(s->base, FMT_PAGE, MS_SYNC);
+    }
     munmap(s->base, s->size);
     close(s->fd);
     close(s->lock_fd); /* last: the lock outlives every write */
@@ -415,19 +450,42 @@ store_retire(struct store *s)
 }
 
 /*
- * Copy the writer's ring position into the header.  Crash safety rests on
- * the order of calls in store_set(): the header's [tail, head) always
- * covers every linked entry and nothing outside it has been overwritten,
- * so a restart after SIGKILL can walk the ring from the header.
+ * Mark the table file open on fd RETIRED without opening it as a table (it
+ * may be damaged or of another format version: h_state sits at the same
+ * offset in every version).  Returns 0 or -errno.
  */
-void
-store_publish_ring(struct store *s)
+int
+store_retire_fd(int fd)
 {
-    struct fmt_header *h = s->hdr;
+    struct stat st;
+    uint32_t *state;
+    void *p;
 
-    seq_store_u64(&h->h_ring_head, s->head);
-    seq_store_u64(&h->h_ring_tail, s->tail);
-    seq_store_u64(&h->h_ring_used, s->used);
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        st.st_size < (off_t)FMT_PAGE)
+        return -EINVAL;
+    p = mmap(NULL, FMT_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        return -errno;
+    state =
+        (uint32_t *)((unsigned char *)p + offsetof(struct fmt_header, h_state));
+    /* ORDERING: release; pairs with the acquire in table_state(). */
+    __atomic_store_n(state, FMT_STATE_RETIRED, __ATOMIC_RELEASE);
+    munmap(p, FMT_PAGE);
+    return 0;
+}
+
+/* store_retire_fd() on the file at path. */
+int
+store_retire_file(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC), rc;
+
+    if (fd < 0)
+        return -errno;
+    rc = store_retire_fd(fd);
+    close(fd);
+    return rc;
 }
 
 /* Copy the writer's ring state and counters into the header. */
@@ -436,7 +494,7 @@ store_publish(struct store *s)
 {
     struct fmt_header *h = s->hdr;
 
-    store_publish_ring(s);
+    seq_store_u64(&h->h_ring, FMT_RING(s->head / FMT_UNIT, s->tail / FMT_UNIT));
     seq_store_u64(&h->h_entries, s->entries);
     seq_store_u64(&h->h_sets, s->sets);
     seq_store_u64(&h->h_deletes, s->deletes);
@@ -445,186 +503,49 @@ store_publish(struct store *s)
     seq_store_u64(&h->h_relocations, s->relocations);
 }
 
-/* Whether an entry has expired at now_ms. */
-int
-store_expired(const struct fmt_entry *e, uint64_t now_ms)
+/* Store klen key bytes then vlen value bytes as words at p (8-aligned),
+ * zero-filling the last word. */
+static void
+store_payload(unsigned char *p, const unsigned char *key, uint64_t klen,
+              const unsigned char *val, uint64_t vlen)
 {
-    return e->e_expiry_ms != 0 && e->e_expiry_ms <= now_ms;
-}
+    uint64_t n = klen + vlen, off, w, take;
+    unsigned char *b = (unsigned char *)&w;
 
-/* How to count a live entry pushed out to make room: its time may be up. */
-int
-store_drop_reason(const struct fmt_entry *e, uint64_t now_ms)
-{
-    /* NULL: an unsound slot (store_slot_entry()); it is simply dropped. */
-    return e != NULL && store_expired(e, now_ms) ? UNLINK_EXPIRE : UNLINK_EVICT;
-}
-
-/*
- * The entry a slot links, or NULL if the slot or the entry's header is
- * not sound: outside the arena, a pad, or sizes beyond the table's limits
- * or past the arena's end.  Every place the writer follows a slot comes
- * through here, so a damaged table (even one marked clean, which is not
- * verified at open) can never make the daemon read outside its mapping.
- */
-struct fmt_entry *
-store_slot_entry(const struct store *s, uint64_t slot)
-{
-    uint64_t off = (uint64_t)FMT_SLOT_POS(slot) * FMT_UNIT;
-    struct fmt_entry *e;
-
-    if (slot == 0 || off >= s->arena_size || s->arena_size - off < sizeof(*e))
-        return NULL;
-    e = (struct fmt_entry *)(s->arena + off);
-    if (e->e_klen == 0 || e->e_klen > s->view.max_key ||
-        e->e_vlen > s->view.max_value || (e->e_flags & FMT_ENTRY_PAD) ||
-        FMT_ENTRY_SIZE(e->e_klen, e->e_vlen) > s->arena_size - off)
-        return NULL;
-    return e;
-}
-
-/* Find a key's slot; returns 1 and sets bucket/slot if present. */
-static int
-store_find(const struct store *s, uint64_t hash, const void *key, uint32_t klen,
-           uint32_t *bucket, uint32_t *slot)
-{
-    uint32_t b[2], tag = (uint32_t)(hash >> 32), i, j;
-    const struct fmt_entry *e;
-    uint64_t v;
-
-    table_buckets(hash, s->view.mask, s->view.shift, &b[0], &b[1]);
-    for (j = 0; j < 2; j++) {
-        for (i = 0; i < FMT_SLOTS; i++) {
-            v = s->buckets[b[j]].b_slot[i];
-            if (v == 0 || FMT_SLOT_TAG(v) != tag)
-                continue;
-            e = store_slot_entry(s, v);
-            if (e != NULL && e->e_hash == hash && e->e_klen == klen &&
-                memcmp(e + 1, key, klen) == 0) {
-                *bucket = b[j];
-                *slot = i;
-                return 1;
+    for (off = 0; off < n; off += 8) {
+        if (off >= klen && n - off >= 8) {
+            memcpy(&w, val + (off - klen), 8); /* the common case */
+        } else {
+            w = 0;
+            if (off < klen) {
+                take = klen - off < 8 ? klen - off : 8;
+                memcpy(b, key + off, take);
+            } else {
+                take = 0;
             }
+            if (take < 8 && n > off + take)
+                memcpy(b + take, val + (off + take - klen),
+                       n - off - take < 8 - take ? n - off - take : 8 - take);
         }
+        seq_store_u64((uint64_t *)(p + off), w);
     }
-    return 0;
 }
 
-/* Find the slot that links the entry at unit position pos. */
-int
-store_find_pos(const struct store *s, uint64_t hash, uint32_t pos,
-               uint32_t *bucket, uint32_t *slot)
-{
-    uint32_t b[2], i, j;
-    uint64_t want = FMT_SLOT((uint32_t)(hash >> 32), pos);
-
-    table_buckets(hash, s->view.mask, s->view.shift, &b[0], &b[1]);
-    for (j = 0; j < 2; j++)
-        for (i = 0; i < FMT_SLOTS; i++)
-            if (s->buckets[b[j]].b_slot[i] == want) {
-                *bucket = b[j];
-                *slot = i;
-                return 1;
-            }
-    return 0;
-}
-
-/* Unlink one slot in its own write section; why is an UNLINK_* reason. */
-void
-store_unlink(struct store *s, uint32_t bucket, uint32_t slot, int why)
-{
-    struct fmt_bucket *b = &s->buckets[bucket];
-
-    seq_write_begin(&b->b_seq);
-    seq_store_u64(&b->b_slot[slot], 0);
-    seq_write_end(&b->b_seq);
-    s->entries--;
-    if (why == UNLINK_EXPIRE)
-        s->expirations++;
-    else if (why == UNLINK_EVICT)
-        s->evictions++;
-    else
-        s->deletes++;
-}
-
-/* A free slot of a bucket, or FMT_SLOTS. */
-static uint32_t
-free_slot(const struct fmt_bucket *b)
-{
-    uint32_t i;
-
-    for (i = 0; i < FMT_SLOTS; i++)
-        if (b->b_slot[i] == 0)
-            break;
-    return i;
-}
-
-/*
- * Both buckets of a new key are full: move one of their entries that sits
- * in its first bucket to its second bucket, if that has room, and hand
- * back the slot it left.  Returns 1 on success.
- *
- * Readers probe a key's first bucket, then its second.  The move links the
- * entry in the second bucket before it unlinks it from the first, in two
- * write sections, so a reader finds it in one or the other at every
- * moment.  (Moving the other way could miss, so it is never done.)
- */
-static int
-relocate(struct store *s, uint32_t b1, uint32_t b2, uint32_t *bucket,
-         uint32_t *slot)
-{
-    uint32_t from[2] = {b1, b2}, i, j, eb1, eb2, to;
-    const struct fmt_entry *e;
-    uint64_t v;
-
-    for (j = 0; j < 2; j++) {
-        for (i = 0; i < FMT_SLOTS; i++) {
-            v = s->buckets[from[j]].b_slot[i];
-            e = store_slot_entry(s, v);
-            if (e == NULL)
-                continue; /* unsound: evict_victim() may take it */
-            table_buckets(e->e_hash, s->view.mask, s->view.shift, &eb1, &eb2);
-            if (eb1 != from[j])
-                continue;
-            to = free_slot(&s->buckets[eb2]);
-            if (to == FMT_SLOTS)
-                continue;
-            seq_write_begin(&s->buckets[eb2].b_seq);
-            seq_store_u64(&s->buckets[eb2].b_slot[to], v);
-            seq_write_end(&s->buckets[eb2].b_seq);
-            seq_write_begin(&s->buckets[from[j]].b_seq);
-            seq_store_u64(&s->buckets[from[j]].b_slot[i], 0);
-            seq_write_end(&s->buckets[from[j]].b_seq);
-            *bucket = from[j];
-            *slot = i;
-            s->relocations++;
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/* Write a complete entry at arena offset off; returns its checksum. */
-static uint64_t
+/* Write a complete entry at arena offset off (memory no bucket reaches). */
+static void
 write_entry(struct store *s, uint64_t off, const void *key, uint32_t klen,
-            const void *val, uint32_t vlen, uint64_t hash, uint64_t expiry_ms,
-            uint32_t flags)
+            const void *val, uint32_t vlen, uint64_t expiry_ms, uint32_t flags)
 {
-    struct fmt_entry *e = (struct fmt_entry *)(s->arena + off);
-    uint64_t check;
+    unsigned char *p = s->arena + off;
+    struct entry_head h;
+    uint64_t w0, w1;
 
-    check = fmt_entry_check(klen, vlen, flags, hash, expiry_ms, key, val);
-    seq_store_u32(&e->e_size, (uint32_t)FMT_ENTRY_SIZE(klen, vlen));
-    seq_store_u32(&e->e_flags, flags);
-    seq_store_u32(&e->e_klen, klen);
-    seq_store_u32(&e->e_vlen, vlen);
-    seq_store_u64(&e->e_hash, hash);
-    seq_store_u64(&e->e_expiry_ms, expiry_ms);
-    seq_store_u64(&e->e_check, check);
-    seq_store_words(e + 1, key, klen);
-    if (vlen > 0)
-        seq_store_words((unsigned char *)e + FMT_VALUE_OFF(klen), val, vlen);
-    return check;
+    entry_encode(klen, vlen, flags, expiry_ms, s->view.lim.epoch_ms, &w0, &w1);
+    entry_decode(w0, w1, s->view.lim.epoch_ms, &h);
+    store_payload(p + sizeof(struct fmt_entry), key, klen, val, vlen);
+    seq_store_u64((uint64_t *)(p + 8), w1);
+    seq_store_u64((uint64_t *)p,
+                  w0 | entry_crc(&h, p + sizeof(struct fmt_entry)));
 }
 
 /*
@@ -638,8 +559,8 @@ store_set(struct store *s, const void *key, size_t klen, const void *val,
           uint64_t now_ms)
 {
     uint32_t bucket, slot, b1, b2, pos;
+    struct entry_head h;
     uint64_t hash, need, off;
-    struct fmt_bucket *b;
     int found, rc;
 
     if (klen == 0 || klen > s->view.max_key || vlen > s->view.max_value)
@@ -649,10 +570,8 @@ store_set(struct store *s, const void *key, size_t klen, const void *val,
         return -EINVAL;
     hash = hash_key(s->view.seed, key, klen);
     if (mode != STORE_SET) {
-        found =
-            store_find(s, hash, key, (uint32_t)klen, &bucket, &slot) &&
-            !store_expired(store_slot_entry(s, s->buckets[bucket].b_slot[slot]),
-                           now_ms);
+        found = index_find(s, hash, key, (uint32_t)klen, &bucket, &slot, &h) &&
+                !entry_expired(&h, now_ms);
         if (mode == STORE_ADD && found)
             return SHMC_EEXISTS;
         if (mode == STORE_REPLACE && !found)
@@ -666,43 +585,33 @@ store_set(struct store *s, const void *key, size_t klen, const void *val,
         return rc;
     off = s->head;
     pos = (uint32_t)(off / FMT_UNIT);
-    /* The header must not claim reclaimed memory before we write it. */
-    store_publish_ring(s);
 
     /* 2. The entry, complete, in memory no bucket reaches. */
-    write_entry(s, off, key, (uint32_t)klen, val, (uint32_t)vlen, hash,
-                expiry_ms, flags);
-    s->head += need;
-    s->used += need;
-    /* ... and must cover the entry before any bucket links it. */
-    store_publish_ring(s);
+    write_entry(s, off, key, (uint32_t)klen, val, (uint32_t)vlen, expiry_ms,
+                flags);
+    evict_advance_head(s, need);
 
-    /* 3. Link it: over the old version, else a free slot, else the oldest
-     * entry of the two buckets makes way. */
-    if (!store_find(s, hash, key, (uint32_t)klen, &bucket, &slot)) {
-        table_buckets(hash, s->view.mask, s->view.shift, &b1, &b2);
+    /* 3. Link it: over the old version, else a free slot, else a
+     * relocation, else the oldest entry of the two buckets makes way. */
+    if (!index_find(s, hash, key, (uint32_t)klen, &bucket, &slot, &h)) {
+        fmt_buckets(hash, s->view.nbuckets, &b1, &b2);
         bucket = b1;
-        slot = free_slot(&s->buckets[b1]);
+        slot = index_free_slot(s, b1);
         if (slot == FMT_SLOTS) {
             bucket = b2;
-            slot = free_slot(&s->buckets[b2]);
+            slot = index_free_slot(s, b2);
         }
-        if (slot == FMT_SLOTS && relocate(s, b1, b2, &bucket, &slot))
-            ;
-        else if (slot == FMT_SLOTS) {
+        if (slot == FMT_SLOTS && !index_relocate(s, b1, b2, &bucket, &slot)) {
             slot = evict_victim(s, b1, b2, &bucket);
-            store_unlink(
-                s, bucket, slot,
-                store_drop_reason(
-                    store_slot_entry(s, s->buckets[bucket].b_slot[slot]),
-                    now_ms));
+            index_unlink(s, bucket, slot,
+                         index_entry(s, s->buckets[bucket].b_slot[slot], &h) &&
+                                 entry_expired(&h, now_ms)
+                             ? UNLINK_EXPIRE
+                             : UNLINK_EVICT);
         }
         s->entries++;
     }
-    b = &s->buckets[bucket];
-    seq_write_begin(&b->b_seq);
-    seq_store_u64(&b->b_slot[slot], FMT_SLOT((uint32_t)(hash >> 32), pos));
-    seq_write_end(&b->b_seq);
+    index_store_slot(s, bucket, slot, FMT_SLOT((uint32_t)(hash >> 32), pos));
     s->sets++;
     store_publish(s);
     return 0;
@@ -713,17 +622,17 @@ int
 store_delete(struct store *s, const void *key, size_t klen, uint64_t now_ms)
 {
     uint32_t bucket, slot;
+    struct entry_head h;
     uint64_t hash;
     int expired;
 
     if (klen == 0 || klen > s->view.max_key)
         return SHMC_ETOOBIG;
     hash = hash_key(s->view.seed, key, klen);
-    if (!store_find(s, hash, key, (uint32_t)klen, &bucket, &slot))
+    if (!index_find(s, hash, key, (uint32_t)klen, &bucket, &slot, &h))
         return SHMC_ENOTFOUND;
-    expired = store_expired(
-        store_slot_entry(s, s->buckets[bucket].b_slot[slot]), now_ms);
-    store_unlink(s, bucket, slot, expired ? UNLINK_EXPIRE : UNLINK_DELETE);
+    expired = entry_expired(&h, now_ms);
+    index_unlink(s, bucket, slot, expired ? UNLINK_EXPIRE : UNLINK_DELETE);
     store_publish(s);
     return expired ? SHMC_ENOTFOUND : 0;
 }
@@ -734,26 +643,28 @@ store_touch(struct store *s, const void *key, size_t klen, uint64_t expiry_ms,
             uint64_t now_ms)
 {
     uint32_t bucket, slot;
-    struct fmt_entry *e;
+    struct entry_head h, nh;
     struct fmt_bucket *b;
-    uint64_t hash, check;
+    unsigned char *p;
+    uint64_t hash, w0, w1;
+    uint32_t crc;
 
     if (klen == 0 || klen > s->view.max_key)
         return SHMC_ETOOBIG;
     hash = hash_key(s->view.seed, key, klen);
-    if (!store_find(s, hash, key, (uint32_t)klen, &bucket, &slot))
+    if (!index_find(s, hash, key, (uint32_t)klen, &bucket, &slot, &h) ||
+        entry_expired(&h, now_ms))
         return SHMC_ENOTFOUND;
     b = &s->buckets[bucket];
-    e = store_slot_entry(s, b->b_slot[slot]);
-    if (store_expired(e, now_ms))
-        return SHMC_ENOTFOUND;
-    check =
-        fmt_entry_check(e->e_klen, e->e_vlen, e->e_flags, hash, expiry_ms,
-                        e + 1, (unsigned char *)e + FMT_VALUE_OFF(e->e_klen));
+    p = s->arena + (uint64_t)FMT_SLOT_POS(b->b_slot[slot]) * FMT_UNIT;
+    entry_encode(h.klen, h.vlen, h.flags, expiry_ms, s->view.lim.epoch_ms, &w0,
+                 &w1);
+    entry_decode(w0, w1, s->view.lim.epoch_ms, &nh);
+    crc = entry_crc(&nh, p + sizeof(struct fmt_entry));
     /* The entry is reachable: change it only inside a write section. */
     seq_write_begin(&b->b_seq);
-    seq_store_u64(&e->e_expiry_ms, expiry_ms);
-    seq_store_u64(&e->e_check, check);
+    seq_store_u64((uint64_t *)(p + 8), w1);
+    seq_store_u64((uint64_t *)p, w0 | crc);
     seq_write_end(&b->b_seq);
     return 0;
 }
@@ -762,22 +673,17 @@ store_touch(struct store *s, const void *key, size_t klen, uint64_t expiry_ms,
 void
 store_flush(struct store *s)
 {
-    struct fmt_bucket *b;
-    uint32_t i, j;
-    int busy;
-
-    for (i = 0; i <= s->view.mask; i++) {
-        b = &s->buckets[i];
-        for (busy = 0, j = 0; j < FMT_SLOTS; j++)
-            busy |= b->b_slot[j] != 0;
-        if (!busy)
-            continue;
-        seq_write_begin(&b->b_seq);
-        for (j = 0; j < FMT_SLOTS; j++)
-            seq_store_u64(&b->b_slot[j], 0);
-        seq_write_end(&b->b_seq);
-    }
+    index_clear(s);
     s->head = s->tail = s->used = 0;
-    s->entries = 0;
     store_publish(s);
+}
+
+/* Unlink expired entries from up to nbuckets buckets (a timer's sweep). */
+uint64_t
+store_expire(struct store *s, uint64_t now_ms, uint32_t nbuckets)
+{
+    uint64_t n = evict_expired(s, now_ms, nbuckets);
+
+    store_publish(s);
+    return n;
 }

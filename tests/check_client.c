@@ -214,10 +214,17 @@ START_TEST(test_replaced_table_is_followed)
     change_geometry();
     ck_assert_int_eq(td_restart(&d), 0);
     ck_assert_int_eq(shmc_set(h, "new", 3, "2", 1, 0), 0);
-    /* The lookup notices RETIRED, reopens, and finds the new table. */
+    /* The lookup notices RETIRED, reopens, and finds the new table ... */
     ck_assert_int_eq(shmc_get(h, "new", 3, buf, sizeof(buf), &n), 0);
-    ck_assert_int_eq(shmc_get(h, "old", 3, buf, sizeof(buf), &n),
-                     SHMC_ENOTFOUND);
+    /* ... which the resize built from the old one's entries. */
+    ck_assert_int_eq(shmc_get(h, "old", 3, buf, sizeof(buf), &n), 0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_int_eq(buf[0], '1');
+    {
+        struct shmc_info info;
+        ck_assert_int_eq(shmc_info(h, &info, sizeof(info)), 0);
+        ck_assert_uint_eq(info.generation, 2);
+    }
     shmc_close(h);
 }
 END_TEST

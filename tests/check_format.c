@@ -22,7 +22,7 @@ static char why[256];
 static void
 setup(void)
 {
-    struct store_geom g = {1 << 20, 0, 0, 0, 5};
+    struct store_geom g = {1 << 20, 0, 0, 0, 5, 0};
 
     dir = tu_tmpdir();
     path = tu_path(dir, "t.shm");
@@ -57,7 +57,7 @@ END_TEST
 
 START_TEST(test_two_tables_have_different_seeds)
 {
-    struct store_geom g = {1 << 20, 0, 0, 0, 1};
+    struct store_geom g = {1 << 20, 0, 0, 0, 1, 0};
     struct store *s2;
     char *p2 = tu_path(dir, "u.shm");
 
@@ -70,10 +70,12 @@ END_TEST
 
 START_TEST(test_entry_geometry)
 {
-    ck_assert_uint_eq(FMT_VALUE_OFF(1), 48);
-    ck_assert_uint_eq(FMT_VALUE_OFF(8), 48);
-    ck_assert_uint_eq(FMT_VALUE_OFF(9), 56);
-    ck_assert_uint_eq(FMT_ENTRY_SIZE(16, 100), 160);
+    /* Format 2: 16 bytes of header, key and value back to back. */
+    ck_assert_uint_eq(FMT_ENTRY_SIZE(1, 0), 24);
+    ck_assert_uint_eq(FMT_ENTRY_SIZE(8, 0), 24);
+    ck_assert_uint_eq(FMT_ENTRY_SIZE(9, 0), 32);
+    ck_assert_uint_eq(FMT_ENTRY_SIZE(16, 100), 136);
+    ck_assert_uint_eq(FMT_ENTRY_SIZE(16, 1000), 1032);
     ck_assert_uint_eq(FMT_ENTRY_SIZE(1, 0) % FMT_UNIT, 0);
     ck_assert_uint_eq(FMT_SLOT_TAG(FMT_SLOT(0xdeadbeef, 7)), 0xdeadbeef);
     ck_assert_uint_eq(FMT_SLOT_POS(FMT_SLOT(0xdeadbeef, 7)), 7);
@@ -125,13 +127,14 @@ START_TEST(test_consistent_but_impossible_geometry)
         ck_assert_msg(strstr(why, text) != NULL, "%s: %s", #field, why);       \
     } while (0)
 
-    EXPECT_GEOM(h_nbuckets, 3, "power of two");
-    EXPECT_GEOM(h_nbuckets, 1u << 31, "power of two");
+    EXPECT_GEOM(h_nbuckets, 1, "bucket count");
+    EXPECT_GEOM(h_nbuckets, 1u << 31, "bucket count");
     EXPECT_GEOM(h_index_off, 0, "index offset");
     EXPECT_GEOM(h_arena_off, 4096, "arena offset");
     EXPECT_GEOM(h_arena_off, 2u << 20, "arena offset");
     EXPECT_GEOM(h_arena_size, h.h_arena_size + 4096, "arena size");
     EXPECT_GEOM(h_arena_size, 17, "arena size");
+    EXPECT_GEOM(h_arena_size, 12, "arena size");
     EXPECT_GEOM(h_arena_size, UINT64_MAX - 15, "arena size");
     EXPECT_GEOM(h_max_key, 0, "limits");
     EXPECT_GEOM(h_max_value, FMT_VALUE_MAX + 1, "limits");

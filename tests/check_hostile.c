@@ -50,7 +50,7 @@ value_len(uint64_t i)
 static void
 setup(void)
 {
-    struct store_geom g = {TABLE_SIZE, 64, 64, 1024, 1};
+    struct store_geom g = {TABLE_SIZE, 64, 64, 1024, 1, 0};
     unsigned char val[1024];
     struct store *st;
     char k[32], why[256];

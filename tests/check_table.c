@@ -36,7 +36,7 @@ static void
 open_table(uint64_t size, uint32_t nbuckets, uint32_t max_key,
            uint32_t max_value)
 {
-    struct store_geom g = {size, nbuckets, max_key, max_value, 1};
+    struct store_geom g = {size, nbuckets, max_key, max_value, 1, 0};
     int rc;
 
     rc = store_create(path, &g, 0600, &st, why, sizeof(why));
@@ -159,10 +159,10 @@ START_TEST(test_expiry_and_touch)
     ck_assert_int_eq(store_touch(st, "nope", 4, NOW + 5000, NOW),
                      SHMC_ENOTFOUND);
     /* The sweep unlinks what expired and counts it. */
-    ck_assert_uint_eq(evict_expired(st, NOW + 2000, 1u << 20), 1);
+    ck_assert_uint_eq(store_expire(st, NOW + 2000, 1u << 20), 1);
     ck_assert_uint_eq(st->hdr->h_expirations, 1);
     ck_assert_uint_eq(st->hdr->h_entries, 1);
-    ck_assert_uint_eq(evict_expired(st, NOW + 6000, 1u << 20), 1);
+    ck_assert_uint_eq(store_expire(st, NOW + 6000, 1u << 20), 1);
     ck_assert_uint_eq(st->hdr->h_entries, 0);
 }
 END_TEST
@@ -217,7 +217,7 @@ START_TEST(test_flush)
     }
     store_flush(st);
     ck_assert_uint_eq(st->hdr->h_entries, 0);
-    ck_assert_uint_eq(st->hdr->h_ring_used, 0);
+    ck_assert_uint_eq(fmt_ring_used(st->hdr->h_ring, rd.arena_size), 0);
     for (i = 0; i < 100; i++) {
         tu_key(k, sizeof(k), (uint64_t)i);
         ck_assert_int_eq(get(k, buf, sizeof(buf), NULL), SHMC_ENOTFOUND);
@@ -270,7 +270,7 @@ START_TEST(test_retired_and_odd_sequence_repair)
     /* A writer that died mid-section leaves its bucket odd: readers give
      * up with EBUSY after a bounded number of tries ... */
     h = hash_key(rd.seed, "k", 1);
-    table_buckets(h, rd.mask, rd.shift, &b1, &b2);
+    fmt_buckets(h, rd.nbuckets, &b1, &b2);
     st->buckets[b1].b_seq |= 1u;
     t0 = tu_now();
     ck_assert_int_eq(table_lookup(&rd, "k", 1, buf, sizeof(buf), NOW, &hit),
@@ -323,7 +323,7 @@ END_TEST
 
 START_TEST(test_largest_value)
 {
-    struct store_geom g = {64u << 20, 0, 250, 16u << 20, 1};
+    struct store_geom g = {64u << 20, 0, 250, 16u << 20, 1, 0};
     struct table_hit hit;
     unsigned char *v, *out;
     size_t vlen = 16u << 20;
@@ -362,7 +362,8 @@ START_TEST(test_fifo_eviction_when_arena_full)
     }
     ck_assert_uint_gt(st->hdr->h_evictions, 4000);
     ck_assert_uint_eq(st->hdr->h_entries + st->hdr->h_evictions, n);
-    ck_assert_uint_le(st->hdr->h_ring_used, rd.arena_size);
+    ck_assert_uint_le(fmt_ring_used(st->hdr->h_ring, rd.arena_size),
+                      rd.arena_size);
     /* FIFO: the newest keys are all present, the oldest gone. */
     for (i = 0; i < 5000; i++) {
         tu_key(k, sizeof(k), i);
@@ -378,7 +379,8 @@ START_TEST(test_fifo_eviction_when_arena_full)
     }
     ck_assert_uint_eq(hits, st->hdr->h_entries);
     /* Space is reused: fill level stays high. */
-    ck_assert_uint_gt(st->hdr->h_ring_used, rd.arena_size * 3 / 4);
+    ck_assert_uint_gt(fmt_ring_used(st->hdr->h_ring, rd.arena_size),
+                      rd.arena_size * 3 / 4);
 }
 END_TEST
 
@@ -463,7 +465,7 @@ END_TEST
 
 START_TEST(test_entry_larger_than_arena)
 {
-    struct store_geom g = {1 << 20, 0, 250, 600000, 1};
+    struct store_geom g = {1 << 20, 0, 250, 600000, 1, 0};
 
     /* A limit that cannot fit half the arena is refused at creation. */
     ck_assert_int_eq(store_create(path, &g, 0600, &st, why, sizeof(why)),
@@ -506,12 +508,12 @@ END_TEST
 
 START_TEST(test_bad_geometry)
 {
-    struct store_geom g = {1000, 0, 0, 0, 1};
+    struct store_geom g = {1000, 0, 0, 0, 1, 0};
 
     ck_assert_int_eq(store_create(path, &g, 0600, &st, why, sizeof(why)),
                      -EINVAL);
     g.file_size = 1 << 20;
-    g.nbuckets = 3;
+    g.nbuckets = FMT_MAX_BUCKETS + 1u;
     ck_assert_int_eq(store_create(path, &g, 0600, &st, why, sizeof(why)),
                      -EINVAL);
     g.nbuckets = 0;
@@ -533,7 +535,7 @@ END_TEST
 static void
 crash_case(uint64_t seed, int nflips)
 {
-    struct store_geom g = {256 * 1024, 64, 64, 1024, 1};
+    struct store_geom g = {256 * 1024, 64, 64, 1024, 1, 0};
     unsigned char val[600], buf[1024];
     struct table_hit hit;
     struct store *s;
@@ -584,7 +586,7 @@ crash_case(uint64_t seed, int nflips)
                 store_set(s, k, 16, val, 40 + i % 400, 0, 0, STORE_SET, NOW),
                 0);
     }
-    evict_expired(s, NOW + 2000, 1u << 20);
+    store_expire(s, NOW + 2000, 1u << 20);
     for (i = 0; i < 900; i++) {
         tu_key(k, sizeof(k), i);
         rc = table_lookup(&s->view, k, 16, buf, sizeof(buf), NOW, &hit);

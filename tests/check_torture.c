@@ -147,7 +147,7 @@ reader(const char *file, struct tally *t, int id, double end, uint32_t nkeys)
 static void
 torture(uint64_t size, uint32_t nbuckets, uint32_t nkeys, unsigned secs)
 {
-    struct store_geom g = {size, nbuckets, 64, VMAX, 1};
+    struct store_geom g = {size, nbuckets, 64, VMAX, 1, 0};
     unsigned nreaders = tu_env_uint("SHMC_TORTURE_READERS", 2);
     struct tally *t;
     struct store *st;
@@ -193,7 +193,7 @@ torture(uint64_t size, uint32_t nbuckets, uint32_t nkeys, unsigned secs)
            "flushes=%llu evictions=%llu relocations=%llu | readers=%u "
            "lookups=%llu hits=%llu "
            "retries=%llu busy=%llu torn_or_wrong=%llu other_errors=%llu\n",
-           secs, st->view.mask + 1, nkeys, (unsigned long long)t->writes,
+           secs, st->view.nbuckets, nkeys, (unsigned long long)t->writes,
            (unsigned long long)t->sets, (unsigned long long)t->flushes,
            (unsigned long long)st->hdr->h_evictions,
            (unsigned long long)st->hdr->h_relocations, nreaders,
