@@ -100,9 +100,11 @@ struct fmt_header {
     uint32_t h_clean;        /* 1 while no writer has the table open */
     uint64_t h_heartbeat_ms; /* atomic; refreshed by the daemon */
     uint64_t h_pad2[6];
-    /* line 3: the writer's ring (atomic; trusted only if h_clean) */
+    /* line 3: the writer's ring (atomic; trusted only if h_clean and the
+     * seal matches) */
     uint64_t h_ring; /* FMT_RING(head, tail) in units; head == tail: empty */
-    uint64_t h_pad3[7];
+    uint64_t h_seal; /* at a clean close: CRC-32C of h_ring and line 4 */
+    uint64_t h_pad3[6];
     /* line 4: gauges and counters (atomic; writer stores, anyone reads) */
     uint64_t h_entries; /* live (linked) entries */
     uint64_t h_sets;
@@ -205,6 +207,7 @@ _Static_assert(offsetof(struct fmt_header, h_entries) == 4 * FMT_LINE,
 _Static_assert(sizeof(struct fmt_bucket) == FMT_LINE, "bucket is a line");
 _Static_assert(offsetof(struct fmt_bucket, b_slot) == 8, "slots");
 _Static_assert(offsetof(struct fmt_header, h_ring) == 3 * FMT_LINE, "ring");
+_Static_assert(offsetof(struct fmt_header, h_seal) == 3 * FMT_LINE + 8, "seal");
 _Static_assert(sizeof(struct fmt_entry) == 16, "entry header");
 _Static_assert(offsetof(struct fmt_entry, e_vlen) == 4, "e_vlen");
 _Static_assert(offsetof(struct fmt_entry, e_klen) == 8, "e_klen");

@@ -57,6 +57,19 @@
 
 /* Attempts that spin before the reader starts yielding the CPU. */
 #define SEQ_SPIN_MAX 64u
+/*
+ * Crash injection (test builds only: tests/check_crash.c compiles the
+ * writer with SHMC_CRASH_TEST): every store the writer makes to shared
+ * memory is a numbered point at which the test can make the process exit,
+ * as SIGKILL would.
+ */
+#ifdef SHMC_CRASH_TEST
+void crash_point(void);
+#define SEQ_CRASH_POINT() crash_point()
+#else
+#define SEQ_CRASH_POINT() ((void)0)
+#endif
+
 /* Hard cap on attempts, whatever the clock says. */
 #define SEQ_RETRY_MAX (1u << 20)
 /* Default time a reader waits for one bucket before SHMC_EBUSY. */
@@ -140,6 +153,7 @@ seq_write_begin(uint64_t *seq)
 {
     uint64_t s = __atomic_load_n(seq, __ATOMIC_RELAXED);
 
+    SEQ_CRASH_POINT();
     __atomic_store_n(seq, s + 1u, __ATOMIC_RELAXED);
     /* ORDERING: release fence; keeps the odd store above before every data
      * store of this section; pairs with the acquire fence in
@@ -153,6 +167,7 @@ seq_write_end(uint64_t *seq)
 {
     uint64_t s = __atomic_load_n(seq, __ATOMIC_RELAXED);
 
+    SEQ_CRASH_POINT();
     /* ORDERING: release; pairs with the acquire load in seq_read_begin(). */
     __atomic_store_n(seq, s + 1u, __ATOMIC_RELEASE);
 }
@@ -185,6 +200,7 @@ seq_load_u64(const uint64_t *p)
 static inline void
 seq_store_u32(uint32_t *p, uint32_t v)
 {
+    SEQ_CRASH_POINT();
     /* ORDERING: relaxed; published by seq_write_end() or ordered after
      * seq_write_begin()'s fence. */
     __atomic_store_n(p, v, __ATOMIC_RELAXED);
@@ -194,6 +210,7 @@ seq_store_u32(uint32_t *p, uint32_t v)
 static inline void
 seq_store_u64(uint64_t *p, uint64_t v)
 {
+    SEQ_CRASH_POINT();
     /* ORDERING: relaxed; as seq_store_u32(). */
     __atomic_store_n(p, v, __ATOMIC_RELAXED);
 }

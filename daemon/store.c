@@ -39,6 +39,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "crc32c.h"
 #include "error.h"
 #include "evict.h"
 #include "hash.h"
@@ -256,8 +257,10 @@ store_build(const char *path, int lock_fd, const struct store_geom *g,
     if (fill != NULL && (rc = fill(s, arg, why, whylen)) != 0)
         goto fail;
     store_publish(s);
+    SEQ_CRASH_POINT(); /* complete, not yet in place */
     if (rename(tmp, path) != 0)
         FAIL(-errno, "rename %s to %s: %s", tmp, path, strerror(errno));
+    SEQ_CRASH_POINT(); /* in place, the old table not yet retired */
     s->lock_fd = lock_fd;
     *out = s;
     return 0;
@@ -330,15 +333,34 @@ fail:
     return rc;
 }
 
-/* Whether the header's ring word describes a ring this arena can hold. */
-static int
-adopt_ring(struct store *s)
+/* The seal of a clean close: a CRC-32C of the ring word and the counters,
+ * so that one stray or torn word cannot pass for a clean table's state. */
+static uint64_t
+seal_of(const struct fmt_header *h)
 {
-    uint64_t r = s->hdr->h_ring, units = s->arena_size / FMT_UNIT;
+    uint32_t crc = crc32c_word(CRC32C_INIT, h->h_ring);
+
+    crc = crc32c_bytes(crc, &h->h_entries, 6 * sizeof(uint64_t));
+    return crc32c_final(crc);
+}
+
+/* Adopt the header's ring and counters if the seal of a clean close
+ * vouches for them and the ring fits this arena; 0 if not. */
+static int
+adopt_clean_state(struct store *s)
+{
+    const struct fmt_header *h = s->hdr;
+    uint64_t r = h->h_ring, units = s->arena_size / FMT_UNIT;
     uint64_t head = FMT_RING_HEAD(r), tail = FMT_RING_TAIL(r);
 
-    if (head >= units || tail >= units)
+    if (h->h_seal != seal_of(h) || head >= units || tail >= units)
         return 0;
+    s->entries = h->h_entries;
+    s->sets = h->h_sets;
+    s->deletes = h->h_deletes;
+    s->evictions = h->h_evictions;
+    s->expirations = h->h_expirations;
+    s->relocations = h->h_relocations;
     s->head = head * FMT_UNIT;
     s->tail = tail * FMT_UNIT;
     s->used = (s->head + s->arena_size - s->tail) % s->arena_size;
@@ -384,18 +406,9 @@ store_map(struct store *s, int fd, uint64_t size, int fresh, char *why,
     for (i = 0; i < s->view.nbuckets; i++)
         if (s->buckets[i].b_seq & 1u)
             seq_write_end(&s->buckets[i].b_seq);
-    s->was_clean = !fresh && h->h_clean == 1;
-    if (s->was_clean && adopt_ring(s)) {
-        s->entries = h->h_entries;
-        s->sets = h->h_sets;
-        s->deletes = h->h_deletes;
-        s->evictions = h->h_evictions;
-        s->expirations = h->h_expirations;
-        s->relocations = h->h_relocations;
-    } else if (!fresh) {
-        s->was_clean = 0;
+    s->was_clean = !fresh && h->h_clean == 1 && adopt_clean_state(s);
+    if (!fresh && !s->was_clean)
         verify_table(s, &s->verified);
-    }
     /* Unclean from here on, and durably so before any change. */
     seq_store_u32(&h->h_clean, 0);
     msync(s->base, FMT_PAGE, MS_SYNC);
@@ -415,6 +428,7 @@ store_close(struct store *s)
     if (s == NULL)
         return;
     store_publish(s);
+    seq_store_u64(&s->hdr->h_seal, seal_of(s->hdr));
     if (msync(s->base, s->size, MS_SYNC) == 0) {
         /* Clean only once everything it vouches for is on disk. */
         seq_store_u32(&s->hdr->h_clean, 1);

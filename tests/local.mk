@@ -16,10 +16,19 @@ tests_libtestutil_la_SOURCES = tests/testutil.c tests/testutil.h \
 	tests/client.c tests/client.h
 tests_libtestutil_la_LIBADD = common/libshmcommon.la
 
+# The writer again, with a crash point at every store to shared memory
+# (SEQ_CRASH_POINT in common/seqlock.h), for check_crash only.
+check_LTLIBRARIES = tests/libstore_crash.la
+tests_libstore_crash_la_SOURCES = $(daemon_libstore_la_SOURCES)
+tests_libstore_crash_la_CPPFLAGS = $(AM_CPPFLAGS) -DSHMC_CRASH_TEST
+tests_libstore_crash_la_LIBADD = common/libshmcommon.la common/libshmcdaemon.la
+
 TEST_LIBS = tests/libtestutil.la daemon/libstore.la common/libshmcommon.la \
 	$(CHECK_LIBS)
 
-check_PROGRAMS += tests/check_format tests/check_hash tests/check_seqlock \
+check_PROGRAMS += tests/check_format tests/check_hash tests/check_entry \
+	tests/check_crash \
+	tests/check_seqlock \
 	tests/check_table tests/check_torture tests/check_hostile \
 	tests/check_proto tests/check_daemon tests/check_client \
 	tests/check_persist
@@ -27,6 +36,12 @@ TESTS += $(check_PROGRAMS)
 
 tests_check_format_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_format_LDADD = $(TEST_LIBS)
+tests_check_crash_CPPFLAGS = $(AM_CPPFLAGS) -DSHMC_CRASH_TEST
+tests_check_crash_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_crash_LDADD = tests/libtestutil.la tests/libstore_crash.la \
+	common/libshmcommon.la $(CHECK_LIBS)
+tests_check_entry_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_entry_LDADD = $(TEST_LIBS)
 tests_check_hash_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_hash_LDADD = $(TEST_LIBS)
 tests_check_seqlock_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
