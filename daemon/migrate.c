@@ -168,6 +168,8 @@ collect_v1(struct migrate_src *src, struct items *a)
             e.e_size > asize - off ||
             V1_ENTRY_SIZE(e.e_klen, e.e_vlen) > e.e_size ||
             ((e.e_flags & V1_ENTRY_NEGATIVE) && e.e_vlen != 0) ||
+            hash_key(h->h_seed, arena + off + sizeof(e), e.e_klen) !=
+                e.e_hash ||
             v1_entry_check(&e, arena + off + sizeof(e),
                            arena + off + V1_VALUE_OFF(e.e_klen)) != e.e_check) {
             src->damaged++;

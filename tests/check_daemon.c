@@ -405,6 +405,98 @@ START_TEST(test_unreadable_table_is_set_aside)
 }
 END_TEST
 
+/* A table whose header goes bad while a reader maps it: the daemon marks
+ * the old file RETIRED before it sets it aside, so the reader stops
+ * answering from it (format 1 left such readers on the old file for ever). */
+START_TEST(test_set_aside_file_is_retired_for_mapped_readers)
+{
+    char *path, *c, buf[64], name[256];
+    struct table tb;
+    struct table_hit hit;
+    char why[128];
+    int fd, rfd, sfd;
+    FILE *ls;
+
+    start(NULL, NULL);
+    sfd = tc_connect(d.sock, 1);
+    ck_assert_int_eq(call(sfd, PROTO_OP_SET, "k", "old", 0), 0);
+    close(sfd);
+    path = tu_path(d.run, "t.shm");
+    rfd = open(path, O_RDONLY);
+    ck_assert_int_eq(table_open_fd(&tb, rfd, why, sizeof(why)), 0);
+    ck_assert_int_eq(table_lookup(&tb, "k", 1, buf, sizeof(buf), 0, &hit), 0);
+    ck_assert_int_eq(td_stop(&d), 0);
+    /* Damage the immutable geometry: the header checksum fails. */
+    fd = open(path, O_WRONLY);
+    ck_assert_int_eq(pwrite(fd, "\xff", 1, 40), 1);
+    close(fd);
+    ck_assert_int_eq(td_restart(&d), 0);
+    ck_assert_int_eq(table_lookup(&tb, "k", 1, buf, sizeof(buf), 0, &hit),
+                     SHMC_ERETIRED);
+    table_close(&tb);
+    close(rfd);
+    /* The file kept for inspection says RETIRED too. */
+    if (asprintf(&c, "ls %s | grep '^t.shm.bad-'", d.run) < 0)
+        abort();
+    ls = popen(c, "r");
+    ck_assert(fgets(name, sizeof(name), ls) != NULL);
+    pclose(ls);
+    name[strcspn(name, "\n")] = '\0';
+    free(path);
+    path = tu_path(d.run, name);
+    {
+        uint32_t state = 0;
+        fd = open(path, O_RDONLY);
+        ck_assert_int_eq(pread(fd, &state, 4, 128), 4);
+        close(fd);
+        ck_assert_uint_eq(state, FMT_STATE_RETIRED);
+    }
+    free(c);
+    free(path);
+}
+END_TEST
+
+/* "max_value_bytes": 0 once rebuilt the table at every start (read as
+ * "the default" by the layout, as 0 by the comparison).  It is refused,
+ * and a limit left to its default keeps the table across restarts. */
+START_TEST(test_limits_left_to_default_keep_the_table)
+{
+    struct treply r;
+    int fd;
+
+    ck_assert_int_ne(
+        td_start(&d, "{\"tables\": {\"t\": {\"max_value_bytes\": 0}}}", -1), 0);
+    td_free(&d);
+    ck_assert_int_eq(td_start(&d,
+                              "{\"log_level\": \"warning\", \"tables\": "
+                              "{\"t\": {\"size_bytes\": 8388608}}}",
+                              -1),
+                     0);
+    fd = tc_connect(d.sock, 1);
+    ck_assert_int_eq(call(fd, PROTO_OP_SET, "k", "v", 0), 0);
+    close(fd);
+    ck_assert_int_eq(td_stop(&d), 0);
+    ck_assert_int_eq(td_restart(&d), 0);
+    fd = tc_connect(d.sock, 1);
+    ck_assert_int_eq(tc_call(fd, PROTO_OP_GET, "t", "k", 1, NULL, 0, 0, 0, &r),
+                     0);
+    ck_assert_int_eq(r.status, 0);
+    tc_reply_free(&r);
+    close(fd);
+    {
+        /* Reused, not rebuilt: still the first generation. */
+        char *p = tu_path(d.run, "t.shm");
+        uint64_t gen = 0;
+        fd = open(p, O_RDONLY);
+        ck_assert_int_eq(
+            pread(fd, &gen, 8, offsetof(struct fmt_header, h_generation)), 8);
+        close(fd);
+        free(p);
+        ck_assert_uint_eq(gen, 1);
+    }
+}
+END_TEST
+
 START_TEST(test_sighup_reload)
 {
     char *c;
@@ -859,6 +951,8 @@ daemon_suite(void)
     tcase_add_test(tc, test_restart_reuses_tables);
     tcase_add_test(tc, test_changed_geometry_replaces_and_retires);
     tcase_add_test(tc, test_unreadable_table_is_set_aside);
+    tcase_add_test(tc, test_set_aside_file_is_retired_for_mapped_readers);
+    tcase_add_test(tc, test_limits_left_to_default_keep_the_table);
     tcase_add_test(tc, test_sighup_reload);
     tcase_add_test(tc, test_notify_and_watchdog);
     tcase_add_test(tc, test_socket_activation);

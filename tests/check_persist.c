@@ -13,10 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "client.h"
+#include "format.h"
+#include "format_v1.h"
+#include "hash.h"
 #include "shmcache.h"
 #include "testutil.h"
 
@@ -98,6 +102,159 @@ START_TEST(test_restart_keeps_10000_keys)
         snprintf(v, sizeof(v), "val-%s", k);
         ck_assert_str_eq(buf, v);
     }
+}
+END_TEST
+
+/*
+ * Write a format 1 disk table of nkeys keys, as the format 1 daemon laid
+ * it out (8 MiB, 8192 buckets, 16-byte units), at path.
+ */
+static void
+write_v1_table(const char *path, int nkeys, uint64_t *seed_out)
+{
+    uint64_t size = 8388608, nb = 8192, off = 0;
+    struct v1_header hd;
+    unsigned char *base;
+    uint64_t *slots;
+    char k[32], v[64];
+    int fd, i;
+
+    memset(&hd, 0, sizeof(hd));
+    hd.h_magic = FMT_MAGIC;
+    hd.h_version = V1_VERSION;
+    hd.h_header_size = V1_HEADER_SIZE;
+    hd.h_file_size = size;
+    hd.h_index_off = 4096;
+    hd.h_arena_off = 4096 + nb * 64;
+    hd.h_arena_size = (size - hd.h_arena_off) & ~(uint64_t)15;
+    hd.h_nbuckets = (uint32_t)nb;
+    hd.h_max_key = 250;
+    hd.h_max_value = 100000;
+    hd.h_seed[0] = 0x1122334455667788ULL;
+    hd.h_seed[1] = 0x99aabbccddeeff00ULL;
+    hd.h_generation = 7;
+    hd.h_geom_check = v1_geom_check(&hd);
+    hd.h_state = 1;
+    hd.h_clean = 1;
+    fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0640);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(posix_fallocate(fd, 0, (off_t)size), 0);
+    base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    ck_assert(base != MAP_FAILED);
+    slots = (uint64_t *)(base + 4096);
+    for (i = 0; i < nkeys; i++) {
+        struct v1_entry *e = (struct v1_entry *)(base + hd.h_arena_off + off);
+        tu_key(k, sizeof(k), (uint64_t)i);
+        snprintf(v, sizeof(v), "v1-%s", k);
+        e->e_klen = 16;
+        e->e_vlen = (uint32_t)strlen(v);
+        e->e_size = (uint32_t)V1_ENTRY_SIZE(16, e->e_vlen);
+        e->e_flags = 0;
+        e->e_hash = hash_key(hd.h_seed, k, 16);
+        e->e_expiry_ms = 0;
+        memcpy(e + 1, k, 16);
+        memcpy((unsigned char *)e + V1_VALUE_OFF(16), v, e->e_vlen);
+        e->e_check = v1_entry_check(e, k, v);
+        /* Any slot will do: the converter reads every slot. */
+        slots[(i / 7) * 8 + 1 + i % 7] =
+            (e->e_hash >> 32 << 32) | (off / 16 + 1);
+        off += e->e_size;
+    }
+    hd.h_ring_head = hd.h_ring_used = off;
+    memcpy(base, &hd, sizeof(hd));
+    munmap(base, size);
+    close(fd);
+    if (seed_out != NULL)
+        *seed_out = hd.h_seed[0];
+}
+
+/* A format 1 disk table found at start is converted with every key. */
+START_TEST(test_format1_table_is_converted)
+{
+    char k[32], v[64], buf[64], *path;
+    struct shmc_info info;
+    shmc_t *h;
+    size_t n;
+    int i;
+
+    ck_assert_int_eq(td_stop(&d), 0);
+    path = tu_path(d.state, "p.shm");
+    write_v1_table(path, 10000, NULL);
+    ck_assert_int_eq(td_restart(&d), 0);
+    ck_assert_int_eq(shmc_open(d.sock, "p", 0, &h), 0);
+    ck_assert_int_eq(shmc_info(h, &info, sizeof(info)), 0);
+    ck_assert_uint_eq(info.format_version, 2);
+    ck_assert_uint_eq(info.generation, 8);
+    ck_assert_uint_eq(info.entries, 10000);
+    for (i = 0; i < 10000; i++) {
+        tu_key(k, sizeof(k), (uint64_t)i);
+        snprintf(v, sizeof(v), "v1-%s", k);
+        ck_assert_int_eq(shmc_get(h, k, 16, buf, sizeof(buf), &n), 0);
+        ck_assert_uint_eq(n, strlen(v));
+        ck_assert_mem_eq(buf, v, n);
+    }
+    shmc_close(h);
+    free(path);
+}
+END_TEST
+
+/* Resizing a disk table keeps its data: all of it when growing, the
+ * newest when shrinking below what it holds. */
+START_TEST(test_resize_keeps_data)
+{
+    char k[32], v[64], buf[64];
+    int i, present, newest_present;
+    shmc_t *h;
+    size_t n;
+
+    ck_assert_int_eq(shmc_open(d.sock, "p", 0, &h), 0);
+    for (i = 0; i < 10000; i++) {
+        tu_key(k, sizeof(k), (uint64_t)i);
+        snprintf(v, sizeof(v), "val-%s", k);
+        ck_assert_int_eq(shmc_set(h, k, 16, v, strlen(v), 0), 0);
+    }
+    shmc_close(h);
+    /* Up: 8 -> 16 MiB, every key kept. */
+    ck_assert_int_eq(td_stop(&d), 0);
+    ck_assert_int_eq(
+        td_write_conf(&d, "{\"log_level\": \"err\", \"tables\": {"
+                          "\"p\": {\"mode\": \"disk\", \"size_bytes\": "
+                          "16777216, \"max_value_bytes\": 100000, "
+                          "\"default_ttl_s\": 0}}}"),
+        0);
+    ck_assert_int_eq(td_restart(&d), 0);
+    ck_assert_int_eq(shmc_open(d.sock, "p", 0, &h), 0);
+    for (i = 0; i < 10000; i++) {
+        tu_key(k, sizeof(k), (uint64_t)i);
+        snprintf(v, sizeof(v), "val-%s", k);
+        ck_assert_msg(shmc_get(h, k, 16, buf, sizeof(buf), &n) == 0,
+                      "key %d lost growing", i);
+        ck_assert_mem_eq(buf, v, n);
+    }
+    shmc_close(h);
+    /* Down: 16 MiB -> 512 KiB, which holds a few thousand: the newest. */
+    ck_assert_int_eq(td_stop(&d), 0);
+    ck_assert_int_eq(
+        td_write_conf(&d, "{\"log_level\": \"err\", \"tables\": {"
+                          "\"p\": {\"mode\": \"disk\", \"size_bytes\": "
+                          "524288, \"max_value_bytes\": 1000, "
+                          "\"default_ttl_s\": 0}}}"),
+        0);
+    ck_assert_int_eq(td_restart(&d), 0);
+    ck_assert_int_eq(shmc_open(d.sock, "p", 0, &h), 0);
+    for (present = 0, newest_present = 0, i = 0; i < 10000; i++) {
+        tu_key(k, sizeof(k), (uint64_t)i);
+        snprintf(v, sizeof(v), "val-%s", k);
+        if (shmc_get(h, k, 16, buf, sizeof(buf), &n) != 0)
+            continue;
+        ck_assert_mem_eq(buf, v, n);
+        present++;
+        newest_present += i >= 9000;
+    }
+    shmc_close(h);
+    ck_assert_int_gt(present, 2000);
+    ck_assert_int_lt(present, 10000);
+    ck_assert_int_eq(newest_present, 1000);
 }
 END_TEST
 
@@ -309,6 +466,8 @@ persist_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_restart_keeps_10000_keys);
+    tcase_add_test(tc, test_format1_table_is_converted);
+    tcase_add_test(tc, test_resize_keeps_data);
     tcase_add_test(tc, test_crash_loop);
     tcase_add_test(tc, test_unclean_start_extends_timeout);
     tcase_add_test(tc, test_expired_entries_stay_dead);
