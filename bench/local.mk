@@ -2,7 +2,7 @@
 noinst_PROGRAMS += bench/bench
 bench_bench_SOURCES = bench/bench.c
 bench_bench_LDADD = daemon/libstore.la common/libshmcommon.la
-EXTRA_DIST += bench/run.sh
+EXTRA_DIST += bench/run.sh bench/memory.sh bench/memory.py
 
 noinst_PROGRAMS += bench/bench_set
 bench_bench_set_SOURCES = bench/bench_set.c
@@ -11,3 +11,7 @@ bench_bench_set_LDADD = common/libshmcommon.la
 noinst_PROGRAMS += bench/bench_restart
 bench_bench_restart_SOURCES = bench/bench_restart.c
 bench_bench_restart_LDADD = common/libshmcommon.la
+
+noinst_PROGRAMS += bench/bench_fill
+bench_bench_fill_SOURCES = bench/bench_fill.c
+bench_bench_fill_LDADD = daemon/libstore.la common/libshmcommon.la

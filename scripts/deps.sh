@@ -1,11 +1,15 @@
 #!/bin/sh
 # Install what building and testing shmcache needs on Debian 12 (or a close
 # relative), but only what is missing.  Run as root, or with sudo available.
+# "deps.sh bench" adds what the comparisons in bench/ run against.
 set -eu
 
 PKGS="autoconf automake libtool pkg-config make gcc libc6-dev
       libevent-dev libjansson-dev check
       debhelper fakeroot lintian"
+if [ "${1:-}" = bench ]; then
+    PKGS="$PKGS memcached redis-server python3"
+fi
 
 missing=""
 for p in $PKGS; do
