@@ -123,11 +123,11 @@ fill(uint64_t count)
         for (n = 0, j = 0; j < PER_BATCH; j++) {
             int kl = snprintf(key, sizeof(key), "key:%012llu",
                               (unsigned long long)(i + j));
-            n += proto_batch_item(items + n, sizeof(items) - n, key,
-                                  (size_t)kl, val, VLEN, PROTO_TTL_NEVER);
+            n += proto_batch_item(items + n, sizeof(items) - n, key, (size_t)kl,
+                                  val, VLEN, PROTO_TTL_NEVER);
         }
-        f = proto_request(frame, sizeof(frame), PROTO_OP_BATCH, 1, "big",
-                          NULL, 0, items, n, 0, PER_BATCH);
+        f = proto_request(frame, sizeof(frame), PROTO_OP_BATCH, 1, "big", NULL,
+                          0, items, n, 0, PER_BATCH);
         send_all(fd, frame, f);
         if (recv(fd, reply, 20, MSG_WAITALL) != 20 ||
             proto_get32(reply + 12) != 0)
@@ -164,10 +164,17 @@ main(int argc, char **argv)
 
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 's': size = strtoull(optarg, NULL, 10); break;
-        case 'r': runs = atoi(optarg); break;
-        case 'd': dir = optarg; break;
-        default: return 64;
+        case 's':
+            size = strtoull(optarg, NULL, 10);
+            break;
+        case 'r':
+            runs = atoi(optarg);
+            break;
+        case 'd':
+            dir = optarg;
+            break;
+        default:
+            return 64;
         }
     }
     if (optind >= argc || runs < 1 || runs > 15) {

@@ -78,6 +78,9 @@ shmc_info(const shmc_t *h, struct shmc_info *info, size_t size)
     i.evictions = seq_load_u64(&hd->h_evictions);
     i.expirations = seq_load_u64(&hd->h_expirations);
     i.relocations = seq_load_u64(&hd->h_relocations);
+    i.live_bytes = seq_load_u64(&hd->h_live_bytes);
+    i.moves = seq_load_u64(&hd->h_moves);
+    i.evictions_index = seq_load_u64(&hd->h_evictions_index);
     i.retired = table_state(&m->t) == FMT_STATE_RETIRED;
     i.clean = seq_load_u32(&hd->h_clean) == 1;
     memcpy(info, &i, size < sizeof(i) ? size : sizeof(i));

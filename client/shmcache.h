@@ -264,6 +264,14 @@ struct shmc_info {
     uint32_t retired; /**< 1: replaced; the handle reopens on next get */
     uint32_t clean;   /**< 1: no daemon has the table open */
     uint32_t reserved;
+    /** Arena bytes of linked entries; used_bytes - live_bytes are dead
+     *  (replaced, deleted) bytes not yet reclaimed. */
+    uint64_t live_bytes;
+    /** Live entries moved forward in the arena instead of evicted. */
+    uint64_t moves;
+    /** Live entries evicted because both buckets of a new key were full
+     *  (evictions counts those evicted because the arena was full). */
+    uint64_t evictions_index;
 };
 
 /**

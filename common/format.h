@@ -72,7 +72,7 @@
 /*
  * The header.  Line 0 and line 1 are written once at creation; line 2 is
  * liveness; line 3 the writer's ring, one word so that no crash and no torn
- * write can leave it half updated; lines 4 and up hold counters, each group
+ * write can leave it half updated; lines 4 and 5 hold counters, each group
  * on its own line so that readers polling one do not share a line with the
  * writer's hot stores.
  */
@@ -103,16 +103,20 @@ struct fmt_header {
     /* line 3: the writer's ring (atomic; trusted only if h_clean and the
      * seal matches) */
     uint64_t h_ring; /* FMT_RING(head, tail) in units; head == tail: empty */
-    uint64_t h_seal; /* at a clean close: CRC-32C of h_ring and line 4 */
+    uint64_t h_seal; /* at a clean close: CRC-32C of h_ring, lines 4-5 */
     uint64_t h_pad3[6];
     /* line 4: gauges and counters (atomic; writer stores, anyone reads) */
     uint64_t h_entries; /* live (linked) entries */
     uint64_t h_sets;
     uint64_t h_deletes;
-    uint64_t h_evictions;   /* live entries dropped to make room */
+    uint64_t h_evictions;   /* live entries dropped: the arena was full */
     uint64_t h_expirations; /* entries dropped because they expired */
     uint64_t h_relocations; /* entries moved to their second bucket */
-    uint64_t h_pad4[2];
+    uint64_t h_live_bytes;  /* arena bytes of linked entries */
+    uint64_t h_moves;       /* live entries copied forward, not evicted */
+    /* line 5: more counters */
+    uint64_t h_evictions_index; /* live entries dropped: both buckets full */
+    uint64_t h_pad5[7];
 };
 
 struct fmt_bucket {
@@ -192,7 +196,7 @@ fmt_buckets(uint64_t hash, uint32_t nb, uint32_t *b1, uint32_t *b2)
         *b2 = *b1 + 1u == nb ? 0 : *b1 + 1u;
 }
 
-_Static_assert(sizeof(struct fmt_header) == 5 * FMT_LINE, "header lines");
+_Static_assert(sizeof(struct fmt_header) == 6 * FMT_LINE, "header lines");
 _Static_assert(sizeof(struct fmt_header) <= FMT_PAGE, "header fits a page");
 _Static_assert(offsetof(struct fmt_header, h_magic) == 0, "magic first");
 _Static_assert(offsetof(struct fmt_header, h_version) == 8, "version");

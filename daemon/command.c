@@ -102,8 +102,9 @@ static json_t *
 table_json(const struct dtable *t)
 {
     const struct fmt_header *h = t->st->hdr;
+    json_t *o, *more;
 
-    return json_pack(
+    o = json_pack(
         "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
         "s:I, s:I, s:I, s:I}",
         "name", t->cfg.name, "mode", t->cfg.disk ? "disk" : "memory", "path",
@@ -118,6 +119,20 @@ table_json(const struct dtable *t)
         "expirations", (json_int_t)t->st->expirations, "relocations",
         (json_int_t)t->st->relocations, "default_ttl_s",
         (json_int_t)t->cfg.default_ttl_s);
+
+    /* Where the arena's bytes are, and why entries left. */
+    more = json_pack("{s:I, s:I, s:I, s:I, s:I}", "live_bytes",
+                     (json_int_t)t->st->live, "dead_bytes",
+                     (json_int_t)(t->st->used - t->st->live), "moves",
+                     (json_int_t)t->st->moves, "evictions_index",
+                     (json_int_t)t->st->evictions_index,
+                     "live_high_water_bytes", (json_int_t)t->st->live_hwm);
+    if (o == NULL || more == NULL || json_object_update(o, more) != 0) {
+        json_decref(o);
+        o = NULL;
+    }
+    json_decref(more);
+    return o;
 }
 
 /* Reply with a JSON document. */

@@ -74,6 +74,7 @@ static const struct field table_fields[] = {
     {"size_bytes", F_U64, T(size_bytes), 65536, (uint64_t)1 << 40},
     {"buckets", F_U32, T(buckets), 0, FMT_MAX_BUCKETS},
     {"expected_item_bytes", F_U32, T(item_bytes), 1, FMT_VALUE_MAX},
+    {"live_high_water_pct", F_U32, T(live_hwm_pct), 10, 100},
     {"default_ttl_s", F_U32, T(default_ttl_s), 0, UINT32_MAX / 1000},
     {"negative_ttl_s", F_U32, T(negative_ttl_s), 0, UINT32_MAX / 1000},
     {"max_key_bytes", F_U32, T(max_key_bytes), 1, FMT_KEY_MAX},
@@ -319,6 +320,7 @@ table_defaults(struct conf_table *t)
     t->max_key_bytes = 250;
     t->max_value_bytes = 1u << 20;
     t->item_bytes = 100;
+    t->live_hwm_pct = 90;
     t->file_mode = 0640;
     t->file_gid = -1;
 }

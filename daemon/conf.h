@@ -22,8 +22,9 @@ struct conf_table {
     char name[PROTO_TABLE_MAX + 1];
     int disk; /* 0 memory (runtime dir), 1 disk (state dir) */
     uint64_t size_bytes;
-    uint32_t buckets;    /* 0 = sized from item_bytes */
-    uint32_t item_bytes; /* expected key + value bytes of an item */
+    uint32_t buckets;      /* 0 = sized from item_bytes */
+    uint32_t item_bytes;   /* expected key + value bytes of an item */
+    uint32_t live_hwm_pct; /* live data above this % of the arena: evict */
     uint32_t default_ttl_s;
     uint32_t negative_ttl_s;
     uint32_t max_key_bytes;

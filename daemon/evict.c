@@ -29,10 +29,76 @@
 #include "seqlock.h"
 #include "verify.h"
 
-/* Reclaim the entry at the ring tail.  Returns 0, or -1 if the ring does
- * not parse there (only a stray write into the mapping can do that). */
+/* Fill the rest of the arena after the head with a pad and wrap the head
+ * to 0.  If the tail is at 0 the ring is full for a moment; the caller
+ * then reclaims from the tail. */
+static void
+wrap_head(struct store *s)
+{
+    uint64_t room = s->arena_size - s->head;
+
+    if (room > 0) {
+        seq_store_u64((uint64_t *)(s->arena + s->head), entry_pad_word(room));
+        s->used += room;
+    }
+    s->head = 0;
+}
+
+/* Whether an entry of size bytes fits at the head without the head
+ * catching up with the tail (wrapping first, if that makes it fit). */
 static int
-evict_tail(struct store *s, uint64_t now_ms)
+fits_at_head(struct store *s, uint64_t size)
+{
+    uint64_t room;
+
+    if (s->used == 0)
+        return size < s->arena_size;
+    if (s->head > s->tail) {
+        room = s->arena_size - s->head;
+        if (room > size || (room == size && s->tail > 0))
+            return 1;
+        if (s->tail <= size)
+            return 0;
+        wrap_head(s); /* the start of the arena has the room */
+    }
+    return s->tail - s->head > size;
+}
+
+/*
+ * Copy the live entry at the tail (h, linked by bucket/slot) to the head
+ * and repoint its slot in one write section, as relocation does across
+ * buckets: a reader finds it at the old place or the new one, and the old
+ * bytes are reclaimed only once the slot no longer points at them.
+ */
+static void
+move_tail_entry(struct store *s, const struct entry_head *h, uint32_t bucket,
+                uint32_t slot)
+{
+    const uint64_t *from = (const uint64_t *)(s->arena + s->tail);
+    uint64_t *to = (uint64_t *)(s->arena + s->head), i, v;
+
+    for (i = 0; i < h->size / 8; i++)
+        seq_store_u64(&to[i], from[i]);
+    v = s->buckets[bucket].b_slot[slot];
+    index_store_slot(s, bucket, slot,
+                     FMT_SLOT(FMT_SLOT_TAG(v), s->head / FMT_UNIT));
+    evict_advance_head(s, h->size);
+    s->moves++;
+}
+
+/*
+ * Reclaim the entry at the ring tail: dead bytes (a pad, an unlinked old
+ * version) go at once; a linked entry that expired is unlinked; a live one
+ * is moved to the head if the ring holds at least want dead bytes further
+ * on (moving past them is worth it), live data is under the high-water
+ * mark and *move_budget (bytes, decremented) allows; else it is evicted.
+ * So a table of live data only stays a plain FIFO.  Returns 0,
+ * or -1 if the ring does not parse there (only a stray write into the mapping
+ * can do that).
+ */
+static int
+evict_tail(struct store *s, uint64_t now_ms, uint64_t *move_budget,
+           uint64_t want)
 {
     const unsigned char *e = s->arena + s->tail;
     uint32_t bucket, slot, pos = (uint32_t)(s->tail / FMT_UNIT);
@@ -40,10 +106,16 @@ evict_tail(struct store *s, uint64_t now_ms)
 
     switch (index_entry_at(s, s->tail, &h)) {
     case ENTRY_OK:
-        if (index_find_pos(s, index_key_hash(s, e, &h), pos, &bucket, &slot))
-            index_unlink(s, bucket, slot,
-                         entry_expired(&h, now_ms) ? UNLINK_EXPIRE
-                                                   : UNLINK_EVICT);
+        if (!index_find_pos(s, index_key_hash(s, e, &h), pos, &bucket, &slot))
+            break; /* dead: replaced or deleted */
+        if (entry_expired(&h, now_ms))
+            index_unlink(s, bucket, slot, UNLINK_EXPIRE);
+        else if (*move_budget >= h.size && s->live <= s->live_hwm &&
+                 s->used - s->live >= want && fits_at_head(s, h.size)) {
+            move_tail_entry(s, &h, bucket, slot);
+            *move_budget -= h.size;
+        } else
+            index_unlink(s, bucket, slot, UNLINK_EVICT);
         break;
     case ENTRY_IS_PAD:
         break;
@@ -60,20 +132,34 @@ evict_tail(struct store *s, uint64_t now_ms)
 }
 
 /*
- * Make need contiguous bytes free at the ring head (evicting from the tail
- * as needed).  The ring never becomes completely full: head == tail means
- * empty, so the free part always keeps at least one unit.  Returns 0, or
+ * Make need contiguous bytes free at the ring head, and keep a reserve of
+ * free space beyond them so that a live entry reaching the tail can be
+ * moved rather than evicted.  Dead bytes are reclaimed before any live
+ * entry is dropped: live entries at the tail are moved forward while live
+ * data is under the high-water mark.  Moving does not free space, so the
+ * bytes moved per call are bounded by one turn of the ring; after that,
+ * or above the mark, the tail entry is evicted (FIFO).  The ring never
+ * becomes completely full: head == tail means empty.  Returns 0, or
  * SHMC_ENOSPACE if need exceeds the arena.
  */
 int
 evict_make_room(struct store *s, uint64_t need, uint64_t now_ms)
 {
     struct verify_report r;
-    uint64_t room;
+    uint64_t keep, room, move_budget;
     int repaired = 0;
 
     if (need >= s->arena_size)
         return SHMC_ENOSPACE;
+    /* The reserve: room for a wrap's pad and then a move of the largest
+     * entry (each smaller than the largest entry), at most 1/8 of the
+     * arena, and never so much that an empty table could not hold need. */
+    keep = 2 * FMT_ENTRY_SIZE(s->view.max_key, s->view.max_value) + FMT_UNIT;
+    if (keep > s->arena_size / 8)
+        keep = s->arena_size / 8;
+    if (keep > (s->arena_size - need) / 2)
+        keep = (s->arena_size - need) / 2;
+    move_budget = s->used; /* one turn of the ring */
     for (;;) {
         if (s->used == 0)
             s->head = s->tail = 0;
@@ -82,22 +168,18 @@ evict_make_room(struct store *s, uint64_t need, uint64_t now_ms)
              * may be used to the last byte only if the head then wraps to
              * a position short of the tail. */
             room = s->arena_size - s->head;
-            if (room > need || (room == need && s->tail > 0))
+            if (!(room > need || (room == need && s->tail > 0))) {
+                wrap_head(s);
+            } else if (s->arena_size - s->used >= need + keep) {
                 return 0;
-            if (room > 0) {
-                /* Fill the rest of the arena with a pad; wrap. */
-                seq_store_u64((uint64_t *)(s->arena + s->head),
-                              entry_pad_word(room));
-                s->used += room;
             }
-            /* If the tail is at 0 the ring is full for a moment; the
-             * code below evicts from the tail. */
-            s->head = 0;
-        }
-        /* Data wraps: free space is [head, tail). */
-        if (s->tail > s->head && s->tail - s->head > need)
+        } else if (s->tail - s->head > need &&
+                   s->arena_size - s->used >= need + keep) {
+            /* Data wraps: free space is [head, tail). */
             return 0;
-        if (evict_tail(s, now_ms) != 0) {
+        }
+        if (evict_tail(s, now_ms, &move_budget,
+                       need + keep - (s->arena_size - s->used)) != 0) {
             /* Rebuild the ring from the slots once; if it still does not
              * parse, start over rather than guess. */
             if (repaired++ == 0) {

@@ -118,18 +118,31 @@ index_store_slot(struct store *s, uint32_t bucket, uint32_t slot, uint64_t v)
     seq_write_end(&b->b_seq);
 }
 
-/* Unlink one slot in its own write section; why is an UNLINK_* reason. */
+/* Unlink one slot in its own write section; why is an UNLINK_* reason,
+ * which says which counter it bumps. */
 void
 index_unlink(struct store *s, uint32_t bucket, uint32_t slot, int why)
 {
+    struct entry_head h;
+
+    if (index_entry(s, s->buckets[bucket].b_slot[slot], &h) != NULL)
+        s->live -= h.size < s->live ? h.size : s->live;
     index_store_slot(s, bucket, slot, 0);
     s->entries--;
-    if (why == UNLINK_EXPIRE)
+    switch (why) {
+    case UNLINK_EXPIRE:
         s->expirations++;
-    else if (why == UNLINK_EVICT || why == UNLINK_DAMAGED)
+        break;
+    case UNLINK_EVICT:
+    case UNLINK_DAMAGED:
         s->evictions++;
-    else
+        break;
+    case UNLINK_EVICT_INDEX:
+        s->evictions_index++;
+        break;
+    default:
         s->deletes++;
+    }
 }
 
 /* A free slot of a bucket, or FMT_SLOTS. */
@@ -205,4 +218,5 @@ index_clear(struct store *s)
         seq_write_end(&b->b_seq);
     }
     s->entries = 0;
+    s->live = 0;
 }

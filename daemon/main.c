@@ -202,7 +202,7 @@ reload_cb(evutil_socket_t sig, short what, void *arg)
                      t->cfg.name);
         } else if (!tables_same_geometry(nt, &t->cfg)) {
             log_warn("config: new size/limits/mode of table=%s ignored until "
-                     "restart; TTLs and ACLs applied",
+                     "restart; TTLs, ACLs and live_high_water_pct applied",
                      t->cfg.name);
             t->cfg.default_ttl_s = nt->default_ttl_s;
             t->cfg.negative_ttl_s = nt->negative_ttl_s;
@@ -211,9 +211,11 @@ reload_cb(evutil_socket_t sig, short what, void *arg)
             t->cfg.read_uids = nt->read_uids;
             t->cfg.read_gids = nt->read_gids;
             t->cfg.read_any = nt->read_any;
+            t->cfg.live_hwm_pct = nt->live_hwm_pct;
         } else {
             t->cfg = *nt;
         }
+        store_set_live_hwm(t->st, t->cfg.live_hwm_pct);
     }
     for (i = 0; i < c->ntables; i++)
         if (tables_find(D.tables, D.ntables, c->tables[i].name,

@@ -340,7 +340,8 @@ seal_of(const struct fmt_header *h)
 {
     uint32_t crc = crc32c_word(CRC32C_INIT, h->h_ring);
 
-    crc = crc32c_bytes(crc, &h->h_entries, 6 * sizeof(uint64_t));
+    crc = crc32c_bytes(crc, &h->h_entries,
+                       sizeof(*h) - offsetof(struct fmt_header, h_entries));
     return crc32c_final(crc);
 }
 
@@ -361,6 +362,9 @@ adopt_clean_state(struct store *s)
     s->evictions = h->h_evictions;
     s->expirations = h->h_expirations;
     s->relocations = h->h_relocations;
+    s->live = h->h_live_bytes;
+    s->moves = h->h_moves;
+    s->evictions_index = h->h_evictions_index;
     s->head = head * FMT_UNIT;
     s->tail = tail * FMT_UNIT;
     s->used = (s->head + s->arena_size - s->tail) % s->arena_size;
@@ -395,6 +399,7 @@ store_map(struct store *s, int fd, uint64_t size, int fresh, char *why,
     s->buckets = (struct fmt_bucket *)s->view.buckets;
     s->arena = (unsigned char *)s->view.arena;
     s->arena_size = s->view.arena_size;
+    store_set_live_hwm(s, STORE_LIVE_HWM_PCT);
 
     /* A table found at its path is live, whatever its state word says
      * (a stray RETIRED would send readers round in circles). */
@@ -515,6 +520,17 @@ store_publish(struct store *s)
     seq_store_u64(&h->h_evictions, s->evictions);
     seq_store_u64(&h->h_expirations, s->expirations);
     seq_store_u64(&h->h_relocations, s->relocations);
+    seq_store_u64(&h->h_live_bytes, s->live);
+    seq_store_u64(&h->h_moves, s->moves);
+    seq_store_u64(&h->h_evictions_index, s->evictions_index);
+}
+
+/* Set the high-water mark of live data, in percent of the arena: below
+ * it, live entries reaching the ring's tail are moved, above it evicted. */
+void
+store_set_live_hwm(struct store *s, unsigned pct)
+{
+    s->live_hwm = s->arena_size / 100 * (pct > 100 ? 100 : pct);
 }
 
 /* Store klen key bytes then vlen value bytes as words at p (8-aligned),
@@ -607,7 +623,9 @@ store_set(struct store *s, const void *key, size_t klen, const void *val,
 
     /* 3. Link it: over the old version, else a free slot, else a
      * relocation, else the oldest entry of the two buckets makes way. */
-    if (!index_find(s, hash, key, (uint32_t)klen, &bucket, &slot, &h)) {
+    if (index_find(s, hash, key, (uint32_t)klen, &bucket, &slot, &h)) {
+        s->live -= h.size < s->live ? h.size : s->live;
+    } else {
         fmt_buckets(hash, s->view.nbuckets, &b1, &b2);
         bucket = b1;
         slot = index_free_slot(s, b1);
@@ -621,11 +639,12 @@ store_set(struct store *s, const void *key, size_t klen, const void *val,
                          index_entry(s, s->buckets[bucket].b_slot[slot], &h) &&
                                  entry_expired(&h, now_ms)
                              ? UNLINK_EXPIRE
-                             : UNLINK_EVICT);
+                             : UNLINK_EVICT_INDEX);
         }
         s->entries++;
     }
     index_store_slot(s, bucket, slot, FMT_SLOT((uint32_t)(hash >> 32), pos));
+    s->live += need;
     s->sets++;
     store_publish(s);
     return 0;

@@ -42,9 +42,14 @@ struct store_geom {
 
 /* Why index_unlink() drops an entry (which counter it bumps). */
 #define UNLINK_DELETE 0
-#define UNLINK_EVICT 1
+#define UNLINK_EVICT 1 /* the arena is full of live data */
 #define UNLINK_EXPIRE 2
 #define UNLINK_DAMAGED 3
+#define UNLINK_EVICT_INDEX 4 /* both buckets of a new key are full */
+#define UNLINK_REPLACED 5    /* a new version was linked over it */
+
+/* Default high-water mark of live data, percent of the arena. */
+#define STORE_LIVE_HWM_PCT 90u
 
 /* store_set() modes, memcached's set/add/replace. */
 #define STORE_SET 0
@@ -65,7 +70,10 @@ struct store {
     /* Writer-private state, published to the header after each change.
      * The ring holds [tail, head) in bytes; used == 0 means empty. */
     uint64_t head, tail, used;
+    uint64_t live;     /* bytes of linked entries; used - live is dead */
+    uint64_t live_hwm; /* above this much live data, evict; below, move */
     uint64_t entries, sets, deletes, evictions, expirations, relocations;
+    uint64_t moves, evictions_index;
     uint32_t sweep_cursor; /* next bucket evict_expired() looks at */
     int was_clean;         /* the last writer closed the table cleanly */
     struct verify_report verified; /* what verify_table() found at open */
@@ -91,6 +99,7 @@ int store_retire_file(const char *path);
 int store_sync(struct store *s);
 void store_heartbeat(struct store *s, uint64_t now_ms);
 void store_publish(struct store *s);
+void store_set_live_hwm(struct store *s, unsigned pct);
 
 int store_set(struct store *s, const void *key, size_t klen, const void *val,
               size_t vlen, uint64_t expiry_ms, uint32_t flags, int mode,

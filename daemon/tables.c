@@ -224,6 +224,7 @@ open_one(struct dtable *t, const char *dir, char *err, size_t errlen)
                    old->was_clean, (unsigned long long)old->verified.dropped,
                    (unsigned long long)(table_now_ms() - t0));
         t->st = old;
+        store_set_live_hwm(t->st, t->cfg.live_hwm_pct);
         return 0;
     }
     if (rc == -EBUSY) {
@@ -284,6 +285,7 @@ open_one(struct dtable *t, const char *dir, char *err, size_t errlen)
                t->cfg.name, t->path, (unsigned long long)t->st->size,
                t->st->view.nbuckets);
 created:
+    store_set_live_hwm(t->st, t->cfg.live_hwm_pct);
     if (t->cfg.file_gid >= 0 &&
         fchown(t->st->fd, (uid_t)-1, (gid_t)t->cfg.file_gid) != 0)
         log_warn("tables: chgrp table=%s gid=%lld: %s", t->cfg.name,

@@ -74,7 +74,8 @@ pad_gap(struct store *s, uint64_t from, uint64_t to)
     return total;
 }
 
-/* Drop the entry at unit position pos (it overlaps an earlier one). */
+/* Unlink the entry at unit position pos (it overlaps an earlier one);
+ * the caller keeps the counts. */
 static void
 drop_at(struct store *s, uint32_t pos)
 {
@@ -84,7 +85,7 @@ drop_at(struct store *s, uint32_t pos)
 
     index_entry_at(s, (uint64_t)pos * FMT_UNIT, &h);
     if (index_find_pos(s, index_key_hash(s, e, &h), pos, &b, &i))
-        index_unlink(s, b, i, UNLINK_DAMAGED);
+        index_store_slot(s, b, i, 0);
 }
 
 /*
@@ -98,6 +99,7 @@ rebuild_ring(struct store *s, const uint64_t *linked, struct verify_report *r)
     uint64_t gap_from = 0, gap_to = 0, off;
     struct entry_head h;
 
+    s->live = 0;
     for (u = 0; u < units; u++) {
         if (linked[u / 64] == 0) {
             u |= 63; /* skip an empty word of the bitmap */
@@ -113,6 +115,7 @@ rebuild_ring(struct store *s, const uint64_t *linked, struct verify_report *r)
             continue;
         }
         index_entry_at(s, off, &h);
+        s->live += h.size;
         if (first == UINT64_MAX)
             first = off;
         else if (off - end > gap_to - gap_from) {
@@ -140,10 +143,11 @@ rebuild_ring(struct store *s, const uint64_t *linked, struct verify_report *r)
     if (s->used == 0) {
         /* No gap at all: the entries fill the arena exactly, which the
          * writer never does.  Make room by dropping the first. */
+        index_entry_at(s, s->tail, &h);
         drop_at(s, (uint32_t)(s->tail / FMT_UNIT));
+        s->live -= h.size;
         r->kept--;
         r->dropped++;
-        index_entry_at(s, s->tail, &h);
         pad_gap(s, s->tail, s->tail + h.size);
         s->used = s->arena_size - h.size;
         s->tail = (s->tail + h.size) % s->arena_size;

@@ -384,6 +384,84 @@ START_TEST(test_fifo_eviction_when_arena_full)
 }
 END_TEST
 
+/*
+ * Reclaim before evicting: a 1 MiB table holding 2,000 live keys (about a
+ * third of its arena) while one other key is rewritten 10,000 times.  In
+ * format 2's first cut the ring's tail reached the live keys and dropped
+ * all 2,000; now they are moved forward and the dead copies reclaimed.
+ */
+START_TEST(test_rewriting_one_key_evicts_no_other)
+{
+    char k[32], val[160], buf[256];
+    struct table_hit hit;
+    uint64_t version;
+    int i;
+
+    open_table(1 << 20, 0, 0, 0);
+    for (i = 0; i < 2000; i++) {
+        tu_key(k, sizeof(k), (uint64_t)i);
+        tu_value(val, sizeof(val), k, 16, (uint64_t)i);
+        ck_assert_int_eq(
+            store_set(st, k, 16, val, sizeof(val), 0, 0, STORE_SET, NOW), 0);
+    }
+    ck_assert_uint_lt(st->live, st->arena_size / 2);
+    for (i = 0; i < 10000; i++) {
+        tu_value(val, sizeof(val), "hot-key-0000000x", 16, (uint64_t)i);
+        ck_assert_int_eq(store_set(st, "hot-key-0000000x", 16, val, sizeof(val),
+                                   0, 0, STORE_SET, NOW),
+                         0);
+    }
+    ck_assert_uint_eq(st->hdr->h_evictions, 0);
+    ck_assert_uint_eq(st->hdr->h_evictions_index, 0);
+    ck_assert_uint_gt(st->hdr->h_moves, 0);
+    for (i = 0; i < 2000; i++) {
+        tu_key(k, sizeof(k), (uint64_t)i);
+        ck_assert_int_eq(table_lookup(&rd, k, 16, buf, sizeof(buf), NOW, &hit),
+                         0);
+        ck_assert(tu_value_ok(buf, hit.vlen, k, 16, &version));
+        ck_assert_uint_eq(version, (uint64_t)i);
+    }
+    /* The stats add up: every byte of the ring is live or dead. */
+    ck_assert_uint_eq(st->hdr->h_live_bytes,
+                      2001 * FMT_ENTRY_SIZE(16, sizeof(val)));
+    ck_assert_uint_ge(fmt_ring_used(st->hdr->h_ring, st->arena_size),
+                      st->hdr->h_live_bytes);
+}
+END_TEST
+
+/* Above the high-water mark of live data, the oldest live entries go. */
+START_TEST(test_live_data_above_the_mark_is_evicted_oldest_first)
+{
+    char k[32], val[200], buf[256];
+    struct table_hit hit;
+    uint64_t i, n = 20000, first_hit = UINT64_MAX;
+
+    open_table(1 << 20, 0, 0, 0);
+    for (i = 0; i < n; i++) {
+        tu_key(k, sizeof(k), i);
+        tu_value(val, sizeof(val), k, 16, i);
+        ck_assert_int_eq(
+            store_set(st, k, 16, val, sizeof(val), 0, 0, STORE_SET, NOW), 0);
+        ck_assert_uint_le(st->live, st->arena_size);
+    }
+    ck_assert_uint_gt(st->hdr->h_evictions, 10000);
+    /* Live data stays near the mark, not far below it. */
+    ck_assert_uint_gt(st->live, st->live_hwm * 8 / 10);
+    for (i = 0; i < n; i++) {
+        tu_key(k, sizeof(k), i);
+        if (table_lookup(&rd, k, 16, buf, sizeof(buf), NOW, &hit) == 0 &&
+            first_hit == UINT64_MAX)
+            first_hit = i;
+        else if (first_hit != UINT64_MAX)
+            ck_assert_msg(
+                table_lookup(&rd, k, 16, buf, sizeof(buf), NOW, &hit) == 0,
+                "key %llu missing after the oldest kept, %llu",
+                (unsigned long long)i, (unsigned long long)first_hit);
+    }
+    ck_assert_uint_eq(n - first_hit, st->entries);
+}
+END_TEST
+
 START_TEST(test_mixed_sizes_never_fail)
 {
     static unsigned char val[20000], buf[20000];
@@ -424,7 +502,7 @@ START_TEST(test_bucket_pressure_evicts_oldest)
         ck_assert_int_eq(set(k, "v", 0, STORE_SET), 0);
     }
     ck_assert_uint_eq(st->hdr->h_entries, 2 * FMT_SLOTS);
-    ck_assert_uint_eq(st->hdr->h_evictions, 100 - 2 * FMT_SLOTS);
+    ck_assert_uint_eq(st->hdr->h_evictions_index, 100 - 2 * FMT_SLOTS);
     for (i = 0; i < 100; i++) {
         tu_key(k, sizeof(k), i);
         if (table_lookup(&rd, k, 16, buf, sizeof(buf), NOW, &hit) == 0) {
@@ -450,7 +528,9 @@ START_TEST(test_relocation_fills_the_index)
         ck_assert_int_eq(set(k, k, 0, STORE_SET), 0);
     }
     ck_assert_uint_gt(st->hdr->h_relocations, 0);
-    ck_assert_uint_eq(st->hdr->h_entries + st->hdr->h_evictions, 400);
+    ck_assert_uint_eq(st->hdr->h_entries + st->hdr->h_evictions +
+                          st->hdr->h_evictions_index,
+                      400);
     ck_assert_uint_ge(st->hdr->h_entries, 380);
     for (i = 0; i < 400; i++) {
         tu_key(k, sizeof(k), i);
@@ -654,6 +734,8 @@ table_suite(void)
     tcase_add_test(tc, test_largest_value);
     tcase_add_test(tc, test_fifo_eviction_when_arena_full);
     tcase_add_test(tc, test_mixed_sizes_never_fail);
+    tcase_add_test(tc, test_rewriting_one_key_evicts_no_other);
+    tcase_add_test(tc, test_live_data_above_the_mark_is_evicted_oldest_first);
     tcase_add_test(tc, test_bucket_pressure_evicts_oldest);
     tcase_add_test(tc, test_relocation_fills_the_index);
     tcase_add_test(tc, test_entry_larger_than_arena);

@@ -36,6 +36,7 @@ struct tally {
     uint64_t writes, sets, deletes, flushes;
     uint64_t lookups[MAX_READERS], hits[MAX_READERS], retries[MAX_READERS];
     uint64_t busy[MAX_READERS], bad[MAX_READERS], unexpected[MAX_READERS];
+    uint64_t false_misses[MAX_READERS]; /* a pinned key not found */
     int last_rc[MAX_READERS];
 };
 
@@ -57,9 +58,11 @@ teardown(void)
 }
 
 /* The writer: sets of random sizes, deletes, add/replace, touch, rare
- * flushes, until the deadline. */
+ * flushes (none when keys are pinned), until the deadline; keys below
+ * pinned are never written. */
 static void
-writer(struct store *st, struct tally *t, double end, uint32_t nkeys)
+writer(struct store *st, struct tally *t, double end, uint32_t nkeys,
+       uint32_t pinned)
 {
     static unsigned char val[VMAX];
     uint64_t rnd = 0x9e3779b97f4a7c15ULL, r, version = 0, now;
@@ -71,7 +74,7 @@ writer(struct store *st, struct tally *t, double end, uint32_t nkeys)
         now = table_now_ms();
         for (op = 0; op < 256; op++) {
             r = tu_rand(&rnd);
-            tu_key(k, sizeof(k), r % nkeys);
+            tu_key(k, sizeof(k), pinned + r % (nkeys - pinned));
             switch ((r >> 32) % 20) {
             case 0:
             case 1:
@@ -82,7 +85,7 @@ writer(struct store *st, struct tally *t, double end, uint32_t nkeys)
                 store_touch(st, k, 16, now + 60000, now);
                 break;
             case 3:
-                if ((r >> 40) % 4096 == 0) {
+                if ((r >> 40) % 4096 == 0 && pinned == 0) {
                     store_flush(st);
                     t->flushes++;
                     break;
@@ -104,9 +107,11 @@ writer(struct store *st, struct tally *t, double end, uint32_t nkeys)
     _exit(0);
 }
 
-/* A reader: random lookups into its own mapping, every hit verified. */
+/* A reader: random lookups into its own mapping, every hit verified;
+ * keys below pinned must always be found. */
 static void
-reader(const char *file, struct tally *t, int id, double end, uint32_t nkeys)
+reader(const char *file, struct tally *t, int id, double end, uint32_t nkeys,
+       uint32_t pinned)
 {
     static unsigned char buf[VMAX];
     uint64_t rnd = 12345 + (uint64_t)id * 7919, r, now;
@@ -124,6 +129,8 @@ reader(const char *file, struct tally *t, int id, double end, uint32_t nkeys)
             r = tu_rand(&rnd);
             tu_key(k, sizeof(k), r % nkeys);
             rc = table_lookup(&tb, k, 16, buf, sizeof(buf), now, &hit);
+            if (r % nkeys < pinned && rc != 0 && rc != SHMC_EBUSY)
+                t->false_misses[id]++;
             t->lookups[id]++;
             t->retries[id] += hit.retries;
             if (rc == 0) {
@@ -143,9 +150,11 @@ reader(const char *file, struct tally *t, int id, double end, uint32_t nkeys)
     _exit(0);
 }
 
-/* Run one writer and n readers over a fresh table for secs seconds. */
+/* Run one writer and n readers over a fresh table for secs seconds; the
+ * first pinned keys are set once, before, and must always hit. */
 static void
-torture(uint64_t size, uint32_t nbuckets, uint32_t nkeys, unsigned secs)
+torture(uint64_t size, uint32_t nbuckets, uint32_t nkeys, uint32_t pinned,
+        unsigned secs)
 {
     struct store_geom g = {size, nbuckets, 64, VMAX, 1, 0};
     unsigned nreaders = tu_env_uint("SHMC_TORTURE_READERS", 2);
@@ -153,6 +162,9 @@ torture(uint64_t size, uint32_t nbuckets, uint32_t nkeys, unsigned secs)
     struct store *st;
     pid_t pid[MAX_READERS + 1];
     uint64_t lookups = 0, hits = 0, retries = 0, busy = 0, bad = 0, odd = 0;
+    uint64_t false_misses = 0;
+    static unsigned char val[VMAX];
+    char k[32];
     double end;
     char why[256];
     unsigned i;
@@ -165,14 +177,22 @@ torture(uint64_t size, uint32_t nbuckets, uint32_t nkeys, unsigned secs)
     ck_assert_ptr_ne(t, MAP_FAILED);
     ck_assert_msg(store_create(path, &g, 0600, &st, why, sizeof(why)) == 0,
                   "%s", why);
+    for (i = 0; i < pinned; i++) {
+        tu_key(k, sizeof(k), i);
+        tu_value(val, 16 + TU_VALUE_OVERHEAD + i % 300, k, 16, 1);
+        ck_assert_int_eq(store_set(st, k, 16, val,
+                                   16 + TU_VALUE_OVERHEAD + i % 300, 0, 0,
+                                   STORE_SET, table_now_ms()),
+                         0);
+    }
     end = tu_now() + secs;
     for (i = 0; i <= nreaders; i++) {
         pid[i] = fork();
         ck_assert_int_ge(pid[i], 0);
         if (pid[i] == 0) {
             if (i == 0)
-                writer(st, t, end, nkeys);
-            reader(path, t, (int)i - 1, end, nkeys);
+                writer(st, t, end, nkeys, pinned);
+            reader(path, t, (int)i - 1, end, nkeys, pinned);
         }
     }
     for (i = 0; i <= nreaders; i++) {
@@ -188,19 +208,26 @@ torture(uint64_t size, uint32_t nbuckets, uint32_t nkeys, unsigned secs)
         busy += t->busy[i];
         bad += t->bad[i];
         odd += t->unexpected[i];
+        false_misses += t->false_misses[i];
     }
     printf("# torture: %us buckets=%u keys=%u writes=%llu sets=%llu "
-           "flushes=%llu evictions=%llu relocations=%llu | readers=%u "
+           "flushes=%llu evictions=%llu index_evictions=%llu relocations=%llu "
+           "| readers=%u "
            "lookups=%llu hits=%llu "
-           "retries=%llu busy=%llu torn_or_wrong=%llu other_errors=%llu\n",
+           "retries=%llu busy=%llu torn_or_wrong=%llu other_errors=%llu "
+           "pinned=%u false_misses=%llu moves=%llu\n",
            secs, st->view.nbuckets, nkeys, (unsigned long long)t->writes,
            (unsigned long long)t->sets, (unsigned long long)t->flushes,
            (unsigned long long)st->hdr->h_evictions,
+           (unsigned long long)st->hdr->h_evictions_index,
            (unsigned long long)st->hdr->h_relocations, nreaders,
            (unsigned long long)lookups, (unsigned long long)hits,
            (unsigned long long)retries, (unsigned long long)busy,
-           (unsigned long long)bad, (unsigned long long)odd);
+           (unsigned long long)bad, (unsigned long long)odd, pinned,
+           (unsigned long long)false_misses,
+           (unsigned long long)st->hdr->h_moves);
     fflush(stdout);
+    ck_assert_uint_eq(false_misses, 0);
     ck_assert_uint_eq(bad, 0);
     /* EBUSY is a legitimate answer (the writer's CPU was taken away for
      * longer than the reader's budget), but it must stay exceptional. */
@@ -210,7 +237,11 @@ torture(uint64_t size, uint32_t nbuckets, uint32_t nkeys, unsigned secs)
     /* The run must have exercised something. */
     ck_assert_uint_gt(t->sets, 10000);
     ck_assert_uint_gt(hits, 10000);
-    ck_assert_uint_gt(st->hdr->h_evictions, 1000);
+    if (pinned > 0) /* live data fits: dead bytes reclaimed, live moved */
+        ck_assert_uint_gt(st->hdr->h_moves, 1000);
+    else
+        ck_assert_uint_gt(st->hdr->h_evictions + st->hdr->h_evictions_index,
+                          1000);
     if (nbuckets != 0) /* the crowded index must have moved entries */
         ck_assert_uint_gt(st->hdr->h_relocations, 1000);
     store_close(st);
@@ -222,14 +253,23 @@ torture(uint64_t size, uint32_t nbuckets, uint32_t nkeys, unsigned secs)
 START_TEST(test_torture_arena_wraps)
 {
     /* 2 MiB: the ring wraps every few thousand sets. */
-    torture(2u << 20, 0, 20000, tu_env_uint("SHMC_TORTURE_SECONDS", 10));
+    torture(2u << 20, 0, 20000, 0, tu_env_uint("SHMC_TORTURE_SECONDS", 10));
+}
+END_TEST
+
+START_TEST(test_torture_pinned_keys_always_hit)
+{
+    /* 2,000 keys set once, 1,000 churned: the ring wraps under the
+     * pinned keys, which are moved forward, never dropped. */
+    torture(2u << 20, 0, 3000, 2000,
+            (tu_env_uint("SHMC_TORTURE_SECONDS", 10) + 1) / 2);
 }
 END_TEST
 
 START_TEST(test_torture_index_full)
 {
     /* 64 buckets for 5000 keys: nearly every set evicts from a bucket. */
-    torture(4u << 20, 64, 5000,
+    torture(4u << 20, 64, 5000, 0,
             (tu_env_uint("SHMC_TORTURE_SECONDS", 10) + 2) / 3);
 }
 END_TEST
@@ -244,6 +284,7 @@ torture_suite(void)
     tcase_set_timeout(tc, 60 + 2 * tu_env_uint("SHMC_TORTURE_SECONDS", 10));
     tcase_add_test(tc, test_torture_arena_wraps);
     tcase_add_test(tc, test_torture_index_full);
+    tcase_add_test(tc, test_torture_pinned_keys_always_hit);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -451,7 +451,7 @@ info_json(shmc_t *h)
         return NULL;
     return json_pack(
         "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-        "s:I, s:I, s:I, s:b, s:b}",
+        "s:I, s:I, s:I, s:b, s:b, s:I, s:I, s:I, s:I}",
         "source", "mapping", "format_version", (json_int_t)i.format_version,
         "generation", (json_int_t)i.generation, "size_bytes",
         (json_int_t)i.file_size, "arena_bytes", (json_int_t)i.arena_bytes,
@@ -462,7 +462,10 @@ info_json(shmc_t *h)
         (json_int_t)i.deletes, "evictions", (json_int_t)i.evictions,
         "expirations", (json_int_t)i.expirations, "relocations",
         (json_int_t)i.relocations, "heartbeat_ms", (json_int_t)i.heartbeat_ms,
-        "retired", i.retired, "clean", i.clean);
+        "retired", i.retired, "clean", i.clean, "live_bytes",
+        (json_int_t)i.live_bytes, "dead_bytes",
+        (json_int_t)(i.used_bytes - i.live_bytes), "moves", (json_int_t)i.moves,
+        "evictions_index", (json_int_t)i.evictions_index);
 }
 
 /* inspect: the header, and every entry checked. */
