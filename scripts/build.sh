@@ -7,6 +7,13 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 dir=${1:-build}
 shift || true
 cd "$top"
+# A tree configured in place (./configure, or dpkg-buildpackage) refuses
+# the out-of-tree build below ("source directory already configured"):
+# clean it first.
+if [ -f config.status ]; then
+    echo "build.sh: the source tree was configured in place; cleaning it" >&2
+    make distclean >/dev/null 2>&1 || rm -f config.status
+fi
 if [ ! -x configure ] || [ configure.ac -nt configure ]; then
     autoreconf -fi
 fi
