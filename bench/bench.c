@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench.c -- lookup and load speed of the table layer, against a minimal
  * reference measured in the same run.

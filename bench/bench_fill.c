@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_fill.c -- how many items a table of a given size holds: distinct
  * keys of KLEN bytes and values of VLEN bytes are set until the table has

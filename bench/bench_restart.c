@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_restart.c -- how long shmcached takes to be READY with a large
  * disk table: reopened after a clean stop (no scan), and after SIGKILL

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_set.c -- write throughput through shmcached's control socket.
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # bench/: speed is measured here, never in timed unit tests.
 noinst_PROGRAMS += bench/bench
 bench_bench_SOURCES = bench/bench.c

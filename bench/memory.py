@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Items held per MiB by memcached and Redis, for bench/memory.sh.
 
 Talks to each server over a Unix socket with its own text protocol (no

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Reproduce the README's memory table: items held per MiB and bytes of
 # overhead per item, for 16-byte keys with 100- and 1000-byte values, in a
 # 64 MiB shmcache table (bench_fill), a 64 MiB memcached (its stats after

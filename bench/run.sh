@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Reproduce the README's performance table: 1,000,000 random lookups of
 # 16-byte keys with 100-byte and 1000-byte values, from a reader process,
 # against the minimal reference reader, REPEAT processes of RUNS

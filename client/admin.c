@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * admin.c -- the daemon's administrative requests (sync, statistics, the
  * table list) and shmc_info(), which reads the table's header from the

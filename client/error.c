@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * error.c -- shmc_strerror() and shmc_version().
  */

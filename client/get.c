@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * get.c -- shmc_get(): the lock-free lookup of common/table.c on the
  * handle's current mapping, following a replaced table, and counting hits

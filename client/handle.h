@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * handle.h -- the inside of a shmc_t (never installed).
  */

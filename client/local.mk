@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # client/: libshmcache, the one installed library, and its one header.
 lib_LTLIBRARIES = client/libshmcache.la
 include_HEADERS = client/shmcache.h

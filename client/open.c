@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * open.c -- shmc_open(), shmc_open_file(), shmc_close(), and reopening a
  * table the daemon replaced.

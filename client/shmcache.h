@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /**
  * @file shmcache.h
  * @brief libshmcache: the client library of the shmcache key-value cache.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * write.c -- requests to the daemon: the writes of the public API and the
  * OPEN that open.c uses.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * crc32c.c -- CRC-32C and CRC-8 (see crc32c.h for why these two).
  *

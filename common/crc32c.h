@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * crc32c.h -- CRC-32C (Castagnoli), the checksum of table entries and of
  * the table header, and CRC-8 for an entry's length fields.

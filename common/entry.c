@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * entry.c -- the checksum of an entry in memory (see entry.h).
  *

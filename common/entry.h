@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * entry.h -- what the bytes of an arena entry mean, and when an entry is
  * sound: the one definition that the reader (table.c), the writer

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * error.c -- one sentence per result code (error.h), for logs, the tools
  * and shmc_strerror().  Pure lookup, no state; system errors defer to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * error.h -- result codes shared by the table layer, the wire protocol and
  * the public library.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * format.h -- THE mapped layout of a shmcache table file, format 2.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hash.c -- SipHash for the seeded key hash (see hash.h for why SipHash).
  *

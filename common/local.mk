@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # common/: what the daemon and the library must agree on.  libc only.
 noinst_LTLIBRARIES += common/libshmcommon.la
 common_libshmcommon_la_SOURCES = \

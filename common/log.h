@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * log.h -- logging for the daemon and the tools (never the library).
  */

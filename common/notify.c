@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * notify.c -- talk to systemd the way sd_notify(3) and sd_listen_fds(3)
  * do, in a few lines of our own (systemd itself recommends reimplementing

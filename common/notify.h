@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * notify.h -- the systemd notify and socket-activation protocols, without
  * libsystemd.  Both are no-ops when systemd did not ask for them.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * proto.c -- encode and decode control-socket frames (proto.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * proto.h -- the control-socket wire format (doc/protocol.md is the
  * reference for third-party clients).

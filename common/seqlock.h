@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * seqlock.h -- the one-writer, many-readers sequence protocol.
  *

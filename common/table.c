@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * table.c -- validate a table file and look keys up in it, lock-free.
  *

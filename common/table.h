@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * table.h -- the read side of a table: header validation and the lock-free
  * lookup.  Used by the library (readers) and by the daemon (to validate a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * conf.h -- shmcached's configuration (strict JSON, see shmcached.json(5)).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * control.c -- the control socket: listener and connections (libevent).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * daemon.h -- state shared by the daemon's modules (main.c owns it).
  */

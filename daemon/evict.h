@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * evict.h -- the arena ring: what leaves a table, and when.
  */

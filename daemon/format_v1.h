@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * format_v1.h -- the mapped layout of format 1 tables, kept only so that
  * migrate.c can convert them (and the tests can make them).  Nothing here

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * index.c -- the writer's operations on buckets and slots.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * index.h -- the writer's operations on a table's buckets (daemon only).
  */

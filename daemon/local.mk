@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # daemon/: shmcached.  libstore.la is the writer side of a table, kept
 # apart so the tests and the benchmark can drive it without the daemon.
 # Logging and systemd glue: for the daemon and tools, never the library.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * main.c -- shmcached: command line, start-up, signals, timers, exit codes.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * migrate.c -- fill a new table with the live entries of an old one.
  *

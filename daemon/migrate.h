@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * migrate.h -- build a table from the live entries of another: a resize
  * (geometry changed) or a format 1 conversion.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * store.c -- one table's file and writable mapping, and the operations on
  * it: set, delete, touch, flush.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * store.h -- the writer's side of one table (daemon only).
  *

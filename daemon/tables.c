@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tables.c -- open every configured table at start-up (DESIGN.md sec. 4).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tables.h -- the daemon's open tables, one per configured table.
  */

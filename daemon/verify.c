@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * verify.c -- make a table that was not closed cleanly safe to serve and
  * to write again (DESIGN.md sections 4 and 7), from its slots alone.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * verify.h -- making a table that was not closed cleanly safe to serve.
  */

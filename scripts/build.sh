@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Configure and build into a directory (default build/), generating the
 # build system first if this is a fresh clone.  Extra arguments go to
 # configure.  Used by demo.sh and test.sh.

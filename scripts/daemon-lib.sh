@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Sourced by tests and benchmarks: start a throwaway shmcached.
 #
 #   shmc_start_daemon BIN DIR JSON [ENV...]

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Quick start, part one: install what is missing, build, and run the
 # daemon with a demo.  Everything runs unprivileged in a temporary
 # directory; nothing is installed.

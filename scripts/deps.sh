@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Install what building and testing shmcache needs on Debian 12 (or a close
 # relative), but only what is missing.  Run as root, or with sudo available.
 # "deps.sh bench" adds what the comparisons in bench/ run against.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Build the Debian packages from this tree, check them with lintian (no
 # errors allowed), install them on this machine, show the result works,
 # and purge them again.  Needs root (it installs packages); prints TAP-ish

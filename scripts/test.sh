@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Quick start, part two (and CI): install what is missing, build, and run
 # the whole test suite three ways:
 #   1. build/       -O2, -Werror: make check

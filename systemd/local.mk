@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # systemd/: the service and socket units, sysusers.d and tmpfiles.d entries.
 # Directories come from systemd.pc; distcheck installs them under its own
 # prefix so it never writes into the live /lib/systemd.

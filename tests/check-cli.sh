@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # TAP: shmcachectl, every command and exit status, against a daemon.
 set -u
 ctl=${SHMCACHECTL:-client/tool/shmcachectl}

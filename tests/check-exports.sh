@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # TAP: libshmcache exports exactly the functions shmcache.h declares with
 # SHMC_EXPORT: nothing internal leaks, nothing declared is missing.
 set -u

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # TAP: the README's library example, compiled as written against a
 # `make install DESTDIR=...` of this build with pkg-config, then run
 # against a daemon.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # TAP: the systemd units.
 #  1. exposure level from `systemd-analyze security --offline=yes` <= 2.0
 #  2. `systemd-analyze verify` of service and socket, with ExecStart and

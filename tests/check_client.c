@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_client.c -- libshmcache's public API against a real shmcached
  * (started per test by client.c's fixture).

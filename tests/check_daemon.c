@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_daemon.c -- shmcached end to end: each test starts the built
  * daemon in the foreground in its own temp dir (client.c) and drives it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_entry.c -- the entry format and its checks (common/entry.h,
  * common/crc32c.c): known answers, the Hamming-distance claims proved

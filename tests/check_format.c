@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_format.c -- the header validates, and each damaged or foreign
  * header is refused with the right code and a reason.

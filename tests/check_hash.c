@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_hash.c -- SipHash against published vectors, seeding, spread over
  * buckets, and the entry checksum's detection guarantee.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_hostile.c -- the reader over a damaged table file.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_persist.c -- disk-mode tables across restarts, crashes and damage,
  * through the daemon and libshmcache.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_proto.c -- the control-socket codec: every request round-trips,
  * and every truncated, padded, or random frame is refused, never

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_seqlock.c -- the seqlock primitives alone: the single-threaded
  * contract, then one writer process and two reader processes over a shared

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_table.c -- the writer API (daemon/store.c, evict.c) seen through a
  * separate read-only mapping with the lock-free lookup (common/table.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_torture.c -- one writer process churning a table at full speed
  * while reader processes, each with its own read-only mapping, look keys

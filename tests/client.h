@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * client.h -- a minimal control-socket client and a daemon fixture for the
  * integration tests (the real client is libshmcache).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * daemon_demo.c -- what scripts/demo.sh shows: a client of a running
  * shmcached writes through the control socket, asks for a read-only

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/: one Check suite per concept, run through the TAP driver so every
 # Check test is one line of `make check` output.
 LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * shmcachectl.c -- the command-line tool, on libshmcache's public API only
  * (and jansson for --json).
