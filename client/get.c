@@ -11,12 +11,16 @@
 #include "error.h"
 #include "handle.h"
 
+/* A hint area the daemon has not drained for this long is given again. */
+#define HINTS_STALE_MS 30000u
+
 /* Look a key up (see shmcache.h). */
 SHMC_EXPORT int
 shmc_get(shmc_t *h, const void *key, size_t klen, void *buf, size_t bufsize,
          size_t *vlen)
 {
-    struct table_hit hit = {0, 0, 0, 0};
+    struct table_hit hit;
+    uint64_t *hints, n;
     struct mapping *m;
     int rc = SHMC_ERETIRED, attempt;
 
@@ -39,9 +43,24 @@ shmc_get(shmc_t *h, const void *key, size_t klen, void *buf, size_t bufsize,
     if (vlen != NULL && (rc == 0 || rc == SHMC_ERANGE))
         *vlen = (size_t)hit.vlen;
     /* ORDERING: relaxed; counters are statistics, not synchronisation. */
-    if (rc == 0 || rc == SHMC_ENEGATIVE || rc == SHMC_ERANGE)
-        __atomic_fetch_add(&h->hits, 1, __ATOMIC_RELAXED);
-    else if (rc == SHMC_ENOTFOUND)
+    if (rc == 0 || rc == SHMC_ENEGATIVE || rc == SHMC_ERANGE) {
+        n = __atomic_fetch_add(&h->hits, 1, __ATOMIC_RELAXED);
+        /* Tell the daemon what was read (hints.c); now and then check
+         * that it still listens.
+         * ORDERING: acquire; pairs with the release that published the
+         * area in hints_register_locked(). */
+        hints = __atomic_load_n(&h->hints, __ATOMIC_ACQUIRE);
+        if (hints != NULL) {
+            /* ORDERING: relaxed; a hint is a suggestion (format.h). */
+            __atomic_store_n(&hints[FMT_HINT_INDEX(hit.bucket, hit.slot)],
+                             FMT_HINT(hit.tag, hit.bucket, hit.slot),
+                             __ATOMIC_RELAXED);
+            if ((n & 0xffffu) == 0xffffu &&
+                table_now_ms() - __atomic_load_n(&hints[0], __ATOMIC_RELAXED) >
+                    HINTS_STALE_MS)
+                handle_hints_refresh(h);
+        }
+    } else if (rc == SHMC_ENOTFOUND)
         __atomic_fetch_add(&h->misses, 1, __ATOMIC_RELAXED);
     return rc;
 }

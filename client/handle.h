@@ -29,10 +29,16 @@ struct shmc {
     uint64_t hits, misses;    /* atomic, relaxed */
     uint64_t reopen_after_ms; /* atomic: no reopen attempt before this */
     int reopen_err;           /* atomic: why the last attempt failed */
+    int pass_fd;              /* sent with the next request, or -1 */
+    /* Reader hints (format.h): a sealed memfd shared with the daemon, or
+     * NULL when there is none (file handles, or it could not be made). */
+    uint64_t *hints;
+    int hints_fd;
 };
 
 /* open.c */
 int handle_reopen(shmc_t *h, struct mapping *seen);
+void handle_hints_refresh(shmc_t *h);
 
 /* write.c */
 int conn_call_locked(shmc_t *h, uint8_t op, const void *key, size_t klen,

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -27,6 +28,8 @@
 #define DEFAULT_SOCKET RUNSTATEDIR "/shmcached/control.sock"
 /* After a failed reopen, the next attempt waits this long. */
 #define REOPEN_PAUSE_MS 100u
+
+static void hints_register_locked(shmc_t *h);
 
 /* Map fd as a new mapping; returns it or NULL with *rc set. */
 static struct mapping *
@@ -109,6 +112,7 @@ handle_reopen(shmc_t *h, struct mapping *seen)
             /* ORDERING: release; pairs with the acquire load of h->cur in
              * shmc_get(), which then sees a fully built mapping. */
             __atomic_store_n(&h->cur, m, __ATOMIC_RELEASE);
+            hints_register_locked(h); /* a new daemon, perhaps */
         } else {
             __atomic_store_n(&h->reopen_err, rc, __ATOMIC_RELAXED);
             __atomic_store_n(&h->reopen_after_ms,
@@ -120,6 +124,54 @@ handle_reopen(shmc_t *h, struct mapping *seen)
     return rc;
 }
 
+/*
+ * Give the daemon this handle's hint area, creating it the first time: a
+ * memfd sealed against shrinking (the daemon maps it and would fault on a
+ * shorter file).  Best effort: without it lookups work the same, the
+ * daemon only learns less about what is read.  The mutex must be held.
+ */
+static void
+hints_register_locked(shmc_t *h)
+{
+    size_t bytes = (size_t)FMT_HINT_WORDS * 8u;
+    void *p;
+    int fd;
+
+    if (h->socket_path == NULL)
+        return;
+    if (h->hints == NULL) {
+        fd = memfd_create("shmcache-hints", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (fd < 0)
+            return;
+        if (ftruncate(fd, (off_t)bytes) != 0 ||
+            fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) !=
+                0 ||
+            (p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+                      0)) == MAP_FAILED) {
+            close(fd);
+            return;
+        }
+        h->hints_fd = fd;
+        /* ORDERING: release; readers of the handle find the area only
+         * once it is mapped. */
+        __atomic_store_n(&h->hints, (uint64_t *)p, __ATOMIC_RELEASE);
+    }
+    h->pass_fd = h->hints_fd;
+    (void)conn_call_locked(h, PROTO_OP_HINTS, NULL, 0, NULL, 0, 0, 0, NULL,
+                           NULL, NULL);
+    h->pass_fd = -1;
+}
+
+/* The daemon stopped draining the hint area (it restarted, or dropped the
+ * area while the handle was idle): give it again. */
+void
+handle_hints_refresh(shmc_t *h)
+{
+    pthread_mutex_lock(&h->lock);
+    hints_register_locked(h);
+    pthread_mutex_unlock(&h->lock);
+}
+
 /* A new handle with nothing open yet. */
 static shmc_t *
 handle_new(void)
@@ -129,6 +181,8 @@ handle_new(void)
     if (h == NULL)
         return NULL;
     h->sock = -1;
+    h->pass_fd = -1;
+    h->hints_fd = -1;
     if (pthread_mutex_init(&h->lock, NULL) != 0) {
         free(h);
         return NULL;
@@ -164,6 +218,8 @@ shmc_open(const char *socket_path, const char *table, int flags, shmc_t **out)
     strcpy(h->table, table);
     pthread_mutex_lock(&h->lock);
     h->cur = map_table_locked(h, &rc);
+    if (h->cur != NULL)
+        hints_register_locked(h);
     pthread_mutex_unlock(&h->lock);
     if (h->cur == NULL) {
         shmc_close(h);
@@ -216,6 +272,10 @@ shmc_close(shmc_t *h)
         free(m);
     }
     conn_close_locked(h);
+    if (h->hints != NULL)
+        munmap(h->hints, (size_t)FMT_HINT_WORDS * 8u);
+    if (h->hints_fd >= 0)
+        close(h->hints_fd);
     pthread_mutex_destroy(&h->lock);
     free(h->socket_path);
     free(h->file_path);

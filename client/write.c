@@ -26,15 +26,36 @@
 #define IO_TIMEOUT_S 10      /* a daemon that does not answer for this long */
 #define TEXT_MAX (16u << 20) /* longest JSON reply (stats, table list) */
 
-/* Send all of buf; *sent says how much went out. */
+/* Send all of buf, the descriptor pass (unless -1) with its first byte;
+ * *sent says how much went out. */
 static int
-send_all(int fd, const unsigned char *p, size_t n, size_t *sent)
+send_all(int fd, const unsigned char *p, size_t n, size_t *sent, int pass)
 {
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    struct msghdr mh;
+    struct iovec iov;
+    struct cmsghdr *cm;
     ssize_t w;
 
     *sent = 0;
     while (n > 0) {
-        w = send(fd, p, n, MSG_NOSIGNAL);
+        if (pass >= 0 && *sent == 0) {
+            memset(&mh, 0, sizeof(mh));
+            iov.iov_base = (void *)p;
+            iov.iov_len = n;
+            mh.msg_iov = &iov;
+            mh.msg_iovlen = 1;
+            mh.msg_control = cbuf;
+            mh.msg_controllen = sizeof(cbuf);
+            cm = CMSG_FIRSTHDR(&mh);
+            cm->cmsg_level = SOL_SOCKET;
+            cm->cmsg_type = SCM_RIGHTS;
+            cm->cmsg_len = CMSG_LEN(sizeof(int));
+            memcpy(CMSG_DATA(cm), &pass, sizeof(int));
+            w = sendmsg(fd, &mh, MSG_NOSIGNAL);
+        } else {
+            w = send(fd, p, n, MSG_NOSIGNAL);
+        }
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
@@ -150,7 +171,7 @@ exchange(shmc_t *h, const unsigned char *req, size_t n, uint32_t id,
     size_t sent;
     int rc, rr, ok;
 
-    rc = send_all(h->sock, req, n, &sent);
+    rc = send_all(h->sock, req, n, &sent, h->pass_fd);
     if (rc != 0) {
         /* The daemon may have answered before it closed (SHMC_ETOOBIG for
          * a frame over its limit): that answer is the result. */

@@ -153,6 +153,26 @@ struct fmt_entry {
 #define FMT_SLOT_TAG(s) ((uint32_t)((s) >> 32))
 #define FMT_SLOT_POS(s) ((uint32_t)(s)-1u)
 
+/*
+ * Reader hints (DESIGN.md section 5): a reader handle creates a sealed
+ * memfd of FMT_HINT_WORDS words, passes it to the daemon (PROTO_OP_HINTS),
+ * and records each hit in it with a relaxed store: FMT_HINT(tag, bucket,
+ * slot) at word 1 + (bucket * FMT_SLOTS + slot) % (FMT_HINT_WORDS - 1).
+ * The daemon drains the words (zeroing them) into per-entry frequency
+ * counts of its own, and writes the time of its last drain into word 0.
+ * A hint is checked against the slot's tag; a forged or stale one can only
+ * change what is evicted, never what anyone reads.
+ */
+#define FMT_HINT_WORDS 16384u
+#define FMT_HINT(tag, bucket, slot)                                            \
+    ((uint64_t)((tag) >> 1) << 33 | (uint64_t)(bucket) << 3 | (uint64_t)(slot))
+#define FMT_HINT_TAG31(h) ((uint32_t)((h) >> 33))
+#define FMT_HINT_BUCKET(h) ((uint32_t)((h) >> 3) & ((1u << 30) - 1u))
+#define FMT_HINT_SLOT(h) ((uint32_t)(h)&7u)
+#define FMT_HINT_INDEX(bucket, slot)                                           \
+    (1u + (uint32_t)(((uint64_t)(bucket)*FMT_SLOTS + (slot)) %                 \
+                     (FMT_HINT_WORDS - 1u)))
+
 /* The ring word: head and tail positions, in units. */
 #define FMT_RING(head, tail) (((uint64_t)(head) << 32) | (uint32_t)(tail))
 #define FMT_RING_HEAD(r) ((uint32_t)((r) >> 32))
@@ -222,6 +242,7 @@ _Static_assert(FMT_VALUE_MAX <= FMT_VLEN_MASK, "value length fits e_vlen");
 _Static_assert(FMT_ENTRY_SIZE(FMT_KEY_MAX, FMT_VALUE_MAX) <= FMT_VLEN_MASK,
                "a pad as large as the largest entry fits e_vlen");
 _Static_assert(FMT_KEY_MAX <= UINT16_MAX, "key length fits e_klen");
+_Static_assert(FMT_MAX_BUCKETS <= (1u << 30), "a hint holds a bucket");
 _Static_assert(FMT_ENTRY_SIZE(FMT_KEY_MAX, FMT_VALUE_MAX) * 8 < (1ULL << 31),
                "CRC-32C keeps Hamming distance 4 over the largest entry");
 /* Cross-process atomics must not fall back to a process-local lock. */

@@ -135,6 +135,7 @@ proto_decode(const unsigned char *frame, size_t len, struct proto_req *r)
     case PROTO_OP_SYNC:
     case PROTO_OP_STATS:
     case PROTO_OP_OPEN:
+    case PROTO_OP_HINTS:
         take_table(&c, r);
         break;
     case PROTO_OP_BATCH:

@@ -44,6 +44,7 @@ enum proto_op {
     PROTO_OP_STATS = 0x20,   /* T (empty name: every table) */
     PROTO_OP_LIST = 0x21,    /* (empty) */
     PROTO_OP_OPEN = 0x22,    /* T */
+    PROTO_OP_HINTS = 0x23,   /* T; a sealed memfd rides along (format.h) */
 };
 /* T = u8 name length, name; K = u16 key length, key.
  * Batch item = u16 klen, u32 ttl_s, u32 vlen, key, value. */

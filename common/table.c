@@ -403,6 +403,9 @@ probe_bucket(const struct table *t, const struct fmt_bucket *b, uint64_t hash,
         hit->vlen = h.vlen;
         hit->expiry_ms = h.expiry_ms;
         hit->flags = h.flags & FMT_ENTRY_USER_MASK;
+        hit->bucket = (uint32_t)(b - t->buckets);
+        hit->slot = i;
+        hit->tag = tag;
         return 0;
     }
     if (seq_read_retry(&b->b_seq, s1))

@@ -40,6 +40,9 @@ struct table_hit {
     uint64_t expiry_ms;
     uint32_t flags;
     uint32_t retries; /* read sections restarted for this lookup */
+    uint32_t bucket;  /* where the entry was found (a hint's address) */
+    uint32_t slot;
+    uint32_t tag;
 };
 
 /* An entry copied out by table_read_slot(). */

@@ -122,12 +122,15 @@ table_json(const struct dtable *t)
         (json_int_t)t->cfg.default_ttl_s);
 
     /* Where the arena's bytes are, and why entries left. */
-    more = json_pack("{s:I, s:I, s:I, s:I, s:I}", "live_bytes",
+    more = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "live_bytes",
                      (json_int_t)t->st->live, "dead_bytes",
                      (json_int_t)(t->st->used - t->st->live), "moves",
                      (json_int_t)t->st->moves, "evictions_index",
                      (json_int_t)t->st->evictions_index,
-                     "live_high_water_bytes", (json_int_t)t->st->live_hwm);
+                     "live_high_water_bytes", (json_int_t)t->st->live_hwm,
+                     "hint_areas", (json_int_t)t->hints.n, "reader_hits_hinted",
+                     (json_int_t)t->hints.drained, "hints_stale",
+                     (json_int_t)t->hints.stale);
     if (o == NULL || more == NULL || json_object_update(o, more) != 0) {
         json_decref(o);
         o = NULL;
@@ -364,8 +367,9 @@ command_dispatch(struct daemon *d, struct peer *p, const unsigned char *frame,
         command_reply(out, rop, r.id, SHMC_ENOTABLE, NULL, 0, NULL, 0);
         return 0;
     }
-    if (r.op == PROTO_OP_GET || r.op == PROTO_OP_OPEN ? !may_read(d, p, t)
-                                                      : !may_write(d, p, t)) {
+    if (r.op == PROTO_OP_GET || r.op == PROTO_OP_OPEN || r.op == PROTO_OP_HINTS
+            ? !may_read(d, p, t)
+            : !may_write(d, p, t)) {
         d->stats.denied++;
         log_info("command: denied op=%#x table=%s pid=%d uid=%u gid=%u", r.op,
                  t->cfg.name, (int)p->pid, (unsigned)p->uid, (unsigned)p->gid);
@@ -412,6 +416,16 @@ command_dispatch(struct daemon *d, struct peer *p, const unsigned char *frame,
         return 0;
     case PROTO_OP_BATCH:
         return do_batch(t, &r, out, now);
+    case PROTO_OP_HINTS:
+        /* The area rides with the request; without one, it is refused. */
+        if (p->rx_fd < 0) {
+            rc = -EBADF;
+            break;
+        }
+        rc = hints_add(&t->hints, p->rx_fd, p->uid, now);
+        close(p->rx_fd);
+        p->rx_fd = -1;
+        break;
     case PROTO_OP_OPEN:
         if (p->opens >= OPEN_MAX_PER_CONN) {
             /* Descriptors a client holds unread count against our own

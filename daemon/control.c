@@ -94,6 +94,8 @@ conn_free(struct conn *c)
     d->nconns--;
     for (i = 0; i < c->nfdq; i++)
         close(c->fdq[i].fd);
+    if (c->peer.rx_fd >= 0)
+        close(c->peer.rx_fd);
     if (c->rev != NULL)
         event_free(c->rev);
     if (c->wev != NULL)
@@ -210,6 +212,49 @@ conn_finished(const struct conn *c)
     return evbuffer_get_length(c->out) == 0 && (c->closing || c->eof);
 }
 
+/*
+ * Read what the client sent, keeping at most one descriptor that came with
+ * it (a HINTS request's memfd) and closing any other at once, so that a
+ * client cannot park descriptors in the daemon.  Returns as read(2).
+ */
+static ssize_t
+conn_recv(struct conn *c)
+{
+    static char buf[READ_CHUNK]; /* one event-loop thread */
+    char cbuf[CMSG_SPACE(4 * sizeof(int))];
+    struct msghdr mh;
+    struct iovec iov = {buf, sizeof(buf)};
+    struct cmsghdr *cm;
+    size_t i, nfd;
+    ssize_t n;
+    int fd;
+
+    memset(&mh, 0, sizeof(mh));
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = cbuf;
+    mh.msg_controllen = sizeof(cbuf);
+    n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    for (cm = CMSG_FIRSTHDR(&mh); n >= 0 && cm != NULL;
+         cm = CMSG_NXTHDR(&mh, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (i = 0; i < nfd; i++) {
+            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+            if (c->peer.rx_fd < 0)
+                c->peer.rx_fd = fd;
+            else
+                close(fd);
+        }
+    }
+    if (n > 0 && evbuffer_add(c->in, buf, (size_t)n) != 0) {
+        errno = ENOMEM;
+        return -1;
+    }
+    return n;
+}
+
 /* Readable, or the idle timeout expired. */
 static void
 conn_read_cb(evutil_socket_t fd, short what, void *arg)
@@ -223,7 +268,7 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
         conn_free(c);
         return;
     }
-    n = evbuffer_read(c->in, c->fd, READ_CHUNK);
+    n = (int)conn_recv(c);
     if (n == 0) {
         /* Half-closed: answer what was sent, then close. */
         c->eof = 1;
@@ -384,6 +429,7 @@ accept_cb(evutil_socket_t lfd, short what, void *arg)
     c->peer.pid = cred.pid;
     c->peer.uid = cred.uid;
     c->peer.gid = cred.gid;
+    c->peer.rx_fd = -1;
     c->in = evbuffer_new();
     c->out = evbuffer_new();
     c->rev = event_new(d->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);

@@ -50,6 +50,7 @@ struct peer {
     uid_t uid;
     gid_t gid;
     unsigned opens; /* descriptors handed out on this connection */
+    int rx_fd;      /* a descriptor the client sent (HINTS), or -1 */
 };
 
 /* control.c */

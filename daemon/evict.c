@@ -2,18 +2,25 @@
 /*
  * evict.c -- what leaves a table, and when.
  *
- * Policy: FIFO over the arena ring.  New entries are appended at the ring
- * head; when the head needs room, the entry at the tail -- the oldest
- * write -- is reclaimed.  If it is still linked, it is first unlinked
- * inside its bucket's write section (counted as an eviction, or as an
- * expiration if its time was up anyway); only then does the head move over
- * its bytes.  Replaced and deleted versions are already unlinked and are
- * reclaimed silently.  Because allocation is a ring, free space is always
- * contiguous: a set fails only when one entry is larger than the arena,
- * never because of fragmentation.
+ * The arena is a ring: new entries are appended at the head; when the head
+ * needs room, the entry at the tail -- the oldest write -- is dealt with:
+ *  - dead bytes (a pad, a replaced or deleted version) are reclaimed;
+ *  - a linked entry whose time is up is unlinked (an expiration);
+ *  - a live entry that readers hit since it last came by (its frequency
+ *    count from hints.c is above 0) is moved to the head, one count
+ *    poorer: CLOCK with 2-bit counts, over the ring;
+ *  - another live entry is moved too while live data is under the
+ *    high-water mark and enough dead bytes lie ahead to be worth passing:
+ *    dead bytes are reclaimed before any live entry is dropped;
+ *  - otherwise it is evicted, inside its bucket's write section.
+ * A move copies the entry and repoints its slot in one write section, so
+ * readers find it at the old place or the new one.  Bytes moved per set
+ * are bounded by one turn of the ring, so the work stays amortised
+ * O(size of the set).  Because allocation is a ring, free space is always
+ * contiguous: a set fails only when one entry is larger than the arena.
  *
- * When both candidate buckets of a new key are full, the oldest entry of
- * those 14 slots (by ring age) makes way: the index is bounded too.
+ * When both candidate buckets of a new key are full, the least hit and
+ * then oldest entry of those 14 slots makes way: the index is bounded too.
  *
  * Expiry: readers treat expired entries as misses on their own; the daemon
  * also calls evict_expired() from a timer to unlink them, a bounded number
@@ -105,14 +112,25 @@ evict_tail(struct store *s, uint64_t now_ms, uint64_t *move_budget,
     uint32_t bucket, slot, pos = (uint32_t)(s->tail / FMT_UNIT);
     struct entry_head h;
 
+    uint8_t *freq;
+
     switch (index_entry_at(s, s->tail, &h)) {
     case ENTRY_OK:
         if (!index_find_pos(s, index_key_hash(s, e, &h), pos, &bucket, &slot))
             break; /* dead: replaced or deleted */
-        if (entry_expired(&h, now_ms))
+        freq = s->freq != NULL ? &s->freq[(uint64_t)bucket * FMT_SLOTS + slot]
+                               : NULL;
+        if (entry_expired(&h, now_ms)) {
             index_unlink(s, bucket, slot, UNLINK_EXPIRE);
-        else if (*move_budget >= h.size && s->live <= s->live_hwm &&
-                 s->used - s->live >= want && fits_at_head(s, h.size)) {
+        } else if (*move_budget >= h.size && freq != NULL && *freq > 0 &&
+                   fits_at_head(s, h.size)) {
+            /* Readers hit it since it last passed here: it goes round
+             * again, one count poorer (CLOCK with 2-bit counts). */
+            (*freq)--;
+            move_tail_entry(s, &h, bucket, slot);
+            *move_budget -= h.size;
+        } else if (*move_budget >= h.size && s->live <= s->live_hwm &&
+                   s->used - s->live >= want && fits_at_head(s, h.size)) {
             move_tail_entry(s, &h, bucket, slot);
             *move_budget -= h.size;
         } else
@@ -205,8 +223,9 @@ evict_advance_head(struct store *s, uint64_t size)
 }
 
 /*
- * Pick the slot whose entry is oldest in the ring among buckets b1 and b2
- * (both full).  Returns the slot index and sets *bucket.
+ * Pick the slot to give up among buckets b1 and b2 (both full): the least
+ * hit (frequency count), and of those the oldest in the ring.  Returns the
+ * slot index and sets *bucket.
  */
 uint32_t
 evict_victim(const struct store *s, uint32_t b1, uint32_t b2, uint32_t *bucket)
@@ -219,8 +238,11 @@ evict_victim(const struct store *s, uint32_t b1, uint32_t b2, uint32_t *bucket)
         b = i < FMT_SLOTS ? b1 : b2;
         v = s->buckets[b].b_slot[i % FMT_SLOTS];
         off = (uint64_t)FMT_SLOT_POS(v) * FMT_UNIT;
-        /* Distance from the tail: smaller is older. */
+        /* Distance from the tail: smaller is older; hits weigh more. */
         age = (off + s->arena_size - s->tail) % s->arena_size;
+        if (s->freq != NULL)
+            age += (uint64_t)s->freq[(uint64_t)b * FMT_SLOTS + i % FMT_SLOTS] *
+                   s->arena_size;
         if (age < best_age) {
             best_age = age;
             best = i % FMT_SLOTS;

@@ -108,12 +108,17 @@ index_find_pos(const struct store *s, uint64_t hash, uint32_t pos,
     return 0;
 }
 
-/* Store v into a slot in its own write section. */
+/* Store v into a slot in its own write section.  The slot's frequency
+ * count (hints.c) stays if the slot keeps its tag (the same key, newly
+ * written or moved), and restarts at 0 otherwise. */
 void
 index_store_slot(struct store *s, uint32_t bucket, uint32_t slot, uint64_t v)
 {
     struct fmt_bucket *b = &s->buckets[bucket];
 
+    if (s->freq != NULL &&
+        (v == 0 || FMT_SLOT_TAG(v) != FMT_SLOT_TAG(b->b_slot[slot])))
+        s->freq[(uint64_t)bucket * FMT_SLOTS + slot] = 0;
     seq_write_begin(&b->b_seq);
     seq_store_u64(&b->b_slot[slot], v);
     seq_write_end(&b->b_seq);
@@ -189,6 +194,9 @@ index_relocate(struct store *s, uint32_t b1, uint32_t b2, uint32_t *bucket,
             if (to == FMT_SLOTS)
                 continue;
             index_store_slot(s, eb2, to, v);
+            if (s->freq != NULL)
+                s->freq[(uint64_t)eb2 * FMT_SLOTS + to] =
+                    s->freq[(uint64_t)from[j] * FMT_SLOTS + i];
             index_store_slot(s, from[j], i, 0);
             *bucket = from[j];
             *slot = i;

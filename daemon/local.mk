@@ -21,6 +21,7 @@ daemon_shmcached_SOURCES = \
 	daemon/main.c daemon/daemon.h \
 	daemon/conf.c daemon/conf.h \
 	daemon/tables.c daemon/tables.h \
+	daemon/hints.c daemon/hints.h \
 	daemon/control.c \
 	daemon/command.c
 daemon_shmcached_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(JANSSON_CFLAGS)

@@ -113,6 +113,7 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     (void)arg;
     for (i = 0; i < D.ntables; i++) {
+        hints_drain(&D.tables[i].hints, D.tables[i].st, now);
         n = store_expire(D.tables[i].st, now, SWEEP_BUCKETS);
         if (n > 0)
             log_debug("evict: expired table=%s count=%llu",

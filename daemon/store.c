@@ -271,6 +271,8 @@ fail:
         munmap(s->base, s->size);
         close(s->fd);
     }
+    if (s != NULL)
+        free(s->freq);
     free(s);
     if (fd >= 0)
         close(fd);
@@ -401,6 +403,7 @@ store_map(struct store *s, int fd, uint64_t size, int fresh, char *why,
     s->arena = (unsigned char *)s->view.arena;
     s->arena_size = s->view.arena_size;
     store_set_live_hwm(s, STORE_LIVE_HWM_PCT);
+    s->freq = calloc((size_t)s->view.nbuckets * FMT_SLOTS, 1);
 
     /* A table found at its path is live, whatever its state word says
      * (a stray RETIRED would send readers round in circles). */
@@ -424,6 +427,8 @@ fail:
     if (s->base != NULL)
         munmap(s->base, size);
     s->base = NULL;
+    free(s->freq);
+    s->freq = NULL;
     return rc;
 }
 
@@ -443,6 +448,7 @@ store_close(struct store *s)
     munmap(s->base, s->size);
     close(s->fd);
     close(s->lock_fd); /* last: the lock outlives every write */
+    free(s->freq);
     free(s);
 }
 

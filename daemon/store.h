@@ -75,6 +75,10 @@ struct store {
     uint64_t live_hwm; /* above this much live data, evict; below, move */
     uint64_t entries, sets, deletes, evictions, expirations, relocations;
     uint64_t moves, evictions_index;
+    /* Per slot (bucket * FMT_SLOTS + slot): how often readers hit it
+     * lately, 0-3 (hints.c raises it, evict.c spends it); NULL if it
+     * could not be allocated (then the policy is plain FIFO). */
+    uint8_t *freq;
     uint32_t sweep_cursor; /* next bucket evict_expired() looks at */
     int was_clean;         /* the last writer closed the table cleanly */
     struct verify_report verified; /* what verify_table() found at open */

@@ -345,8 +345,10 @@ tables_close(struct dtable *t, size_t n)
     size_t i;
 
     tables_retire_replaced(t, n);
-    for (i = 0; i < n; i++)
+    for (i = 0; i < n; i++) {
+        hints_free(&t[i].hints);
         store_close(t[i].st);
+    }
     free(t);
 }
 

@@ -8,12 +8,14 @@
 #include <limits.h>
 
 #include "conf.h"
+#include "hints.h"
 #include "store.h"
 
 struct dtable {
     struct conf_table cfg; /* settings in force (SIGHUP may change some) */
     struct store *st;
     struct store *replaced; /* old file, retired once the socket listens */
+    struct hints hints;     /* readers' hit hints (hints.c) */
     char path[PATH_MAX];
 };
 

@@ -14,10 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "client.h"
+#include "format.h"
+#include "proto.h"
 #include "shmcache.h"
 #include "testutil.h"
 
@@ -524,6 +528,210 @@ START_TEST(test_errors)
 }
 END_TEST
 
+/* ---- hints ---- */
+
+static const char *hints_conf_json =
+    "{\"log_level\": \"warning\", \"expire_interval_ms\": 20, \"tables\": {"
+    "\"t\": {\"size_bytes\": 1048576, \"max_value_bytes\": 4096, "
+    "\"default_ttl_s\": 0}}}";
+
+static void
+setup_hints(void)
+{
+    ck_assert_msg(td_start(&d, hints_conf_json, -1) == 0,
+                  "daemon did not start");
+}
+
+/* A number from the table's stats JSON. */
+static long long
+stat_of(shmc_t *h, const char *name)
+{
+    char *json = NULL, pat[64], *p;
+    long long v = -1;
+
+    ck_assert_int_eq(shmc_stats_json(h, SHMC_STATS_TABLE, &json), 0);
+    snprintf(pat, sizeof(pat), "\"%s\":", name);
+    p = strstr(json, pat);
+    if (p != NULL)
+        v = atoll(p + strlen(pat));
+    free(json);
+    return v;
+}
+
+/* Wait (bounded) until the daemon has drained at least n hints. */
+static void
+wait_hinted(shmc_t *h, long long n)
+{
+    double end = tu_now() + 10;
+
+    while (stat_of(h, "reader_hits_hinted") < n && tu_now() < end)
+        usleep(10000);
+    ck_assert_int_ge(stat_of(h, "reader_hits_hinted"), n);
+}
+
+/* What readers hit survives a wave of new keys that evicts the rest: the
+ * daemon learns hits only through the handles' hint areas. */
+START_TEST(test_hits_keep_entries)
+{
+    char k[32], v[200], buf[256];
+    int i, hot = 0, cold = 0;
+    shmc_t *h;
+    size_t n;
+
+    ck_assert_int_eq(shmc_open(d.sock, "t", 0, &h), 0);
+    ck_assert_int_eq(stat_of(h, "hint_areas"), 1);
+    for (i = 0; i < 2000; i++) {
+        tu_key(k, sizeof(k), (uint64_t)i);
+        tu_value(v, sizeof(v), k, 16, (uint64_t)i);
+        ck_assert_int_eq(shmc_set(h, k, 16, v, sizeof(v), 0), 0);
+    }
+    /* Read the first 200 (the oldest, the first FIFO would drop). */
+    for (i = 0; i < 200 * 3; i++) {
+        tu_key(k, sizeof(k), (uint64_t)(i % 200));
+        ck_assert_int_eq(shmc_get(h, k, 16, buf, sizeof(buf), &n), 0);
+    }
+    /* Some of the 200 share a hint word (format.h): most get through. */
+    wait_hinted(h, 150);
+    for (i = 2000; i < 8000; i++) {
+        tu_key(k, sizeof(k), (uint64_t)i);
+        tu_value(v, sizeof(v), k, 16, (uint64_t)i);
+        ck_assert_int_eq(shmc_set(h, k, 16, v, sizeof(v), 0), 0);
+    }
+    for (i = 0; i < 2000; i++) {
+        tu_key(k, sizeof(k), (uint64_t)i);
+        if (shmc_get(h, k, 16, buf, sizeof(buf), &n) == 0)
+            *(i < 200 ? &hot : &cold) += 1;
+    }
+    ck_assert_int_gt(stat_of(h, "evictions"), 2000);
+    ck_assert_msg(hot >= 180 && cold < 100, "hot kept %d/200, cold %d/1800",
+                  hot, cold);
+    shmc_close(h);
+}
+END_TEST
+
+/* Send a HINTS request for table t carrying fd on a raw connection;
+ * returns the reply's status. */
+static int
+send_hints(int fd)
+{
+    unsigned char req[64];
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    struct msghdr mh;
+    struct iovec iov;
+    struct cmsghdr *cm;
+    struct treply r;
+    size_t n;
+    int c, st;
+
+    c = tc_connect(d.sock, 1);
+    ck_assert_int_ge(c, 0);
+    n = proto_request(req, sizeof(req), PROTO_OP_HINTS, 7, "t", NULL, 0, NULL,
+                      0, 0, 0);
+    memset(&mh, 0, sizeof(mh));
+    iov.iov_base = req;
+    iov.iov_len = n;
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = cbuf;
+    mh.msg_controllen = sizeof(cbuf);
+    cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+    ck_assert_int_eq(sendmsg(c, &mh, 0), (ssize_t)n);
+    ck_assert_int_eq(tc_recv(c, &r, 5000), 0);
+    st = r.status;
+    tc_reply_free(&r);
+    close(c);
+    return st;
+}
+
+/* A hint area made by hand: size bytes, sealed or not. */
+static int
+make_area(size_t size, int seal)
+{
+    int fd = memfd_create("test-hints", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(ftruncate(fd, (off_t)size), 0);
+    if (seal)
+        ck_assert_int_eq(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK), 0);
+    return fd;
+}
+
+/* A hostile reader: its hint area is refused unless sealed and of the
+ * right size; once accepted, garbage written into it at full speed
+ * changes nothing anyone reads while the table churns. */
+START_TEST(test_forged_hints_change_nothing_read)
+{
+    size_t bytes = (size_t)FMT_HINT_WORDS * 8u, n;
+    char k[32], v[300], buf[512];
+    uint64_t version, *w, rnd = 99;
+    unsigned long bad = 0, misses = 0, reads = 0;
+    int fd, i, status;
+    pid_t pid;
+    shmc_t *h;
+
+    ck_assert_int_eq(send_hints(make_area(bytes, 0)), -EINVAL);
+    ck_assert_int_eq(send_hints(make_area(bytes / 2, 1)), -EINVAL);
+    fd = make_area(bytes, 1);
+    ck_assert_int_eq(send_hints(fd), 0);
+    w = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    ck_assert(w != MAP_FAILED);
+
+    ck_assert_int_eq(shmc_open(d.sock, "t", 0, &h), 0);
+    for (i = 0; i < 500; i++) { /* pinned: written once, always there */
+        tu_key(k, sizeof(k), (uint64_t)i);
+        tu_value(v, 100, k, 16, 1);
+        ck_assert_int_eq(shmc_set(h, k, 16, v, 100, 0), 0);
+    }
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        /* The forger: random words, and plausible ones (real buckets and
+         * slots with random tags), for two seconds. */
+        double end = tu_now() + 2;
+        while (tu_now() < end)
+            for (i = 0; i < 4096; i++) {
+                uint64_t r = tu_rand(&rnd);
+                w[1 + r % (FMT_HINT_WORDS - 1)] =
+                    i & 1 ? r : FMT_HINT((uint32_t)r, (r >> 32) % 1024, r % 7);
+            }
+        _exit(0);
+    }
+    {
+        /* Meanwhile: churn other keys, read everything back. */
+        double end = tu_now() + 2;
+        uint64_t ver = 1;
+        while (tu_now() < end) {
+            for (i = 0; i < 50; i++) {
+                tu_key(k, sizeof(k), 500 + tu_rand(&rnd) % 1000);
+                tu_value(v, sizeof(v), k, 16, ++ver);
+                ck_assert_int_eq(shmc_set(h, k, 16, v, sizeof(v), 0), 0);
+            }
+            for (i = 0; i < 1500; i += 3) {
+                tu_key(k, sizeof(k), (uint64_t)i);
+                reads++;
+                if (shmc_get(h, k, 16, buf, sizeof(buf), &n) != 0) {
+                    misses += i < 500;
+                    continue;
+                }
+                bad += !tu_value_ok(buf, n, k, 16, &version);
+            }
+        }
+    }
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_uint_eq(bad, 0);
+    ck_assert_uint_eq(misses, 0);
+    ck_assert_uint_gt(reads, 1000);
+    ck_assert_int_gt(stat_of(h, "hints_stale"), 1000);
+    shmc_close(h);
+    munmap(w, bytes);
+    close(fd);
+}
+END_TEST
+
 static Suite *
 client_suite(void)
 {
@@ -546,6 +754,13 @@ client_suite(void)
     tcase_add_test(tc, test_retired_copy_keeps_answering);
     tcase_add_test(tc, test_incr_after_idle_close);
     suite_add_tcase(s, tc);
+    tc = tcase_create("hints");
+    tcase_add_checked_fixture(tc, setup_hints, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_hits_keep_entries);
+    tcase_add_test(tc, test_forged_hints_change_nothing_read);
+    suite_add_tcase(s, tc);
+
     tc = tcase_create("errors");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_errors);

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hints.c -- what readers hit, learned without letting readers write the
+ * table (DESIGN.md section 5).
+ *
+ * The daemon never sees a lock-free hit.  So each reader handle creates a
+ * small memfd, seals it against shrinking, and passes it over the control
+ * socket (PROTO_OP_HINTS); on every hit it stores a hint -- the slot's
+ * bucket, index and tag -- into it (format.h).  On its sweep timer the
+ * daemon drains every area: a hint whose bucket and slot exist and whose
+ * tag matches the slot's raises that slot's frequency count (0-3, in the
+ * daemon's own memory: store.freq); the eviction policy (evict.c) reads
+ * it.  Areas are hostile input: the seal is checked (a shrunk memfd would
+ * be a SIGBUS), the count per table and per uid is capped, idle areas are
+ * dropped, and a forged hint can at most keep some entry longer.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "hints.h"
+#include "seqlock.h"
+
+#define AREA_BYTES ((size_t)FMT_HINT_WORDS * 8u)
+
+/* Unmap area i and close the gap. */
+static void
+drop(struct hints *hs, unsigned i)
+{
+    munmap(hs->a[i].w, AREA_BYTES);
+    hs->a[i] = hs->a[--hs->n];
+}
+
+/* The least recently active area of uid (or of anyone, if uid is -1). */
+static int
+oldest(const struct hints *hs, uid_t uid, int any)
+{
+    unsigned i;
+    int best = -1;
+
+    for (i = 0; i < hs->n; i++)
+        if ((any || hs->a[i].uid == uid) &&
+            (best < 0 || hs->a[i].last_ms < hs->a[best].last_ms))
+            best = (int)i;
+    return best;
+}
+
+/*
+ * Take a reader's hint area (fd, which the caller closes).  Returns 0, or
+ * -EINVAL if it is not a sealed memfd of the right size.  At the caps the
+ * least recently active area (of this uid first) makes way.
+ */
+int
+hints_add(struct hints *hs, int fd, uid_t uid, uint64_t now_ms)
+{
+    struct stat st;
+    unsigned i, mine = 0;
+    int seals, victim;
+    void *p;
+
+    seals = fcntl(fd, F_GET_SEALS);
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        (uint64_t)st.st_size != AREA_BYTES || seals < 0 ||
+        !(seals & F_SEAL_SHRINK))
+        return -EINVAL;
+    p = mmap(NULL, AREA_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        return -errno;
+    for (i = 0; i < hs->n; i++)
+        mine += hs->a[i].uid == uid;
+    victim = -1;
+    if (mine >= HINTS_PER_UID)
+        victim = oldest(hs, uid, 0);
+    else if (hs->n >= HINTS_MAX)
+        victim = oldest(hs, uid, 1);
+    if (victim >= 0)
+        drop(hs, (unsigned)victim);
+    hs->a[hs->n].w = p;
+    hs->a[hs->n].uid = uid;
+    hs->a[hs->n].last_ms = now_ms;
+    hs->n++;
+    return 0;
+}
+
+/* Apply one hint to the table's frequency counts. */
+static int
+apply(struct store *s, uint64_t v)
+{
+    uint32_t b = FMT_HINT_BUCKET(v), i = FMT_HINT_SLOT(v);
+    uint64_t slot;
+    uint8_t *f;
+
+    if (b >= s->view.nbuckets || i >= FMT_SLOTS)
+        return 0;
+    slot = s->buckets[b].b_slot[i];
+    if (slot == 0 || FMT_SLOT_TAG(slot) >> 1 != FMT_HINT_TAG31(v))
+        return 0;
+    f = &s->freq[(uint64_t)b * FMT_SLOTS + i];
+    if (*f < 3)
+        (*f)++;
+    return 1;
+}
+
+/* Drain every area into s's frequency counts; drop idle areas.  Returns
+ * how many hints were applied. */
+uint64_t
+hints_drain(struct hints *hs, struct store *s, uint64_t now_ms)
+{
+    uint64_t n = 0, v, *w;
+    unsigned a, i, got;
+
+    for (a = 0; a < hs->n;) {
+        w = hs->a[a].w;
+        for (got = 0, i = 1; i < FMT_HINT_WORDS; i++) {
+            /* ORDERING: relaxed; a reader's hint is a suggestion, and a
+             * store racing with this clear is simply lost. */
+            v = __atomic_load_n(&w[i], __ATOMIC_RELAXED);
+            if (v == 0)
+                continue;
+            __atomic_store_n(&w[i], 0, __ATOMIC_RELAXED);
+            got++;
+            if (s->freq != NULL && apply(s, v))
+                n++;
+            else
+                hs->stale++;
+        }
+        /* ORDERING: relaxed; readers only compare it with the clock. */
+        __atomic_store_n(&w[0], now_ms, __ATOMIC_RELAXED);
+        if (got > 0)
+            hs->a[a].last_ms = now_ms;
+        if (now_ms - hs->a[a].last_ms > HINTS_IDLE_MS) {
+            drop(hs, a);
+            continue;
+        }
+        a++;
+    }
+    hs->drained += n;
+    return n;
+}
+
+/* Let every area go. */
+void
+hints_free(struct hints *hs)
+{
+    while (hs->n > 0)
+        drop(hs, 0);
+}
