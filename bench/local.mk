@@ -3,7 +3,7 @@
 noinst_PROGRAMS += bench/bench
 bench_bench_SOURCES = bench/bench.c
 bench_bench_LDADD = daemon/libstore.la common/libshmcommon.la
-EXTRA_DIST += bench/run.sh bench/memory.sh bench/memory.py
+EXTRA_DIST += bench/run.sh bench/memory.sh bench/memory.py bench/hits.sh
 
 noinst_PROGRAMS += bench/bench_set
 bench_bench_set_SOURCES = bench/bench_set.c
@@ -16,3 +16,7 @@ bench_bench_restart_LDADD = common/libshmcommon.la
 noinst_PROGRAMS += bench/bench_fill
 bench_bench_fill_SOURCES = bench/bench_fill.c
 bench_bench_fill_LDADD = daemon/libstore.la common/libshmcommon.la
+
+noinst_PROGRAMS += bench/bench_hits
+bench_bench_hits_SOURCES = bench/bench_hits.c
+bench_bench_hits_LDADD = client/libshmcache.la -lm
