@@ -207,18 +207,24 @@ static void
 do_get(struct dtable *t, const struct proto_req *r, struct evbuffer *out,
        uint64_t now)
 {
-    unsigned char meta[16];
+    unsigned char meta[16], small[4096], *buf = small;
     struct table_hit hit;
-    unsigned char *buf = malloc(t->st->view.max_value + 1u);
     int rc;
 
-    if (buf == NULL) {
-        command_reply(out, r->op | PROTO_REPLY, r->id, -ENOMEM, NULL, 0, NULL,
-                      0);
-        return;
+    /* Into a small buffer first; a larger value is copied again into one
+     * of exactly its size, so a GET never costs max_value_bytes. */
+    rc = table_lookup(&t->st->view, r->key, r->klen, small, sizeof(small), now,
+                      &hit);
+    if (rc == SHMC_ERANGE) {
+        buf = malloc(hit.vlen);
+        if (buf == NULL) {
+            command_reply(out, r->op | PROTO_REPLY, r->id, -ENOMEM, NULL, 0,
+                          NULL, 0);
+            return;
+        }
+        rc = table_lookup(&t->st->view, r->key, r->klen, buf, hit.vlen, now,
+                          &hit);
     }
-    rc = table_lookup(&t->st->view, r->key, r->klen, buf,
-                      t->st->view.max_value + 1u, now, &hit);
     if (rc == SHMC_ENEGATIVE)
         rc = 0; /* reported through the flags */
     proto_put32(meta, hit.flags);
@@ -229,7 +235,8 @@ do_get(struct dtable *t, const struct proto_req *r, struct evbuffer *out,
                       buf, hit.vlen);
     else
         command_reply(out, r->op | PROTO_REPLY, r->id, rc, NULL, 0, NULL, 0);
-    free(buf);
+    if (buf != small)
+        free(buf);
 }
 
 /* INCR/DECR on a decimal value (memcached's rules: decr stops at 0,

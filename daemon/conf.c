@@ -61,9 +61,11 @@ struct field {
 static const struct field global_fields[] = {
     {"socket_path", F_STR, G(socket_path), 0, 0},
     {"max_connections", F_U32, G(max_connections), 1, 1000000},
+    {"max_connections_per_uid", F_U32, G(max_connections_per_uid), 1, 1000000},
     {"max_request_bytes", F_U32, G(max_request_bytes), 4096, 1u << 30},
     {"max_output_bytes", F_U32, G(max_output_bytes), 4096, 1u << 30},
     {"idle_timeout_s", F_U32, G(idle_timeout_s), 0, 86400 * 7},
+    {"frame_timeout_s", F_U32, G(frame_timeout_s), 1, 3600},
     {"expire_interval_ms", F_U32, G(expire_interval_ms), 10, 3600000},
     {"sync_interval_s", F_U32, G(sync_interval_s), 0, 86400},
     {"log_level", F_LEVEL, G(log_level), 0, 0},
@@ -427,6 +429,8 @@ conf_load(const char *path, struct conf **out, char *err, size_t errlen)
         goto out;
     }
     c->max_connections = 1024;
+    c->max_connections_per_uid = 256;
+    c->frame_timeout_s = 10;
     c->max_request_bytes = 2u << 20;
     c->max_output_bytes = 4u << 20;
     c->idle_timeout_s = 300;

@@ -52,11 +52,12 @@ struct conn {
     struct peer peer;
     struct event *rev, *wev;
     struct evbuffer *in, *out;
-    uint64_t sent; /* bytes written to the socket, ever */
-    int hello;     /* HELLO accepted */
-    int closing;   /* close once the output is flushed */
-    int eof;       /* the client will send nothing more */
-    int reading;   /* rev is armed */
+    uint64_t sent;           /* bytes written to the socket, ever */
+    int hello;               /* HELLO accepted */
+    int closing;             /* close once the output is flushed */
+    int eof;                 /* the client will send nothing more */
+    int reading;             /* rev is armed */
+    uint64_t frame_since_ms; /* an unfinished frame waits since (0: none) */
     struct {
         uint64_t at; /* stream offset of the reply that carries it */
         int fd;
@@ -67,6 +68,16 @@ struct conn {
 static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_write_cb(evutil_socket_t fd, short what, void *arg);
 
+/* Monotonic milliseconds. */
+static uint64_t
+mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 /* The idle timeout as a timeval, or NULL for none. */
 static const struct timeval *
 idle_tv(const struct daemon *d, struct timeval *tv)
@@ -76,6 +87,48 @@ idle_tv(const struct daemon *d, struct timeval *tv)
     tv->tv_sec = d->conf->idle_timeout_s;
     tv->tv_usec = 0;
     return tv;
+}
+
+/* How long reading may wait: the idle timeout, or less while a frame is
+ * unfinished (a deadline that bytes trickling in do not push back). */
+static const struct timeval *
+read_tv(const struct conn *c, struct timeval *tv)
+{
+    uint64_t limit = (uint64_t)c->d->conf->frame_timeout_s * 1000u, now, left;
+    const struct timeval *idle = idle_tv(c->d, tv);
+
+    if (c->frame_since_ms == 0)
+        return idle;
+    now = mono_ms();
+    left = now - c->frame_since_ms >= limit ? 1
+                                            : limit - (now - c->frame_since_ms);
+    if (idle == NULL || (uint64_t)idle->tv_sec * 1000u > left) {
+        tv->tv_sec = (time_t)(left / 1000u);
+        tv->tv_usec = (suseconds_t)(left % 1000u * 1000u);
+    }
+    return tv;
+}
+
+/*
+ * Note when the input holds an unfinished frame that is the client's to
+ * finish (not one waiting for us to drain our output).  Returns 1 if it
+ * has been unfinished for longer than frame_timeout_s: slowloris.
+ */
+static int
+frame_overdue(struct conn *c)
+{
+    int waiting = !c->closing && c->nfdq < FDQ_MAX &&
+                  evbuffer_get_length(c->out) <= c->d->conf->max_output_bytes &&
+                  evbuffer_get_length(c->in) > 0;
+
+    if (!waiting) {
+        c->frame_since_ms = 0;
+        return 0;
+    }
+    if (c->frame_since_ms == 0)
+        c->frame_since_ms = mono_ms();
+    return mono_ms() - c->frame_since_ms >=
+           (uint64_t)c->d->conf->frame_timeout_s * 1000u;
 }
 
 /* Free a connection and everything it holds. */
@@ -118,8 +171,8 @@ conn_update(struct conn *c)
                     pending <= c->d->conf->max_output_bytes &&
                     c->nfdq < FDQ_MAX;
 
-    if (want_read && !c->reading)
-        event_add(c->rev, idle_tv(c->d, &tv));
+    if (want_read)
+        event_add(c->rev, read_tv(c, &tv)); /* (re)arms the deadline too */
     else if (!want_read && c->reading)
         event_del(c->rev);
     c->reading = want_read;
@@ -264,7 +317,14 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     if (what & EV_TIMEOUT) {
-        log_info("control: closing idle connection pid=%d", (int)c->peer.pid);
+        if (frame_overdue(c))
+            log_info("control: closing connection whose frame was not "
+                     "completed in %us pid=%d uid=%u",
+                     c->d->conf->frame_timeout_s, (int)c->peer.pid,
+                     (unsigned)c->peer.uid);
+        else
+            log_info("control: closing idle connection pid=%d",
+                     (int)c->peer.pid);
         conn_free(c);
         return;
     }
@@ -278,6 +338,14 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
     }
     conn_process(c);
     if (conn_finished(c)) {
+        conn_free(c);
+        return;
+    }
+    if (frame_overdue(c)) {
+        log_info("control: closing connection whose frame was not completed "
+                 "in %us pid=%d uid=%u",
+                 c->d->conf->frame_timeout_s, (int)c->peer.pid,
+                 (unsigned)c->peer.uid);
         conn_free(c);
         return;
     }
@@ -418,6 +486,23 @@ accept_cb(evutil_socket_t lfd, short what, void *arg)
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
         close(fd);
         return;
+    }
+    if (cred.uid != 0) {
+        /* One user may not hold every connection (root is exempt). */
+        uint32_t mine = 0;
+        for (c = d->conns; c != NULL; c = c->next)
+            mine += c->peer.uid == cred.uid;
+        if (mine >= d->conf->max_connections_per_uid) {
+            d->stats.refused++;
+            if (time(NULL) != last_warn) {
+                last_warn = time(NULL);
+                log_warn("control: refusing connection uid=%u: "
+                         "max_connections_per_uid=%u reached",
+                         (unsigned)cred.uid, d->conf->max_connections_per_uid);
+            }
+            close(fd);
+            return;
+        }
     }
     c = calloc(1, sizeof(*c));
     if (c == NULL) {

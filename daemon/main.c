@@ -217,6 +217,7 @@ reload_cb(evutil_socket_t sig, short what, void *arg)
         } else {
             t->cfg = *nt;
         }
+        tables_apply_mode(t);
         store_set_live_hwm(t->st, t->cfg.live_hwm_pct);
     }
     for (i = 0; i < c->ntables; i++)

@@ -318,6 +318,11 @@ store_open(const char *path, struct store **out, char *why, size_t whylen)
         FAIL(-errno, "stat %s: %s", path, strerror(errno));
     if (!S_ISREG(st.st_mode) || st.st_size < (off_t)FMT_PAGE)
         FAIL(SHMC_ECORRUPT, "%s: not a table file", path);
+    /* A file someone else made or may change (planted in a shared
+     * directory, say) is never adopted. */
+    if (st.st_uid != geteuid() || (st.st_mode & 022) != 0)
+        FAIL(-EPERM, "%s is owned by uid %u with mode %04o: not ours", path,
+             (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
     s = calloc(1, sizeof(*s));
     if (s == NULL)
         FAIL(-ENOMEM, "out of memory");

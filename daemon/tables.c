@@ -35,6 +35,8 @@
 #include "notify.h"
 #include "tables.h"
 
+static mode_t file_mode_of(const struct conf_table *cfg);
+
 /* Whether two table configs need the same file layout. */
 int
 tables_same_geometry(const struct conf_table *a, const struct conf_table *b)
@@ -125,8 +127,8 @@ convert_v1(struct dtable *t, struct store_geom *g, char *why, size_t whylen)
     src.v1 = base;
     src.v1_size = (uint64_t)st.st_size;
     g->generation = ((const struct v1_header *)base)->h_generation + 1;
-    rc = store_build(t->path, lock_fd, g, (mode_t)t->cfg.file_mode,
-                     migrate_fill, &src, &t->st, why, whylen);
+    rc = store_build(t->path, lock_fd, g, file_mode_of(&t->cfg), migrate_fill,
+                     &src, &t->st, why, whylen);
     lock_fd = -1; /* consumed */
     if (rc != 0)
         goto fail;
@@ -199,6 +201,32 @@ extend_if_unclean(const struct dtable *t)
     close(fd);
 }
 
+/*
+ * Give the table file the mode its ACL allows.  A table with read lists is
+ * readable by the daemon's user only, whatever file_mode says: its readers
+ * get a descriptor over the socket (OPEN), which checks the lists, and
+ * nobody reads it by path.  A public table (no read lists) keeps
+ * file_mode.  Applied at every start, to old files too.
+ */
+static mode_t
+file_mode_of(const struct conf_table *cfg)
+{
+    mode_t mode = (mode_t)cfg->file_mode & 0666;
+
+    return cfg->read_any ? mode : mode & 0600;
+}
+
+/* tables_apply_mode(): see above. */
+void
+tables_apply_mode(const struct dtable *t)
+{
+    mode_t mode = file_mode_of(&t->cfg);
+
+    if (fchmod(t->st->fd, mode) != 0)
+        log_warn("tables: chmod table=%s mode=%04o: %s", t->cfg.name,
+                 (unsigned)mode, strerror(errno));
+}
+
 /* Open, reuse, resize, convert or replace one table. */
 static int
 open_one(struct dtable *t, const char *dir, char *err, size_t errlen)
@@ -225,8 +253,7 @@ open_one(struct dtable *t, const char *dir, char *err, size_t errlen)
                    old->was_clean, (unsigned long long)old->verified.dropped,
                    (unsigned long long)(table_now_ms() - t0));
         t->st = old;
-        store_set_live_hwm(t->st, t->cfg.live_hwm_pct);
-        return 0;
+        goto adopted;
     }
     if (rc == -EBUSY) {
         snprintf(err, errlen, "table %s: %s is in use by another daemon",
@@ -239,8 +266,8 @@ open_one(struct dtable *t, const char *dir, char *err, size_t errlen)
         src.from = old;
         src.now_ms = table_now_ms();
         rc = store_build(t->path, fcntl(old->lock_fd, F_DUPFD_CLOEXEC, 0), &g,
-                         (mode_t)t->cfg.file_mode, migrate_fill, &src, &t->st,
-                         why, sizeof(why));
+                         file_mode_of(&t->cfg), migrate_fill, &src, &t->st, why,
+                         sizeof(why));
         if (rc != 0) {
             snprintf(err, errlen, "table %s: %s", t->cfg.name, why);
             store_close(old);
@@ -268,7 +295,7 @@ open_one(struct dtable *t, const char *dir, char *err, size_t errlen)
         }
         rc = SHMC_ECORRUPT;
     }
-    if (rc == SHMC_ECORRUPT || rc == SHMC_EVERSION) {
+    if (rc == SHMC_ECORRUPT || rc == SHMC_EVERSION || rc == -EPERM) {
         rc = set_aside(t, why, err, errlen);
         if (rc != 0)
             return rc;
@@ -276,7 +303,7 @@ open_one(struct dtable *t, const char *dir, char *err, size_t errlen)
         snprintf(err, errlen, "table %s: %s", t->cfg.name, why);
         return rc;
     }
-    rc = store_create(t->path, &g, (mode_t)t->cfg.file_mode, &t->st, why,
+    rc = store_create(t->path, &g, file_mode_of(&t->cfg), &t->st, why,
                       sizeof(why));
     if (rc != 0) {
         snprintf(err, errlen, "table %s: %s", t->cfg.name, why);
@@ -286,11 +313,13 @@ open_one(struct dtable *t, const char *dir, char *err, size_t errlen)
                t->cfg.name, t->path, (unsigned long long)t->st->size,
                t->st->view.nbuckets);
 created:
-    store_set_live_hwm(t->st, t->cfg.live_hwm_pct);
     if (t->cfg.file_gid >= 0 &&
         fchown(t->st->fd, (uid_t)-1, (gid_t)t->cfg.file_gid) != 0)
         log_warn("tables: chgrp table=%s gid=%lld: %s", t->cfg.name,
                  (long long)t->cfg.file_gid, strerror(errno));
+adopted:
+    store_set_live_hwm(t->st, t->cfg.live_hwm_pct);
+    tables_apply_mode(t);
     return 0;
 }
 

@@ -24,6 +24,7 @@ int tables_open(const struct conf *c, const char *runtime_dir,
                 char *err, size_t errlen);
 void tables_close(struct dtable *t, size_t n);
 void tables_retire_replaced(struct dtable *t, size_t n);
+void tables_apply_mode(const struct dtable *t);
 struct dtable *tables_find(struct dtable *t, size_t n, const char *name,
                            size_t len);
 int tables_same_geometry(const struct conf_table *a,

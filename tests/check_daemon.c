@@ -933,6 +933,116 @@ START_TEST(test_acl_refusals)
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
                   "child status %#x", status);
+    {
+        /* The read lists are the only way to t's bytes: its file is the
+         * daemon user's alone (no group that every client joins), while
+         * the public table keeps file_mode. */
+        struct stat st;
+        char *pt = tu_path(d.run, "t.shm"), *pp = tu_path(d.state, "p.shm");
+        ck_assert_int_eq(stat(pt, &st), 0);
+        ck_assert_uint_eq(st.st_mode & 077, 0);
+        ck_assert_int_eq(stat(pp, &st), 0);
+        ck_assert_uint_eq(st.st_mode & 0777, 0640);
+        free(pt);
+        free(pp);
+    }
+}
+END_TEST
+
+/* Slowloris: one byte of an unfinished frame every 200 ms used to keep a
+ * connection for ever (each byte reset the idle timeout).  A frame must
+ * be complete within frame_timeout_s of its first byte. */
+START_TEST(test_trickled_frame_is_cut_off)
+{
+    unsigned char h[12];
+    struct pollfd pf;
+    double t0;
+    int fd, closed = 0;
+    char c;
+
+    start("\"frame_timeout_s\": 1, \"idle_timeout_s\": 300", NULL);
+    fd = tc_connect(d.sock, 1);
+    proto_header(h, 1000, PROTO_OP_SET, 1); /* promises 1000 bytes */
+    ck_assert_int_eq(tc_send(fd, h, sizeof(h)), 0);
+    t0 = tu_now();
+    while (!closed && tu_now() - t0 < 5) {
+        (void)!send(fd, "x", 1, MSG_NOSIGNAL);
+        pf.fd = fd;
+        pf.events = POLLIN;
+        if (poll(&pf, 1, 200) > 0 && recv(fd, &c, 1, 0) <= 0)
+            closed = 1;
+    }
+    ck_assert_msg(closed, "trickling connection still open after 5 s");
+    ck_assert_double_lt(tu_now() - t0, 3.0);
+    close(fd);
+}
+END_TEST
+
+/* One user cannot hold every connection: max_connections_per_uid, root
+ * exempt, so others (root here) still get in. */
+START_TEST(test_connections_capped_per_uid)
+{
+    int status, fd;
+    pid_t pid;
+
+    if (geteuid() != 0)
+        return; /* no second uid to act as */
+    start("\"max_connections\": 16, \"max_connections_per_uid\": 3", NULL);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int fds[3], i, extra;
+        if (setgid(65534) != 0 || setuid(65534) != 0)
+            _exit(90);
+        for (i = 0; i < 3; i++)
+            if ((fds[i] = tc_connect(d.sock, 1)) < 0)
+                _exit(91);
+        extra = tc_connect(d.sock, 0);
+        if (extra < 0 || !closed_by_peer(extra))
+            _exit(92);
+        _exit(0);
+    }
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "child status %#x", status);
+    fd = tc_connect(d.sock, 1);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(call(fd, PROTO_OP_PING, NULL, NULL, 0), 0);
+    close(fd);
+}
+END_TEST
+
+/* A table file another user planted where the daemon's would be is set
+ * aside, never adopted (format 1 served it as is). */
+START_TEST(test_planted_table_file_is_not_adopted)
+{
+    char *path;
+    struct stat st;
+    int fd;
+
+    if (geteuid() != 0)
+        return; /* no second uid to plant as */
+    start(NULL, NULL);
+    fd = tc_connect(d.sock, 1);
+    ck_assert_int_eq(call(fd, PROTO_OP_SET, "k", "v", 0), 0);
+    close(fd);
+    ck_assert_int_eq(td_stop(&d), 0);
+    /* The same bytes, as if someone else had put them there. */
+    path = tu_path(d.run, "t.shm");
+    ck_assert_int_eq(chown(path, 65534, 65534), 0);
+    ck_assert_int_eq(td_restart(&d), 0);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_uint_eq(st.st_uid, geteuid());
+    fd = tc_connect(d.sock, 1);
+    {
+        struct treply r;
+        ck_assert_int_eq(
+            tc_call(fd, PROTO_OP_GET, "t", "k", 1, NULL, 0, 0, 0, &r), 0);
+        ck_assert_int_eq(r.status, SHMC_ENOTFOUND);
+        tc_reply_free(&r);
+    }
+    close(fd);
+    free(path);
 }
 END_TEST
 
@@ -972,6 +1082,9 @@ daemon_suite(void)
     tcase_add_test(tc, test_connection_limit);
     tcase_add_test(tc, test_header_fragments_cannot_fill_the_table);
     tcase_add_test(tc, test_acl_refusals);
+    tcase_add_test(tc, test_trickled_frame_is_cut_off);
+    tcase_add_test(tc, test_connections_capped_per_uid);
+    tcase_add_test(tc, test_planted_table_file_is_not_adopted);
     suite_add_tcase(s, tc);
     return s;
 }
