@@ -156,6 +156,9 @@ hints_register_locked(shmc_t *h)
          * once it is mapped. */
         __atomic_store_n(&h->hints, (uint64_t *)p, __ATOMIC_RELEASE);
     }
+    /* The daemon overwrites this at each drain; until then, the
+     * staleness check in shmc_get() waits from now. */
+    __atomic_store_n(&h->hints[0], table_now_ms(), __ATOMIC_RELAXED);
     h->pass_fd = h->hints_fd;
     (void)conn_call_locked(h, PROTO_OP_HINTS, NULL, 0, NULL, 0, 0, 0, NULL,
                            NULL, NULL);

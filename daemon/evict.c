@@ -189,9 +189,10 @@ evict_make_room(struct store *s, uint64_t need, uint64_t now_ms)
             room = s->arena_size - s->head;
             if (!(room > need || (room == need && s->tail > 0))) {
                 wrap_head(s);
-            } else if (s->arena_size - s->used >= need + keep) {
-                return 0;
+                continue; /* the start of the arena may have room */
             }
+            if (s->arena_size - s->used >= need + keep)
+                return 0;
         } else if (s->tail - s->head > need &&
                    s->arena_size - s->used >= need + keep) {
             /* Data wraps: free space is [head, tail). */

@@ -69,6 +69,11 @@ hints_add(struct hints *hs, int fd, uid_t uid, uint64_t now_ms)
         (uint64_t)st.st_size != AREA_BYTES || seals < 0 ||
         !(seals & F_SEAL_SHRINK))
         return -EINVAL;
+    for (i = 0; i < hs->n; i++)
+        if (hs->a[i].dev == st.st_dev && hs->a[i].ino == st.st_ino) {
+            hs->a[i].last_ms = now_ms; /* given again: already here */
+            return 0;
+        }
     p = mmap(NULL, AREA_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED)
         return -errno;
@@ -82,6 +87,8 @@ hints_add(struct hints *hs, int fd, uid_t uid, uint64_t now_ms)
     if (victim >= 0)
         drop(hs, (unsigned)victim);
     hs->a[hs->n].w = p;
+    hs->a[hs->n].dev = st.st_dev;
+    hs->a[hs->n].ino = st.st_ino;
     hs->a[hs->n].uid = uid;
     hs->a[hs->n].last_ms = now_ms;
     hs->n++;

@@ -18,7 +18,9 @@
 #define HINTS_IDLE_MS (10u * 60u * 1000u)
 
 struct hint_area {
-    uint64_t *w;      /* FMT_HINT_WORDS words, shared with one reader */
+    uint64_t *w; /* FMT_HINT_WORDS words, shared with one reader */
+    dev_t dev;   /* the memfd's identity: given twice, kept once */
+    ino_t ino;
     uid_t uid;        /* who registered it */
     uint64_t last_ms; /* when it last held a hint */
 };

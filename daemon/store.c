@@ -457,6 +457,18 @@ store_close(struct store *s)
     free(s);
 }
 
+/* Let the table go without publishing, syncing or marking it clean, as a
+ * writer killed at this point would (the recovery tests use it). */
+void
+store_abandon(struct store *s)
+{
+    munmap(s->base, s->size);
+    close(s->fd);
+    close(s->lock_fd);
+    free(s->freq);
+    free(s);
+}
+
 /* Write the table to its file now (disk mode; cheap on tmpfs). */
 int
 store_sync(struct store *s)

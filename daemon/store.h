@@ -98,6 +98,7 @@ int store_create(const char *path, const struct store_geom *g, mode_t mode,
                  struct store **out, char *why, size_t whylen);
 int store_open(const char *path, struct store **out, char *why, size_t whylen);
 void store_close(struct store *s);
+void store_abandon(struct store *s);
 void store_retire(struct store *s);
 int store_retire_fd(int fd);
 int store_retire_file(const char *path);

@@ -2,15 +2,17 @@
 # SPDX-License-Identifier: MIT
 # Install what building and testing shmcache needs on Debian 12 (or a close
 # relative), but only what is missing.  Run as root, or with sudo available.
-# "deps.sh bench" adds what the comparisons in bench/ run against.
+# "deps.sh bench" adds what the comparisons in bench/ run against,
+# "deps.sh fuzz" the compiler and runtime of the fuzz targets.
 set -eu
 
 PKGS="autoconf automake libtool pkg-config make gcc libc6-dev
       libevent-dev libjansson-dev check
       debhelper fakeroot lintian"
-if [ "${1:-}" = bench ]; then
-    PKGS="$PKGS memcached redis-server python3"
-fi
+case "${1:-}" in
+bench) PKGS="$PKGS memcached redis-server python3" ;;
+fuzz) PKGS="$PKGS clang-14 libclang-rt-14-dev" ;;
+esac
 
 missing=""
 for p in $PKGS; do

@@ -4,8 +4,9 @@
 # the whole test suite three ways:
 #   1. build/       -O2, -Werror: make check
 #   2. build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer: make check
-#   3. build/       make distcheck (tarball, VPATH build, install/uninstall)
-#   4. Debian packages built, checked by lintian, installed, run, purged
+#   3. the libFuzzer targets of tests/fuzz/, 30 s each (clang, ASan+UBSan)
+#   4. build/       make distcheck (tarball, VPATH build, install/uninstall)
+#   5. Debian packages built, checked by lintian, installed, run, purged
 # plus a short benchmark run so bench/ cannot rot.
 # Ends with one line "shmcache: N passed, N failed".
 set -eu
@@ -49,6 +50,22 @@ san="-fsanitize=address,undefined -fno-sanitize-recover=all"
 ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
 UBSAN_OPTIONS=print_stacktrace=1 \
     check build-asan
+
+echo "== fuzz targets, ${SHMC_FUZZ_SECONDS:-30} s each"
+if tests/fuzz/run.sh "${SHMC_FUZZ_SECONDS:-30}" >build/fuzz-run.log 2>&1; then
+    fz=0
+else
+    fz=1
+fi
+cat build/fuzz-run.log
+passed=$((passed + $(grep -c '^fuzz: .* ok ' build/fuzz-run.log || true)))
+if [ "$fz" -ne 0 ]; then
+    failed=$((failed + $(grep -c '^fuzz: .* FAILED' build/fuzz-run.log || true)))
+    [ "$(grep -c '^fuzz: .* FAILED' build/fuzz-run.log || true)" -gt 0 ] ||
+        failed=$((failed + 1))
+    echo "shmcache: $passed passed, $failed failed"
+    exit 1
+fi
 
 echo "== make distcheck"
 make -C build distcheck

@@ -203,11 +203,7 @@ START_TEST(test_two_flips_of_one_bit_are_caught)
      * is the old key's), and the verifier drops the entry. */
     ck_assert_int_ne(
         table_lookup(&st->view, "balancd", 7, buf, sizeof(buf), NOW, &hit), 0);
-    st->hdr->h_clean = 0;
-    munmap(st->base, st->size); /* "crash": no clean close */
-    close(st->fd);
-    close(st->lock_fd);
-    free(st);
+    store_abandon(st); /* "crash": no clean close */
     st = NULL;
     ck_assert_int_eq(store_open(path, &again, why, sizeof(why)), 0);
     ck_assert_uint_eq(again->verified.dropped, 1);

@@ -62,7 +62,7 @@ tests_check_persist_LDADD = client/libshmcache.la $(TEST_LIBS)
 tests_check_daemon_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_daemon_LDADD = $(TEST_LIBS)
 
-EXTRA_DIST += tests/README.md tests/check-exports.sh tests/check-installed.sh \
+EXTRA_DIST += tests/fuzz tests/README.md tests/check-exports.sh tests/check-installed.sh \
 	tests/check-cli.sh
 TESTS += tests/check-exports.sh tests/check-installed.sh tests/check-cli.sh
 
