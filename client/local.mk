@@ -6,7 +6,7 @@ client_libshmcache_la_SOURCES = \
 	client/handle.h \
 	client/open.c client/get.c client/write.c client/admin.c \
 	client/error.c
-client_libshmcache_la_CPPFLAGS = $(AM_CPPFLAGS) -DSHMC_BUILDING
+client_libshmcache_la_CPPFLAGS = $(CLIENT_CPPFLAGS) -DSHMC_BUILDING
 client_libshmcache_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden -pthread
 # -version-info is current:revision:age (libevent's rules): no interface
 # change -> c:r+1:a; compatible addition -> c+1:0:a+1; incompatible
@@ -21,5 +21,6 @@ pkgconfig_DATA = client/libshmcache.pc
 # The tool: public API only (client/shmcache.h), plus jansson for --json.
 bin_PROGRAMS = client/tool/shmcachectl
 client_tool_shmcachectl_SOURCES = client/tool/shmcachectl.c
+client_tool_shmcachectl_CPPFLAGS = $(PATH_CPPFLAGS) -I$(top_srcdir)/client
 client_tool_shmcachectl_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 client_tool_shmcachectl_LDADD = client/libshmcache.la $(JANSSON_LIBS)

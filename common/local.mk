@@ -10,3 +10,4 @@ common_libshmcommon_la_SOURCES = \
 	common/proto.c common/proto.h \
 	common/seqlock.h \
 	common/table.c common/table.h
+common_libshmcommon_la_CPPFLAGS = $(COMMON_CPPFLAGS)

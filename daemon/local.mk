@@ -2,10 +2,11 @@
 # daemon/: shmcached.  libstore.la is the writer side of a table, kept
 # apart so the tests and the benchmark can drive it without the daemon.
 # Logging and systemd glue: for the daemon and tools, never the library.
-noinst_LTLIBRARIES += common/libshmcdaemon.la
-common_libshmcdaemon_la_SOURCES = \
-	common/log.c common/log.h \
-	common/notify.c common/notify.h
+noinst_LTLIBRARIES += daemon/libdaemonutil.la
+daemon_libdaemonutil_la_SOURCES = \
+	daemon/log.c daemon/log.h \
+	daemon/notify.c daemon/notify.h
+daemon_libdaemonutil_la_CPPFLAGS = $(DAEMON_CPPFLAGS)
 
 noinst_LTLIBRARIES += daemon/libstore.la
 daemon_libstore_la_SOURCES = \
@@ -14,7 +15,8 @@ daemon_libstore_la_SOURCES = \
 	daemon/evict.c daemon/evict.h \
 	daemon/store.c daemon/store.h \
 	daemon/migrate.c daemon/migrate.h daemon/format_v1.h
-daemon_libstore_la_LIBADD = common/libshmcommon.la common/libshmcdaemon.la
+daemon_libstore_la_CPPFLAGS = $(DAEMON_CPPFLAGS)
+daemon_libstore_la_LIBADD = common/libshmcommon.la daemon/libdaemonutil.la
 
 sbin_PROGRAMS = daemon/shmcached
 daemon_shmcached_SOURCES = \
@@ -24,6 +26,7 @@ daemon_shmcached_SOURCES = \
 	daemon/hints.c daemon/hints.h \
 	daemon/control.c \
 	daemon/command.c
+daemon_shmcached_CPPFLAGS = $(DAEMON_CPPFLAGS)
 daemon_shmcached_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(JANSSON_CFLAGS)
 daemon_shmcached_LDADD = daemon/libstore.la \
 	$(LIBEVENT_LIBS) $(JANSSON_LIBS)

@@ -30,7 +30,7 @@ t() {
     fi
 }
 
-echo "1..40"
+echo "1..42"
 t "get of a missing key exits 1" 1 "" "$ctl" get nope
 t "set" 0 "" "$ctl" set k hello
 t "get prints the raw value" 0 "hello" "$ctl" get k
@@ -54,6 +54,11 @@ t "setneg, then get exits 1" 1 "" sh -c "\"$ctl\" setneg gone && \"$ctl\" get go
 t "usage error exits 64" 64 "" "$ctl" frobnicate
 t "key over the limit exits 64" 64 "" "$ctl" set "$(printf '%080d' 0)" v
 t "unknown table exits 69" 69 "" "$ctl" -t nosuch get k
+t "unknown table: the message names table and socket" 0 "*" \
+    sh -c "\"$ctl\" -t nosuch set k v 2>&1 | grep -q 'has no table \"nosuch\"'"
+t "no daemon: the message names the socket" 0 "*" \
+    sh -c "\"$ctl\" -s \"$tmp/none.sock\" set k v 2>&1 |
+        grep -q \"cannot reach shmcached at $tmp/none.sock\""
 t "stats is JSON with the table's counters" 0 "*" \
     sh -c "\"$ctl\" stats | grep -q '\"name\":\"default\".*\"entries\":'"
 t "tables lists the table" 0 "*" sh -c "\"$ctl\" tables | grep -q '\"default\"'"

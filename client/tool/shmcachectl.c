@@ -693,7 +693,25 @@ main(int argc, char **argv)
         return EX_MISS;
     }
     if (rc != 0) {
-        st = fail(&o, "open", rc);
+        /* Say which socket, table or file, and what to check. */
+        char what[4300];
+        const char *sock = o.socket ? o.socket : getenv("SHMCACHE_SOCKET");
+        if (sock == NULL || *sock == '\0')
+            sock = RUNSTATEDIR "/shmcached/control.sock";
+        if (o.file != NULL)
+            snprintf(what, sizeof(what), "open %s", o.file);
+        else if (rc == -ENOENT || rc == -ECONNREFUSED)
+            snprintf(what, sizeof(what),
+                     "cannot reach shmcached at %s (is it running? -s "
+                     "or SHMCACHE_SOCKET names another socket)",
+                     sock);
+        else if (rc == SHMC_ENOTABLE)
+            snprintf(what, sizeof(what), "shmcached at %s has no table \"%s\"",
+                     sock, o.table);
+        else
+            snprintf(what, sizeof(what), "open table \"%s\" through %s",
+                     o.table, sock);
+        st = fail(&o, what, rc);
         free(in);
         return st == EX_MISS ? EX_UNAVAILABLE : st;
     }

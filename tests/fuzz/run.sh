@@ -18,17 +18,17 @@ mkdir -p "$out/findings"
 cc=$(command -v clang-14 || command -v clang)
 flags="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
        -fno-sanitize-recover=all -I$top/build -I$top/common -I$top/daemon
-       -I$top/tests -I$top/client"
+       -I$top/tests"
 c="$top/common"
 reader="$c/crc32c.c $c/entry.c $c/error.c $c/hash.c $c/table.c"
 writer="$top/daemon/index.c $top/daemon/verify.c $top/daemon/evict.c
-        $top/daemon/store.c $top/daemon/migrate.c $c/log.c
+        $top/daemon/store.c $top/daemon/migrate.c $top/daemon/log.c
         $top/tests/testutil.c"
 failed=0
 for t in ${FUZZ_TARGETS:-fuzz_proto fuzz_table fuzz_verify fuzz_config}; do
     case $t in
     fuzz_proto) srcs="$c/proto.c $c/error.c" libs="" ;;
-    fuzz_config) srcs="$top/daemon/conf.c $c/log.c $c/proto.c
+    fuzz_config) srcs="$top/daemon/conf.c $top/daemon/log.c $c/proto.c
                        $top/tests/testutil.c"
                  libs=$(pkg-config --libs jansson) ;;
     *) srcs="$reader $writer" libs="" ;;
