@@ -9,7 +9,13 @@
  * Each mode runs R times; the median sets/s is printed.  A PING round trip
  * on the same socket is measured alongside as the reference floor.
  *
+ * With --latency K instead: one set per round trip, keys drawn at random
+ * from K, N times after a first pass that sets all K (so a table smaller
+ * than K items keeps evicting or moving entries), and the percentiles of
+ * the round-trip times are printed.
+ *
  * usage: bench_set SOCKET [--sets N] [--value-size V] [--runs R]
+ *                         [--latency K]
  */
 #include "config.h"
 
@@ -108,6 +114,45 @@ cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* The --latency mode (see the file comment). */
+static int
+latency(int fd, unsigned char *req, size_t one, const unsigned char *val,
+        unsigned vlen, uint64_t nkeys, uint64_t nsets)
+{
+    double *lat = malloc(sizeof(double) * nsets), t0;
+    uint64_t i, seed = 0x9e3779b97f4a7c15ULL;
+    char key[KLEN];
+    size_t n;
+
+    if (lat == NULL)
+        die("malloc");
+    for (i = 0; i < nkeys + nsets; i++) {
+        if (i < nkeys) {
+            make_key(key, i);
+        } else {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            make_key(key, seed % nkeys);
+        }
+        n = proto_request(req, one, PROTO_OP_SET, (uint32_t)i, "default", key,
+                          KLEN, val, vlen, 0, 0);
+        t0 = now_s();
+        send_all(fd, req, n);
+        read_replies(fd, 1);
+        if (i >= nkeys)
+            lat[i - nkeys] = (now_s() - t0) * 1e6;
+    }
+    qsort(lat, nsets, sizeof(double), cmp);
+    printf("set_latency_us keys=%llu sets=%llu value=%u p50=%.1f p99=%.1f "
+           "p99.9=%.1f max=%.1f\n",
+           (unsigned long long)nkeys, (unsigned long long)nsets, vlen,
+           lat[nsets / 2], lat[nsets * 99 / 100], lat[nsets * 999 / 1000],
+           lat[nsets - 1]);
+    free(lat);
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -115,8 +160,10 @@ main(int argc, char **argv)
         {"sets", required_argument, NULL, 'n'},
         {"value-size", required_argument, NULL, 'v'},
         {"runs", required_argument, NULL, 'r'},
+        {"latency", required_argument, NULL, 'l'},
         {NULL, 0, NULL, 0},
     };
+    uint64_t lkeys = 0;
     uint64_t nsets = 1000000, i, j;
     unsigned vlen = 100, runs = 3, r, m;
     double res[4][MAX_RUNS], t0;
@@ -138,6 +185,9 @@ main(int argc, char **argv)
             break;
         case 'r':
             runs = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'l':
+            lkeys = strtoull(optarg, NULL, 10);
             break;
         default:
             return 64;
@@ -162,6 +212,8 @@ main(int argc, char **argv)
     n = proto_request(req, 64, PROTO_OP_HELLO, 0, NULL, NULL, 0, NULL, 0, 0, 0);
     send_all(fd, req, n);
     read_replies(fd, 1);
+    if (lkeys > 0)
+        return latency(fd, req, one, val, vlen, lkeys, nsets);
 
     for (r = 0; r < runs; r++) {
         /* Reference: a bare PING round trip. */

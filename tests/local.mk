@@ -22,7 +22,7 @@ tests_libtestutil_la_LIBADD = common/libshmcommon.la
 check_LTLIBRARIES = tests/libstore_crash.la
 tests_libstore_crash_la_SOURCES = $(daemon_libstore_la_SOURCES)
 tests_libstore_crash_la_CPPFLAGS = $(AM_CPPFLAGS) -DSHMC_CRASH_TEST
-tests_libstore_crash_la_LIBADD = common/libshmcommon.la common/libshmcdaemon.la
+tests_libstore_crash_la_LIBADD = common/libshmcommon.la daemon/libdaemonutil.la
 
 TEST_LIBS = tests/libtestutil.la daemon/libstore.la common/libshmcommon.la \
 	$(CHECK_LIBS)
