@@ -41,6 +41,8 @@
 #define STATUS_LEN 4u
 /* OPENs one connection may make: a reader needs one per table. */
 #define OPEN_MAX_PER_CONN 64u
+/* ... and to all connections of one uid but root at once. */
+#define OPEN_MAX_PER_UID 256u
 
 /* Append one reply frame: header, status, then a and b. */
 void
@@ -434,7 +436,8 @@ command_dispatch(struct daemon *d, struct peer *p, const unsigned char *frame,
         p->rx_fd = -1;
         break;
     case PROTO_OP_OPEN:
-        if (p->opens >= OPEN_MAX_PER_CONN) {
+        if (p->opens >= OPEN_MAX_PER_CONN ||
+            (p->uid != 0 && control_opens_of(d, p->uid) >= OPEN_MAX_PER_UID)) {
             /* Descriptors a client holds unread count against our own
              * limit; one connection cannot ask for more than this. */
             command_reply(out, rop, r.id, -EMFILE, NULL, 0, NULL, 0);

@@ -611,6 +611,21 @@ control_listen(struct daemon *d, char *err, size_t errlen)
     return 0;
 }
 
+/* Descriptors handed out (OPEN) on uid's connections that are still open:
+ * until a connection closes, those it never received stay in flight and
+ * count against the daemon user's limit. */
+unsigned
+control_opens_of(const struct daemon *d, uid_t uid)
+{
+    const struct conn *c;
+    unsigned n = 0;
+
+    for (c = d->conns; c != NULL; c = c->next)
+        if (c->peer.uid == uid)
+            n += c->peer.opens;
+    return n;
+}
+
 /* Close every connection and the listener. */
 void
 control_shutdown(struct daemon *d)

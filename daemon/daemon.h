@@ -56,6 +56,7 @@ struct peer {
 /* control.c */
 int control_listen(struct daemon *d, char *err, size_t errlen);
 void control_shutdown(struct daemon *d);
+unsigned control_opens_of(const struct daemon *d, uid_t uid);
 
 /* command.c */
 int command_dispatch(struct daemon *d, struct peer *p,

@@ -652,6 +652,63 @@ START_TEST(test_open_is_capped_per_connection)
 }
 END_TEST
 
+/* Descriptors in flight per uid: 20 connections x 64 OPENs never
+ * received once starved every other reader (ETOOMANYREFS).  One uid's
+ * open connections may hold 256 at most; closing one frees its share. */
+START_TEST(test_open_is_capped_per_uid)
+{
+    int status;
+    pid_t pid;
+
+    if (geteuid() != 0)
+        return; /* no second uid to act as */
+    start(NULL, NULL);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct treply r;
+        int fds[5], i, j, st;
+        if (setgid(65534) != 0 || setuid(65534) != 0)
+            _exit(90);
+        for (i = 0; i < 5; i++)
+            if ((fds[i] = tc_connect(d.sock, 1)) < 0)
+                _exit(91);
+        for (i = 0; i < 4; i++)
+            for (j = 0; j < 64; j++) {
+                if (tc_call(fds[i], PROTO_OP_OPEN, "t", NULL, 0, NULL, 0, 0, 0,
+                            &r) != 0 ||
+                    r.status != 0)
+                    _exit(92);
+                tc_reply_free(&r);
+            }
+        /* 256 handed out: a fifth connection of the same uid gets none. */
+        if (tc_call(fds[4], PROTO_OP_OPEN, "t", NULL, 0, NULL, 0, 0, 0, &r) !=
+            0)
+            _exit(93);
+        st = r.status;
+        tc_reply_free(&r);
+        if (st != -EMFILE)
+            _exit(94);
+        /* A connection closed gives its share back. */
+        close(fds[0]);
+        for (i = 0; i < 50; i++) {
+            if (tc_call(fds[4], PROTO_OP_OPEN, "t", NULL, 0, NULL, 0, 0, 0,
+                        &r) != 0)
+                _exit(95);
+            st = r.status;
+            tc_reply_free(&r);
+            if (st == 0)
+                _exit(0);
+            usleep(20000);
+        }
+        _exit(96);
+    }
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "child status %#x", status);
+}
+END_TEST
+
 START_TEST(test_check_config)
 {
     const char *bin = getenv("SHMCACHED");
@@ -1076,6 +1133,7 @@ daemon_suite(void)
     tcase_add_test(tc, test_half_close_still_gets_every_reply);
     tcase_add_test(tc, test_reader_lock_cannot_block_restart);
     tcase_add_test(tc, test_open_is_capped_per_connection);
+    tcase_add_test(tc, test_open_is_capped_per_uid);
     tcase_add_test(tc, test_garbage_frames_close_the_connection);
     tcase_add_test(tc, test_stalled_half_frame_times_out);
     tcase_add_test(tc, test_client_that_never_reads);
