@@ -19,53 +19,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "image.h"
 #include "log.h"
 #include "store.h"
 #include "table.h"
 #include "testutil.h"
-
-#define NKEYS 200
-#define NOW 1700000000000ULL
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static unsigned char *pristine, *image;
 static size_t image_size;
 static char *dir, *path;
-
-/* Build the table once, keep its bytes. */
-static void
-init(void)
-{
-    struct store_geom g = {65536, 0, 64, 512, 1, 0};
-    char why[256], k[32];
-    unsigned char v[300];
-    struct store *s;
-    FILE *f;
-    int i;
-
-    log_set_level(LOG_LVL_ERR);
-    dir = tu_tmpdir();
-    path = tu_path(dir, "v.shm");
-    if (store_create(path, &g, 0600, &s, why, sizeof(why)) != 0)
-        abort();
-    for (i = 0; i < NKEYS; i++) {
-        tu_key(k, sizeof(k), (uint64_t)i);
-        tu_value(v, 40 + (size_t)i % 200, k, 16, (uint64_t)i);
-        if (store_set(s, k, 16, v, 40 + (size_t)i % 200, 0, 0, STORE_SET,
-                      NOW) != 0)
-            abort();
-    }
-    image_size = s->size;
-    store_close(s);
-    pristine = malloc(image_size);
-    image = malloc(image_size);
-    f = fopen(path, "rb");
-    if (f == NULL || pristine == NULL || image == NULL ||
-        fread(pristine, 1, image_size, f) != image_size)
-        abort();
-    fclose(f);
-}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -74,33 +38,31 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct table_hit hit;
     struct store *s;
     char k[32], why[256];
-    uint64_t id, version;
-    size_t i;
+    uint64_t id;
     int fd;
 
-    if (pristine == NULL)
-        init();
+    if (pristine == NULL) {
+        log_set_level(LOG_LVL_ERR);
+        dir = tu_tmpdir();
+        path = tu_path(dir, "v.shm");
+        image_size = image_build(path, &pristine);
+        if ((image = malloc(image_size)) == NULL)
+            abort();
+    }
     memcpy(image, pristine, image_size);
     ((struct fmt_header *)image)->h_clean = 0;
-    for (i = 1; i + 5 <= size; i += 5) {
-        uint32_t off;
-        memcpy(&off, data + i, 4);
-        image[off % image_size] ^= data[i + 4];
-    }
-    if (size > 0 && (data[0] & 1))
-        ((struct fmt_header *)image)->h_geom_check =
-            fmt_geom_check((struct fmt_header *)image);
+    image_patch(image, image_size, data, size);
     fd = open(path, O_WRONLY | O_TRUNC);
     if (fd < 0 || write(fd, image, image_size) != (ssize_t)image_size)
         abort();
     close(fd);
     if (store_open(path, &s, why, sizeof(why)) != 0)
         return 0;
-    for (id = 0; id < NKEYS; id++) {
+    for (id = 0; id < IMAGE_KEYS; id++) {
         tu_key(k, sizeof(k), id);
-        if (table_lookup(&s->view, k, 16, buf, sizeof(buf), NOW, &hit) == 0 &&
-            (hit.vlen != 40 + id % 200 ||
-             !tu_value_ok(buf, hit.vlen, k, 16, &version) || version != id))
+        if (table_lookup(&s->view, k, 16, buf, sizeof(buf), IMAGE_NOW, &hit) ==
+                0 &&
+            !image_value_ok(buf, hit.vlen, k, id))
             abort();
     }
     /* It takes writes within its limits (which a patched header whose
@@ -110,8 +72,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         unsigned char v[120];
         tu_key(k, sizeof(k), 1000 + id);
         tu_value(v, sizeof(v), k, 16, id);
-        if (store_set(s, k, 16, v, sizeof(v), 0, 0, STORE_SET, NOW) != 0 ||
-            table_lookup(&s->view, k, 16, buf, sizeof(buf), NOW, &hit) != 0 ||
+        if (store_set(s, k, 16, v, sizeof(v), 0, 0, STORE_SET, IMAGE_NOW) !=
+                0 ||
+            table_lookup(&s->view, k, 16, buf, sizeof(buf), IMAGE_NOW, &hit) !=
+                0 ||
             hit.vlen != sizeof(v) || memcmp(buf, v, sizeof(v)) != 0)
             abort();
     }

@@ -31,7 +31,7 @@ for t in ${FUZZ_TARGETS:-fuzz_proto fuzz_table fuzz_verify fuzz_config}; do
     fuzz_config) srcs="$top/daemon/conf.c $top/daemon/log.c $c/proto.c
                        $top/tests/testutil.c"
                  libs=$(pkg-config --libs jansson) ;;
-    *) srcs="$reader $writer" libs="" ;;
+    *) srcs="$reader $writer $top/tests/fuzz/image.c" libs="" ;;
     esac
     # shellcheck disable=SC2086
     $cc $flags -o "$out/$t" "$top/tests/fuzz/$t.c" $srcs $libs
