@@ -66,10 +66,10 @@ usage(FILE *f)
             "  --runtime-dir DIR  socket and memory tables (default "
             "$RUNTIME_DIRECTORY or %s/shmcached)\n"
             "  --state-dir DIR    disk tables (default $STATE_DIRECTORY or "
-            "%s/lib/shmcached)\n"
+            "%s/shmcached)\n"
             "  --check-config     validate the config and exit (0 or 78)\n"
             "  -v                 more log output (repeat for debug)\n",
-            SYSCONFDIR, RUNSTATEDIR, LOCALSTATEDIR);
+            SYSCONFDIR, RUNSTATEDIR, STATEDIR);
 }
 
 /* Map a start-up errno to an exit status. */
@@ -100,6 +100,38 @@ pick_dir(char *dst, const char *flag, const char *env, const char *dflt)
     } else {
         snprintf(dst, PATH_MAX, "%s", dflt);
     }
+}
+
+/*
+ * Make sure a directory of ours exists: create it (and its parents) with
+ * mode if it does not.  Returns 0, or -1 with the reason in err, naming
+ * the directory.
+ */
+static int
+ensure_dir(const char *what, const char *path, mode_t mode, char *err,
+           size_t errlen)
+{
+    char p[PATH_MAX];
+    struct stat st;
+    size_t i;
+
+    snprintf(p, sizeof(p), "%s", path);
+    for (i = 1; p[i - 1] != '\0'; i++) {
+        if (p[i] != '/' && p[i] != '\0')
+            continue;
+        p[i] = '\0';
+        if (mkdir(p, mode) != 0 && errno != EEXIST) {
+            snprintf(err, errlen, "cannot create the %s %.300s: %s", what, p,
+                     strerror(errno));
+            return -1;
+        }
+        p[i] = path[i];
+    }
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "the %s %.300s is not a directory", what, path);
+        return -1;
+    }
+    return 0;
 }
 
 /* Timer: expiry sweep and heartbeat. */
@@ -364,7 +396,7 @@ main(int argc, char **argv)
 
     snprintf(dflt, sizeof(dflt), "%s/shmcached", RUNSTATEDIR);
     pick_dir(D.runtime_dir, runtime_flag, "RUNTIME_DIRECTORY", dflt);
-    snprintf(dflt, sizeof(dflt), "%s/lib/shmcached", LOCALSTATEDIR);
+    snprintf(dflt, sizeof(dflt), "%s/shmcached", STATEDIR);
     pick_dir(D.state_dir, state_flag, "STATE_DIRECTORY", dflt);
     if (D.conf->socket_path[0] != '\0')
         snprintf(D.socket_path, sizeof(D.socket_path), "%s",
@@ -377,6 +409,13 @@ main(int argc, char **argv)
     }
     D.euid = geteuid();
     D.start_ms = table_now_ms();
+    if (ensure_dir("runtime directory", D.runtime_dir, 0755, err,
+                   sizeof(err)) != 0 ||
+        ensure_dir("state directory", D.state_dir, 0750, err, sizeof(err)) !=
+            0) {
+        log_err("main: %s", err);
+        return EX_UNAVAILABLE_;
+    }
 
     /* systemd's variables name our pid: read them before detaching. */
     D.listen_fd = notify_listen_fd(err, sizeof(err));

@@ -709,6 +709,51 @@ START_TEST(test_open_is_capped_per_uid)
 }
 END_TEST
 
+/* Directories that do not exist yet are created (runtime 0755, state
+ * 0750), parents too: `make install` creates neither, and the daemon once
+ * failed with "open .../default.shm.lock: No such file or directory". */
+START_TEST(test_missing_directories_are_created)
+{
+    char *dir = tu_tmpdir(), *conf = tu_path(dir, "c.json"), run[512],
+         state[512], sock[600];
+    struct stat st;
+    FILE *f = fopen(conf, "w");
+    double end;
+    pid_t pid;
+    int status;
+
+    fputs("{\"log_level\": \"warning\", \"tables\": {\"m\": "
+          "{\"size_bytes\": 1048576, \"max_value_bytes\": 1000}, \"p\": "
+          "{\"mode\": \"disk\", \"size_bytes\": 1048576, "
+          "\"max_value_bytes\": 1000}}}\n",
+          f);
+    fclose(f);
+    snprintf(run, sizeof(run), "%s/a/b/run", dir);
+    snprintf(state, sizeof(state), "%s/c/state", dir);
+    snprintf(sock, sizeof(sock), "%s/control.sock", run);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        execl(getenv("SHMCACHED"), "shmcached", "-f", "-c", conf,
+              "--runtime-dir", run, "--state-dir", state, (char *)NULL);
+        _exit(127);
+    }
+    for (end = tu_now() + 10; stat(sock, &st) != 0 && tu_now() < end;)
+        usleep(20000);
+    ck_assert_int_eq(stat(run, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 0777, 0755);
+    ck_assert_int_eq(stat(state, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 0777, 0750);
+    ck_assert_int_eq(stat(sock, &st), 0);
+    kill(pid, SIGTERM);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    tu_rmtree(dir);
+    free(conf);
+    free(dir);
+}
+END_TEST
+
 START_TEST(test_check_config)
 {
     const char *bin = getenv("SHMCACHED");
@@ -1130,6 +1175,7 @@ daemon_suite(void)
     tcase_add_checked_fixture(tc, NULL, teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_check_config);
+    tcase_add_test(tc, test_missing_directories_are_created);
     tcase_add_test(tc, test_half_close_still_gets_every_reply);
     tcase_add_test(tc, test_reader_lock_cannot_block_restart);
     tcase_add_test(tc, test_open_is_capped_per_connection);
