@@ -30,7 +30,7 @@ t() {
     fi
 }
 
-echo "1..42"
+echo "1..45"
 t "get of a missing key exits 1" 1 "" "$ctl" get nope
 t "set" 0 "" "$ctl" set k hello
 t "get prints the raw value" 0 "hello" "$ctl" get k
@@ -51,6 +51,12 @@ t "touch --ttl" 0 "" "$ctl" touch k --ttl 100
 t "del" 0 "" "$ctl" del k
 t "del again exits 1" 1 "" "$ctl" del k
 t "setneg, then get exits 1" 1 "" sh -c "\"$ctl\" setneg gone && \"$ctl\" get gone"
+t "--json get of a miss says found:false" 1 '{"key":"nope","found":false}' \
+    "$ctl" --json get nope
+t "--json get of a negative entry says so" 1 \
+    '{"key":"gone","found":false,"negative":true}' "$ctl" --json get gone
+t "add of an existing key says so on stderr" 0 "*" \
+    sh -c "\"$ctl\" set ak v; \"$ctl\" add ak w 2>&1 | grep -q 'add ak: key already exists'"
 t "usage error exits 64" 64 "" "$ctl" frobnicate
 t "key over the limit exits 64" 64 "" "$ctl" set "$(printf '%080d' 0)" v
 t "unknown table exits 69" 69 "" "$ctl" -t nosuch get k

@@ -118,7 +118,7 @@ fail(const struct opts *o, const char *what, int rc)
     json_t *j;
     char *s;
 
-    if (o->quiet || st == EX_MISS)
+    if (o->quiet)
         return st;
     if (o->json) {
         j = json_pack("{s:{s:s, s:i, s:s}}", "error", "op", what, "code", rc,
@@ -540,7 +540,21 @@ cmd_get(const struct opts *o, shmc_t *h, const char *key)
         return fail(o, "get", -ENOMEM);
     if (rc != 0) {
         free(buf);
-        return fail(o, "get", rc);
+        if (o->json && (rc == SHMC_ENOTFOUND || rc == SHMC_ENEGATIVE)) {
+            /* A miss is an answer, on stdout: {"key":..,"found":false}. */
+            j = json_object();
+            json_set_bytes(j, "key", key, strlen(key));
+            json_object_set_new(j, "found", json_false());
+            if (rc == SHMC_ENEGATIVE)
+                json_object_set_new(j, "negative", json_true());
+            print_json(j);
+            return EX_MISS;
+        }
+        {
+            char what[128];
+            snprintf(what, sizeof(what), "get %.*s", 100, key);
+            return fail(o, what, rc);
+        }
     }
     if (!o->json) {
         fwrite(buf, 1, n, stdout);
@@ -759,7 +773,17 @@ main(int argc, char **argv)
             if (rc == 0)
                 printf("%llu\n", (unsigned long long)nv);
         }
-        rc = rc == 0 ? EX_OK : fail(&o, cmd, rc);
+        if (rc != 0) {
+            /* Name the key: "add k2: key already exists". */
+            char what[128];
+            if (key != NULL)
+                snprintf(what, sizeof(what), "%s %.*s", cmd, 100, key);
+            else
+                snprintf(what, sizeof(what), "%s", cmd);
+            rc = fail(&o, what, rc);
+        } else {
+            rc = EX_OK;
+        }
     }
     shmc_close(h);
     free(in);
