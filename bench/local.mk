@@ -20,3 +20,7 @@ bench_bench_fill_LDADD = daemon/libstore.la common/libshmcommon.la
 noinst_PROGRAMS += bench/bench_hits
 bench_bench_hits_SOURCES = bench/bench_hits.c
 bench_bench_hits_LDADD = client/libshmcache.la -lm
+
+noinst_PROGRAMS += bench/bench_load
+bench_bench_load_SOURCES = bench/bench_load.c
+bench_bench_load_LDADD = client/libshmcache.la

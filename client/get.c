@@ -13,6 +13,40 @@
 
 /* A hint area the daemon has not drained for this long is given again. */
 #define HINTS_STALE_MS 30000u
+/* Keys shmc_mget() hands the table layer at a time. */
+#define MGET_CHUNK 64u
+
+/*
+ * Count a lookup's result, and tell the daemon what was read (hints.c);
+ * now and then check that it still listens.
+ */
+static void
+note_result(shmc_t *h, int rc, const struct table_hit *hit)
+{
+    uint64_t *hints, n;
+
+    /* ORDERING: relaxed; counters are statistics, not synchronisation. */
+    if (rc == SHMC_ENOTFOUND) {
+        __atomic_fetch_add(&h->misses, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    if (rc != 0 && rc != SHMC_ENEGATIVE && rc != SHMC_ERANGE)
+        return;
+    n = __atomic_fetch_add(&h->hits, 1, __ATOMIC_RELAXED);
+    /* ORDERING: acquire; pairs with the release that published the area
+     * in hints_register_locked(). */
+    hints = __atomic_load_n(&h->hints, __ATOMIC_ACQUIRE);
+    if (hints == NULL)
+        return;
+    /* ORDERING: relaxed; a hint is a suggestion (format.h). */
+    __atomic_store_n(&hints[FMT_HINT_INDEX(hit->bucket, hit->slot)],
+                     FMT_HINT(hit->tag, hit->bucket, hit->slot),
+                     __ATOMIC_RELAXED);
+    if ((n & 0xffffu) == 0xffffu &&
+        table_now_ms() - __atomic_load_n(&hints[0], __ATOMIC_RELAXED) >
+            HINTS_STALE_MS)
+        handle_hints_refresh(h);
+}
 
 /* Look a key up (see shmcache.h). */
 SHMC_EXPORT int
@@ -20,7 +54,6 @@ shmc_get(shmc_t *h, const void *key, size_t klen, void *buf, size_t bufsize,
          size_t *vlen)
 {
     struct table_hit hit;
-    uint64_t *hints, n;
     struct mapping *m;
     int rc = SHMC_ERETIRED, attempt;
 
@@ -42,27 +75,53 @@ shmc_get(shmc_t *h, const void *key, size_t klen, void *buf, size_t bufsize,
     }
     if (vlen != NULL && (rc == 0 || rc == SHMC_ERANGE))
         *vlen = (size_t)hit.vlen;
-    /* ORDERING: relaxed; counters are statistics, not synchronisation. */
-    if (rc == 0 || rc == SHMC_ENEGATIVE || rc == SHMC_ERANGE) {
-        n = __atomic_fetch_add(&h->hits, 1, __ATOMIC_RELAXED);
-        /* Tell the daemon what was read (hints.c); now and then check
-         * that it still listens.
-         * ORDERING: acquire; pairs with the release that published the
-         * area in hints_register_locked(). */
-        hints = __atomic_load_n(&h->hints, __ATOMIC_ACQUIRE);
-        if (hints != NULL) {
-            /* ORDERING: relaxed; a hint is a suggestion (format.h). */
-            __atomic_store_n(&hints[FMT_HINT_INDEX(hit.bucket, hit.slot)],
-                             FMT_HINT(hit.tag, hit.bucket, hit.slot),
-                             __ATOMIC_RELAXED);
-            if ((n & 0xffffu) == 0xffffu &&
-                table_now_ms() - __atomic_load_n(&hints[0], __ATOMIC_RELAXED) >
-                    HINTS_STALE_MS)
-                handle_hints_refresh(h);
-        }
-    } else if (rc == SHMC_ENOTFOUND)
-        __atomic_fetch_add(&h->misses, 1, __ATOMIC_RELAXED);
+    note_result(h, rc, &hit);
     return rc;
+}
+
+/* Look many keys up at once (see shmcache.h). */
+SHMC_EXPORT int
+shmc_mget(shmc_t *h, size_t n, const void *const keys[], const size_t klens[],
+          void *const bufs[], const size_t bufsizes[], size_t vlens[],
+          int rcs[])
+{
+    struct table_hit hit[MGET_CHUNK];
+    struct mapping *m;
+    size_t base, i, c;
+
+    if (h == NULL || (n > 0 && (keys == NULL || klens == NULL || bufs == NULL ||
+                                bufsizes == NULL || rcs == NULL)))
+        return -EINVAL;
+    for (i = 0; i < n; i++)
+        if ((keys[i] == NULL && klens[i] > 0) ||
+            (bufs[i] == NULL && bufsizes[i] > 0))
+            return -EINVAL;
+    for (base = 0; base < n; base += c) {
+        c = n - base < MGET_CHUNK ? n - base : MGET_CHUNK;
+        /* ORDERING: acquire; pairs with the release in handle_reopen(). */
+        m = __atomic_load_n(&h->cur, __ATOMIC_ACQUIRE);
+        table_lookup_many(&m->t, c, keys + base, klens + base, bufs + base,
+                          bufsizes + base, 0, hit, rcs + base);
+        for (i = 0; i < c; i++) {
+            if (rcs[base + i] == SHMC_ERETIRED) {
+                /* Replaced meanwhile: shmc_get() follows it. */
+                size_t vl = 0;
+                rcs[base + i] =
+                    shmc_get(h, keys[base + i], klens[base + i], bufs[base + i],
+                             bufsizes[base + i], &vl);
+                if (vlens != NULL)
+                    vlens[base + i] = vl;
+                continue;
+            }
+            if (vlens != NULL)
+                vlens[base + i] =
+                    rcs[base + i] == 0 || rcs[base + i] == SHMC_ERANGE
+                        ? (size_t)hit[i].vlen
+                        : 0;
+            note_result(h, rcs[base + i], &hit[i]);
+        }
+    }
+    return 0;
 }
 
 /* This handle's hit and miss counts (see shmcache.h). */

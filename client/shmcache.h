@@ -163,6 +163,25 @@ SHMC_EXPORT SHMC_WUR int shmc_get(shmc_t *h, const void *key, size_t klen,
                                   void *buf, size_t bufsize, size_t *vlen);
 
 /**
+ * @brief Look n keys up at once, lock-free, as shmc_get() each.
+ *
+ * The keys are hashed and their buckets and entries prefetched in groups,
+ * so that the memory misses of many keys overlap; then each is looked up
+ * and copied out exactly as shmc_get() does.
+ * @param[in] keys, klens the n keys.
+ * @param[out] bufs, bufsizes where each value goes.
+ * @param[out] vlens each value's length (also on SHMC_ERANGE); may be NULL.
+ * @param[out] rcs each key's result, as shmc_get() returns it.
+ * @return 0 when every key has a result in rcs[]; -EINVAL (NULL handle or
+ *         arrays, or a NULL key or buffer with a length).
+ */
+SHMC_EXPORT SHMC_WUR int shmc_mget(shmc_t *h, size_t n,
+                                   const void *const keys[],
+                                   const size_t klens[], void *const bufs[],
+                                   const size_t bufsizes[], size_t vlens[],
+                                   int rcs[]);
+
+/**
  * @brief Store key -> value through the daemon.
  * @param[in] ttl_s seconds to live; 0 = the table's default TTL;
  *            SHMC_TTL_NEVER = no expiry.
@@ -179,6 +198,25 @@ SHMC_EXPORT SHMC_WUR int shmc_get(shmc_t *h, const void *key, size_t klen,
  */
 SHMC_EXPORT SHMC_WUR int shmc_set(shmc_t *h, const void *key, size_t klen,
                                   const void *val, size_t vlen, uint32_t ttl_s);
+
+/**
+ * @brief Store n items through the daemon, in as few frames and round
+ *        trips as the request limits allow (BATCH frames of up to 4096
+ *        items or 256 KiB; a larger item goes alone).
+ * @param[in] keys, klens, vals, vlens the n items.
+ * @param[in] ttl_s as shmc_set(), for every item.
+ * @param[out] rcs each item's result, as shmc_set() returns it.
+ * @return 0 when every item has a result in rcs[]; otherwise an error for
+ *         the whole call (as shmc_set(): no daemon, a transport failure
+ *         after the retry, SHMC_EREADONLY, -ENOMEM, -EINVAL), and the
+ *         items without a result may or may not have been stored.
+ * @note Sets may be carried out twice safely, so a frame whose reply was
+ *       lost is sent again once on a new connection, as for shmc_set().
+ */
+SHMC_EXPORT SHMC_WUR int
+shmc_mset(shmc_t *h, size_t n, const void *const keys[], const size_t klens[],
+          const void *const vals[], const size_t vlens[], uint32_t ttl_s,
+          int rcs[]);
 
 /**
  * @brief Delete a key through the daemon.

@@ -25,6 +25,8 @@
 #define REPLY_MAX 64u        /* longest reply body we ask for (OPEN: 8 bytes) */
 #define IO_TIMEOUT_S 10      /* a daemon that does not answer for this long */
 #define TEXT_MAX (16u << 20) /* longest JSON reply (stats, table list) */
+#define MSET_FRAME (256u << 10) /* bytes of items in one BATCH frame */
+#define MSET_ITEMS 4096u        /* items in one BATCH frame */
 
 /* Send all of buf, the descriptor pass (unless -1) with its first byte;
  * *sent says how much went out. */
@@ -157,8 +159,10 @@ read_reply(shmc_t *h, const unsigned char *req, uint32_t id, int *fd_out,
         return rc;
     }
     *ok = 1;
-    /* A body the caller relies on (INCR's value) must be there. */
-    if (status == 0 && body != NULL && blen != 8)
+    /* A body the caller relies on (INCR's value, BATCH's count) must be
+     * there. */
+    if (status == 0 && body != NULL &&
+        blen != (req[4] == PROTO_OP_BATCH ? 4 : 8))
         return SHMC_EPROTO;
     return status;
 }
@@ -411,4 +415,120 @@ SHMC_EXPORT int
 shmc_flush(shmc_t *h)
 {
     return conn_call_table(h, PROTO_OP_FLUSH);
+}
+
+/*
+ * Send one BATCH frame of items [first, first + count) and record their
+ * results: the daemon stores them in order and stops at the first failure,
+ * so the items before it succeeded, that one failed, and the caller sends
+ * the rest again.  Returns how many items got a result, or a negative
+ * error for the whole frame.  The mutex must be held.
+ */
+static long
+mset_frame(shmc_t *h, const size_t idx[], size_t count,
+           const void *const keys[], const size_t klens[],
+           const void *const vals[], const size_t vlens[], uint32_t ttl_s,
+           int rcs[], unsigned char *items, size_t items_cap)
+{
+    unsigned char body[8] = {0};
+    size_t i, len = 0;
+    uint32_t stored;
+    int rc;
+
+    for (i = 0; i < count; i++)
+        len +=
+            proto_batch_item(items + len, items_cap - len, keys[idx[i]],
+                             klens[idx[i]], vals[idx[i]], vlens[idx[i]], ttl_s);
+    rc = conn_call_locked(h, PROTO_OP_BATCH, NULL, 0, items, len, 0,
+                          (uint64_t)count, NULL, body, NULL);
+    if (rc != 0 && rc != SHMC_ENOSPACE && rc != SHMC_ETOOBIG)
+        return rc; /* no daemon, no table, no right, ...: the whole call */
+    stored = proto_get32(body);
+    if (stored > count)
+        return SHMC_EPROTO;
+    for (i = 0; i < stored; i++)
+        rcs[idx[i]] = 0;
+    if (rc == 0)
+        return (long)count;
+    if (stored == 0 && count > 1 && rc == SHMC_ETOOBIG)
+        return 0; /* the frame itself was too big: caller splits */
+    rcs[idx[stored]] = rc;
+    return (long)stored + 1;
+}
+
+/* Store n items through the daemon in batches (see shmcache.h). */
+SHMC_EXPORT int
+shmc_mset(shmc_t *h, size_t n, const void *const keys[], const size_t klens[],
+          const void *const vals[], const size_t vlens[], uint32_t ttl_s,
+          int rcs[])
+{
+    size_t *idx = NULL, pending = 0, i, take, bytes, frame_max = MSET_FRAME;
+    unsigned char *items = NULL;
+    const struct mapping *m;
+    long done;
+    int rc = 0;
+
+    if (h == NULL || (n > 0 && (keys == NULL || klens == NULL || vals == NULL ||
+                                vlens == NULL || rcs == NULL)))
+        return -EINVAL;
+    if (h->socket_path == NULL)
+        return SHMC_EREADONLY;
+    /* ORDERING: acquire; pairs with the release in handle_reopen(). */
+    m = __atomic_load_n(&h->cur, __ATOMIC_ACQUIRE);
+    idx = malloc(sizeof(*idx) * (n ? n : 1));
+    items = malloc(MSET_FRAME);
+    if (idx == NULL || items == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    /* What the daemon would refuse is refused here, as shmc_set() does. */
+    for (i = 0; i < n; i++) {
+        if (keys[i] == NULL || klens[i] == 0 ||
+            (vals[i] == NULL && vlens[i] > 0))
+            rcs[i] = -EINVAL;
+        else if (klens[i] > m->t.max_key || vlens[i] > m->t.max_value)
+            rcs[i] = SHMC_ETOOBIG;
+        else
+            idx[pending++] = i;
+    }
+    pthread_mutex_lock(&h->lock);
+    for (i = 0; i < pending;) {
+        /* As many items as fit a frame (one at least). */
+        for (take = 0, bytes = 64; i + take < pending && take < MSET_ITEMS;
+             take++) {
+            size_t one = 10 + klens[idx[i + take]] + vlens[idx[i + take]];
+            if (take > 0 && bytes + one > frame_max)
+                break;
+            bytes += one;
+        }
+        if (bytes > MSET_FRAME) {
+            /* One item larger than a batch buffer: on its own. */
+            rcs[idx[i]] = conn_call_locked(
+                h, PROTO_OP_SET, keys[idx[i]], klens[idx[i]], vals[idx[i]],
+                vlens[idx[i]], ttl_s, 0, NULL, NULL, NULL);
+            i++;
+            continue;
+        }
+        done = mset_frame(h, idx + i, take, keys, klens, vals, vlens, ttl_s,
+                          rcs, items, MSET_FRAME);
+        if (done < 0) {
+            rc = (int)done;
+            break;
+        }
+        if (done == 0) {
+            /* The daemon's frame limit is lower than ours. */
+            frame_max /= 2;
+            if (frame_max < 4096) {
+                rc = SHMC_ETOOBIG;
+                break;
+            }
+            continue;
+        }
+        i += (size_t)done;
+    }
+    pthread_mutex_unlock(&h->lock);
+out:
+    free(idx);
+    free(items);
+    return rc;
 }

@@ -62,6 +62,10 @@ void table_close(struct table *t);
 uint32_t table_state(const struct table *t);
 int table_lookup(const struct table *t, const void *key, size_t klen, void *buf,
                  size_t bufsize, uint64_t now_ms, struct table_hit *hit);
+void table_lookup_many(const struct table *t, size_t n,
+                       const void *const keys[], const size_t klens[],
+                       void *const bufs[], const size_t bufsizes[],
+                       uint64_t now_ms, struct table_hit hits[], int rcs[]);
 uint64_t table_now_ms(void);
 int table_read_slot(const struct table *t, uint32_t bucket, uint32_t slot,
                     void *key, size_t keysize, void *val, size_t valsize,

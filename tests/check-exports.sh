@@ -10,8 +10,9 @@ if [ ! -f "$lib" ] || ! command -v nm >/dev/null 2>&1; then
     echo "ok 1 # SKIP no shared library or nm"
     exit 0
 fi
-want=$(sed -n 's/^SHMC_EXPORT[^(]* \**\(shmc_[a-z_]*\)(.*/\1/p' \
-    "$top/client/shmcache.h" | sort)
+# A declaration may break after its return type: join such lines first.
+want=$(sed -e '/^SHMC_EXPORT[^(]*$/N' -e 's/\n/ /' "$top/client/shmcache.h" |
+    sed -n 's/^SHMC_EXPORT[^(]* \**\(shmc_[a-z_]*\)(.*/\1/p' | sort)
 have=$(nm -D --defined-only "$lib" | awk '$2 ~ /^[TDBR]$/ {print $3}' | sort)
 if [ "$want" = "$have" ]; then
     echo "ok 1 - exports: $(echo $have | wc -w) shmc_ functions"

@@ -528,6 +528,110 @@ START_TEST(test_errors)
 }
 END_TEST
 
+/* shmc_mset() stores thousands of items in a few round trips, each
+ * item's result in rcs[]; shmc_mget() reads them back, lock-free. */
+START_TEST(test_mset_mget)
+{
+    enum { N = 5000 };
+    static char kb[N][32], vb[N][120], out[N][128];
+    static const void *keys[N + 3], *vals[N + 3];
+    static size_t klens[N + 3], vlens[N + 3], bufsizes[N + 3], got[N + 3];
+    static void *bufs[N + 3];
+    static int rcs[N + 3];
+    static char big[200000];
+    uint64_t version;
+    shmc_t *h;
+    size_t i;
+
+    ck_assert_int_eq(shmc_open(d.sock, "t", 0, &h), 0);
+    for (i = 0; i < N; i++) {
+        klens[i] = tu_key(kb[i], sizeof(kb[i]), i);
+        tu_value(vb[i], sizeof(vb[i]), kb[i], klens[i], i);
+        keys[i] = kb[i];
+        vals[i] = vb[i];
+        vlens[i] = sizeof(vb[i]);
+    }
+    /* One item over the table's value limit, one empty key, one fine. */
+    keys[N] = "big";
+    klens[N] = 3;
+    vals[N] = big;
+    vlens[N] = sizeof(big);
+    keys[N + 1] = "";
+    klens[N + 1] = 0;
+    vals[N + 1] = "v";
+    vlens[N + 1] = 1;
+    keys[N + 2] = "last";
+    klens[N + 2] = 4;
+    vals[N + 2] = "ok";
+    vlens[N + 2] = 2;
+    ck_assert_int_eq(shmc_mset(h, N + 3, keys, klens, vals, vlens, 0, rcs), 0);
+    for (i = 0; i < N; i++)
+        ck_assert_int_eq(rcs[i], 0);
+    ck_assert_int_eq(rcs[N], SHMC_ETOOBIG);
+    ck_assert_int_eq(rcs[N + 1], -EINVAL);
+    ck_assert_int_eq(rcs[N + 2], 0);
+
+    for (i = 0; i < N + 3; i++) {
+        bufs[i] = out[i];
+        bufsizes[i] = sizeof(out[i]);
+    }
+    klens[N + 1] = 7; /* a key never written */
+    keys[N + 1] = "missing";
+    bufsizes[N + 2] = 1; /* too small for "ok" */
+    ck_assert_int_eq(shmc_mget(h, N + 3, keys, klens, bufs, bufsizes, got, rcs),
+                     0);
+    for (i = 0; i < N; i++) {
+        ck_assert_int_eq(rcs[i], 0);
+        ck_assert(tu_value_ok(out[i], got[i], kb[i], klens[i], &version));
+        ck_assert_uint_eq(version, i);
+    }
+    ck_assert_int_eq(rcs[N], SHMC_ENOTFOUND);
+    ck_assert_int_eq(rcs[N + 1], SHMC_ENOTFOUND);
+    ck_assert_int_eq(rcs[N + 2], SHMC_ERANGE);
+    ck_assert_uint_eq(got[N + 2], 2);
+    shmc_close(h);
+}
+END_TEST
+
+/* A daemon whose frame limit is below the library's batch size: the
+ * batches are split until they fit. */
+START_TEST(test_mset_splits_for_a_small_frame_limit)
+{
+    enum { N = 600 };
+    static char kb[N][32], vb[N][100];
+    static const void *keys[N], *vals[N];
+    static size_t klens[N], vlens[N];
+    static int rcs[N];
+    char buf[128];
+    size_t i, n;
+    shmc_t *h;
+
+    ck_assert_int_eq(td_stop(&d), 0);
+    ck_assert_int_eq(
+        td_write_conf(&d, "{\"log_level\": \"err\", \"max_request_bytes\": "
+                          "8192, \"tables\": {\"t\": {\"size_bytes\": "
+                          "4194304, \"max_value_bytes\": 4000, "
+                          "\"default_ttl_s\": 0}}}"),
+        0);
+    ck_assert_int_eq(td_restart(&d), 0);
+    ck_assert_int_eq(shmc_open(d.sock, "t", 0, &h), 0);
+    for (i = 0; i < N; i++) {
+        klens[i] = tu_key(kb[i], sizeof(kb[i]), i);
+        memset(vb[i], 'a' + (int)(i % 26), sizeof(vb[i]));
+        keys[i] = kb[i];
+        vals[i] = vb[i];
+        vlens[i] = sizeof(vb[i]);
+    }
+    ck_assert_int_eq(shmc_mset(h, N, keys, klens, vals, vlens, 0, rcs), 0);
+    for (i = 0; i < N; i++) {
+        ck_assert_int_eq(rcs[i], 0);
+        ck_assert_int_eq(shmc_get(h, kb[i], klens[i], buf, sizeof(buf), &n), 0);
+        ck_assert_mem_eq(buf, vb[i], sizeof(vb[i]));
+    }
+    shmc_close(h);
+}
+END_TEST
+
 /* ---- hints ---- */
 
 static const char *hints_conf_json =
@@ -753,6 +857,8 @@ client_suite(void)
     tcase_add_test(tc, test_mapping_is_read_only);
     tcase_add_test(tc, test_retired_copy_keeps_answering);
     tcase_add_test(tc, test_incr_after_idle_close);
+    tcase_add_test(tc, test_mset_mget);
+    tcase_add_test(tc, test_mset_splits_for_a_small_frame_limit);
     suite_add_tcase(s, tc);
     tc = tcase_create("hints");
     tcase_add_checked_fixture(tc, setup_hints, teardown);
