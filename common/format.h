@@ -10,11 +10,12 @@
  * its geometry; the geometry is written once, at creation, and covered by a
  * CRC-32C so that a reader can tell a damaged header from a valid one.
  * Each bucket is one cache line: a sequence counter (the seqlock of
- * DESIGN.md section 3) and FMT_SLOTS slots.  A slot packs a 32-bit tag taken
- * from the key hash with the position of an entry in the arena, so a lookup
- * touches one bucket line and then the one entry whose tag matches.  The
- * bucket count is any number from 2 up, sized from the expected item size
- * (fmt_buckets() maps a hash onto it by multiplication, not by a mask).
+ * doc/design.md, "Reader and writer") and FMT_SLOTS slots.  A slot packs a
+ * 32-bit tag taken from the key hash with the position of an entry in the
+ * arena, so a lookup touches one bucket line and then the one entry whose tag
+ * matches.  The bucket count is any number from 2 up, sized from the expected
+ * item size (fmt_buckets() maps a hash onto it by multiplication, not by a
+ * mask).
  *
  * The arena is a ring of entries in insertion order (daemon/evict.c), each
  * a 16-byte header followed by the key and the value, back to back, padded
@@ -154,14 +155,14 @@ struct fmt_entry {
 #define FMT_SLOT_POS(s) ((uint32_t)(s)-1u)
 
 /*
- * Reader hints (DESIGN.md section 5): a reader handle creates a sealed
- * memfd of FMT_HINT_WORDS words, passes it to the daemon (PROTO_OP_HINTS),
- * and records each hit in it with a relaxed store: FMT_HINT(tag, bucket,
- * slot) at word 1 + (bucket * FMT_SLOTS + slot) % (FMT_HINT_WORDS - 1).
- * The daemon drains the words (zeroing them) into per-entry frequency
- * counts of its own, and writes the time of its last drain into word 0.
- * A hint is checked against the slot's tag; a forged or stale one can only
- * change what is evicted, never what anyone reads.
+ * Reader hints (doc/design.md, "The ring and eviction"): a reader handle
+ * creates a sealed memfd of FMT_HINT_WORDS words, passes it to the daemon
+ * (PROTO_OP_HINTS), and records each hit in it with a relaxed store:
+ * FMT_HINT(tag, bucket, slot) at word 1 + (bucket * FMT_SLOTS + slot) %
+ * (FMT_HINT_WORDS - 1). The daemon drains the words (zeroing them) into
+ * per-entry frequency counts of its own, and writes the time of its last drain
+ * into word 0. A hint is checked against the slot's tag; a forged or stale one
+ * can only change what is evicted, never what anyone reads.
  */
 #define FMT_HINT_WORDS 16384u
 #define FMT_HINT(tag, bucket, slot)                                            \

@@ -2,9 +2,9 @@
 /*
  * table.c -- validate a table file and look keys up in it, lock-free.
  *
- * This is the reader of DESIGN.md section 3.  It runs in client processes
- * over a PROT_READ mapping that another process (the daemon) changes while
- * we read, and that anyone able to write the file could have filled with
+ * This is the reader of doc/design.md, "Reader and writer".  It runs in client
+ * processes over a PROT_READ mapping that another process (the daemon) changes
+ * while we read, and that anyone able to write the file could have filled with
  * garbage.  So:
  *  - geometry is copied out of the header once, validated (fmt_validate)
  *    against the real file size, and never re-read;

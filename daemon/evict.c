@@ -52,10 +52,11 @@ wrap_head(struct store *s)
     s->head = 0;
 }
 
-/* Whether an entry of size bytes fits at the head without the head
- * catching up with the tail (wrapping first, if that makes it fit). */
+/* Get the head ready for an entry of size bytes: whether it fits there
+ * without the head catching up with the tail, wrapping the head to the
+ * start of the arena first if that makes it fit. */
 static int
-fits_at_head(struct store *s, uint64_t size)
+prepare_head(struct store *s, uint64_t size)
 {
     uint64_t room;
 
@@ -123,14 +124,14 @@ evict_tail(struct store *s, uint64_t now_ms, uint64_t *move_budget,
         if (entry_expired(&h, now_ms)) {
             index_unlink(s, bucket, slot, UNLINK_EXPIRE);
         } else if (*move_budget >= h.size && freq != NULL && *freq > 0 &&
-                   fits_at_head(s, h.size)) {
+                   prepare_head(s, h.size)) {
             /* Readers hit it since it last passed here: it goes round
              * again, one count poorer (CLOCK with 2-bit counts). */
             (*freq)--;
             move_tail_entry(s, &h, bucket, slot);
             *move_budget -= h.size;
         } else if (*move_budget >= h.size && s->live <= s->live_hwm &&
-                   s->used - s->live >= want && fits_at_head(s, h.size)) {
+                   s->used - s->live >= want && prepare_head(s, h.size)) {
             move_tail_entry(s, &h, bucket, slot);
             *move_budget -= h.size;
         } else

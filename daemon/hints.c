@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * hints.c -- what readers hit, learned without letting readers write the
- * table (DESIGN.md section 5).
+ * table (doc/design.md, "The ring and eviction").
  *
  * The daemon never sees a lock-free hit.  So each reader handle creates a
  * small memfd, seals it against shrinking, and passes it over the control

@@ -3,10 +3,10 @@
  * index.c -- the writer's operations on buckets and slots.
  *
  * Every change to what a bucket can reach happens here, inside one write
- * section of that bucket (DESIGN.md section 3): a slot is stored, cleared
- * or moved between seq_write_begin() and seq_write_end(), so a reader that
- * overlapped the change retries.  A new entry is complete in the arena
- * before index_store_slot() publishes it; an entry's memory is reused
+ * section of that bucket (doc/design.md, "Reader and writer"): a slot is
+ * stored, cleared or moved between seq_write_begin() and seq_write_end(), so a
+ * reader that overlapped the change retries.  A new entry is complete in the
+ * arena before index_store_slot() publishes it; an entry's memory is reused
  * (evict.c) only after index_unlink() has cleared its slot.
  *
  * Every slot the writer follows goes through index_entry(), which applies

@@ -212,7 +212,8 @@ migrate_fill(struct store *dst, void *arg, char *why, size_t whylen)
         return rc;
     }
     src->found = a.n;
-    qsort(a.v, a.n, sizeof(*a.v), by_age);
+    if (a.n > 1)
+        qsort(a.v, a.n, sizeof(*a.v), by_age);
     /* The newest that fit. */
     for (first = a.n; first > 0; first--) {
         const struct item *it = &a.v[first - 1];

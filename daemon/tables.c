@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tables.c -- open every configured table at start-up (DESIGN.md sec. 4).
+ * tables.c -- open every configured table at start-up (doc/design.md,
+ * "Lifecycle").
  *
  * A table file left by an earlier run is reused when its header validates
  * and its geometry is what the config asks for: readers that still map it

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * verify.c -- make a table that was not closed cleanly safe to serve and
- * to write again (DESIGN.md sections 4 and 7), from its slots alone.
+ * to write again (doc/design.md, "Lifecycle"), from its slots alone.
  *
  * A writer killed at any point (SIGKILL, power loss in disk mode) can
  * leave: a bucket sequence odd (repaired by store.c before we run), an

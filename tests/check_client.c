@@ -533,7 +533,7 @@ END_TEST
 START_TEST(test_mset_mget)
 {
     enum { N = 5000 };
-    static char kb[N][32], vb[N][120], out[N][128];
+    static char kb[N][32], vb[N][120], out[N + 3][128];
     static const void *keys[N + 3], *vals[N + 3];
     static size_t klens[N + 3], vlens[N + 3], bufsizes[N + 3], got[N + 3];
     static void *bufs[N + 3];

@@ -760,7 +760,7 @@ main(void)
     SRunner *sr = srunner_create(table_suite());
     int failed;
 
-    /* The crash cases make persist.c warn, as it should; keep the log to
+    /* The crash cases make verify.c warn, as it should; keep the log to
      * real errors. */
     log_init("check_table", LOG_LVL_ERR);
     srunner_run_all(sr, CK_ENV);
