@@ -360,6 +360,11 @@ main(int argc, char **argv)
     close(fd);
     unlink(path);
     unlink(rpath);
+    {
+        char lpath[600];
+        snprintf(lpath, sizeof(lpath), "%s.lock", path);
+        unlink(lpath);
+    }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         die("reader", "failed or missed keys");
 

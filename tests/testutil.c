@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,8 @@ tu_rmtree(const char *dir)
         if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
             continue;
         p = tu_path(dir, d->d_name);
-        unlink(p);
+        if (unlink(p) != 0 && errno == EISDIR)
+            tu_rmtree(p); /* a directory a test made */
         free(p);
     }
     closedir(dp);

@@ -21,6 +21,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char *dir, *path;
 
+/* Remove the working directory when the fuzzer exits. */
+static void
+cleanup(void)
+{
+    tu_rmtree(dir);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -30,6 +37,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FILE *f;
 
     if (dir == NULL) {
+        atexit(cleanup);
         dir = tu_tmpdir();
         path = tu_path(dir, "c.json");
     }

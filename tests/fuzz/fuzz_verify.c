@@ -31,6 +31,13 @@ static unsigned char *pristine, *image;
 static size_t image_size;
 static char *dir, *path;
 
+/* Remove the working directory when the fuzzer exits. */
+static void
+cleanup(void)
+{
+    tu_rmtree(dir);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -43,6 +50,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (pristine == NULL) {
         log_set_level(LOG_LVL_ERR);
+        atexit(cleanup);
         dir = tu_tmpdir();
         path = tu_path(dir, "v.shm");
         image_size = image_build(path, &pristine);
