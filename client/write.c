@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "fdpass.h"
 #include "handle.h"
 
 #define REPLY_MAX 64u        /* longest reply body we ask for (OPEN: 8 bytes) */
@@ -33,31 +34,14 @@
 static int
 send_all(int fd, const unsigned char *p, size_t n, size_t *sent, int pass)
 {
-    char cbuf[CMSG_SPACE(sizeof(int))];
-    struct msghdr mh;
-    struct iovec iov;
-    struct cmsghdr *cm;
     ssize_t w;
 
     *sent = 0;
     while (n > 0) {
-        if (pass >= 0 && *sent == 0) {
-            memset(&mh, 0, sizeof(mh));
-            iov.iov_base = (void *)p;
-            iov.iov_len = n;
-            mh.msg_iov = &iov;
-            mh.msg_iovlen = 1;
-            mh.msg_control = cbuf;
-            mh.msg_controllen = sizeof(cbuf);
-            cm = CMSG_FIRSTHDR(&mh);
-            cm->cmsg_level = SOL_SOCKET;
-            cm->cmsg_type = SCM_RIGHTS;
-            cm->cmsg_len = CMSG_LEN(sizeof(int));
-            memcpy(CMSG_DATA(cm), &pass, sizeof(int));
-            w = sendmsg(fd, &mh, MSG_NOSIGNAL);
-        } else {
+        if (pass >= 0 && *sent == 0)
+            w = fdpass_send(fd, p, n, pass);
+        else
             w = send(fd, p, n, MSG_NOSIGNAL);
-        }
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
@@ -76,10 +60,7 @@ recv_all(int fd, unsigned char *p, size_t n, int *fd_out)
     char cbuf[CMSG_SPACE(4 * sizeof(int))];
     struct msghdr mh;
     struct iovec iov;
-    struct cmsghdr *cm;
-    size_t i, nfd;
     ssize_t r;
-    int got;
 
     while (n > 0) {
         memset(&mh, 0, sizeof(mh));
@@ -97,17 +78,7 @@ recv_all(int fd, unsigned char *p, size_t n, int *fd_out)
         if (r <= 0)
             return r < 0 ? -errno : -ECONNRESET;
         /* Keep the first descriptor we asked for; close any other. */
-        for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm))
-            if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
-                nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-                for (i = 0; i < nfd; i++) {
-                    memcpy(&got, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-                    if (fd_out != NULL && *fd_out < 0)
-                        *fd_out = got;
-                    else
-                        close(got);
-                }
-            }
+        fdpass_take(&mh, fd_out);
         if (mh.msg_flags & MSG_CTRUNC)
             return SHMC_EPROTO; /* more descriptors than any reply has */
         p += r;

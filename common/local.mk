@@ -5,6 +5,7 @@ common_libshmcommon_la_SOURCES = \
 	common/crc32c.c common/crc32c.h \
 	common/entry.c common/entry.h \
 	common/error.c common/error.h \
+	common/fdpass.h \
 	common/format.h \
 	common/hash.c common/hash.h \
 	common/proto.c common/proto.h \

@@ -300,19 +300,21 @@ table_lookup_many(const struct table *t, size_t n, const void *const keys[],
 {
     uint64_t hash[LOOKUP_GROUP], slot, off;
     uint32_t b1[LOOKUP_GROUP], b2, tag, s;
+    int usable[LOOKUP_GROUP];
     size_t base, i, g;
 
     for (base = 0; base < n; base += LOOKUP_GROUP) {
         g = n - base < LOOKUP_GROUP ? n - base : LOOKUP_GROUP;
         for (i = 0; i < g; i++) {
-            if (klens[base + i] == 0 || klens[base + i] > t->max_key)
+            usable[i] = klens[base + i] != 0 && klens[base + i] <= t->max_key;
+            if (!usable[i])
                 continue;
             hash[i] = hash_key(t->seed, keys[base + i], klens[base + i]);
             fmt_buckets(hash[i], t->nbuckets, &b1[i], &b2);
             __builtin_prefetch(&t->buckets[b1[i]]);
         }
         for (i = 0; i < g; i++) {
-            if (klens[base + i] == 0 || klens[base + i] > t->max_key)
+            if (!usable[i])
                 continue;
             tag = (uint32_t)(hash[i] >> 32);
             for (s = 0; s < FMT_SLOTS; s++) {
@@ -324,7 +326,7 @@ table_lookup_many(const struct table *t, size_t n, const void *const keys[],
             }
         }
         for (i = 0; i < g; i++) {
-            if (klens[base + i] == 0 || klens[base + i] > t->max_key) {
+            if (!usable[i]) {
                 memset(&hits[base + i], 0, sizeof(hits[0]));
                 rcs[base + i] = SHMC_ETOOBIG;
                 continue;

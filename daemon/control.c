@@ -39,6 +39,7 @@
 
 #include "daemon.h"
 #include "error.h"
+#include "fdpass.h"
 #include "log.h"
 #include "proto.h"
 
@@ -277,10 +278,7 @@ conn_recv(struct conn *c)
     char cbuf[CMSG_SPACE(4 * sizeof(int))];
     struct msghdr mh;
     struct iovec iov = {buf, sizeof(buf)};
-    struct cmsghdr *cm;
-    size_t i, nfd;
     ssize_t n;
-    int fd;
 
     memset(&mh, 0, sizeof(mh));
     mh.msg_iov = &iov;
@@ -288,19 +286,8 @@ conn_recv(struct conn *c)
     mh.msg_control = cbuf;
     mh.msg_controllen = sizeof(cbuf);
     n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-    for (cm = CMSG_FIRSTHDR(&mh); n >= 0 && cm != NULL;
-         cm = CMSG_NXTHDR(&mh, cm)) {
-        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-            continue;
-        nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (i = 0; i < nfd; i++) {
-            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-            if (c->peer.rx_fd < 0)
-                c->peer.rx_fd = fd;
-            else
-                close(fd);
-        }
-    }
+    if (n >= 0)
+        fdpass_take(&mh, &c->peer.rx_fd);
     if (n > 0 && evbuffer_add(c->in, buf, (size_t)n) != 0) {
         errno = ENOMEM;
         return -1;
@@ -357,10 +344,7 @@ static ssize_t
 conn_send(struct conn *c)
 {
     size_t avail = evbuffer_get_length(c->out), n = avail;
-    char cbuf[CMSG_SPACE(sizeof(int))];
-    struct msghdr mh;
-    struct iovec iov;
-    struct cmsghdr *cm;
+    unsigned char *p;
     ssize_t w;
 
     if (c->nfdq == 0)
@@ -373,26 +357,14 @@ conn_send(struct conn *c)
         n = (size_t)(c->fdq[1].at - c->sent);
     if (n > READ_CHUNK)
         n = READ_CHUNK;
-    memset(&mh, 0, sizeof(mh));
-    iov.iov_base = evbuffer_pullup(c->out, (ev_ssize_t)n);
-    iov.iov_len = n;
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = cbuf;
-    mh.msg_controllen = sizeof(cbuf);
-    cm = CMSG_FIRSTHDR(&mh);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &c->fdq[0].fd, sizeof(int));
-    if (iov.iov_base == NULL)
+    p = evbuffer_pullup(c->out, (ev_ssize_t)n);
+    if (p == NULL)
         return -1;
-    w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+    w = fdpass_send(c->fd, p, n, c->fdq[0].fd);
     if (w < 0 && errno == ETOOMANYREFS) {
         /* Our user has too many descriptors in flight (clients holding
          * them unread): this reply goes without one and says so. */
-        proto_put32((unsigned char *)iov.iov_base + PROTO_HDR,
-                    (uint32_t)-ETOOMANYREFS);
+        proto_put32(p + PROTO_HDR, (uint32_t)-ETOOMANYREFS);
         w = 0;
     }
     if (w >= 0) {

@@ -123,15 +123,15 @@ evict_tail(struct store *s, uint64_t now_ms, uint64_t *move_budget,
                                : NULL;
         if (entry_expired(&h, now_ms)) {
             index_unlink(s, bucket, slot, UNLINK_EXPIRE);
-        } else if (*move_budget >= h.size && freq != NULL && *freq > 0 &&
+        } else if (*move_budget >= h.size &&
+                   ((freq != NULL && *freq > 0) ||
+                    (s->live <= s->live_hwm && s->used - s->live >= want)) &&
                    prepare_head(s, h.size)) {
             /* Readers hit it since it last passed here: it goes round
-             * again, one count poorer (CLOCK with 2-bit counts). */
-            (*freq)--;
-            move_tail_entry(s, &h, bucket, slot);
-            *move_budget -= h.size;
-        } else if (*move_budget >= h.size && s->live <= s->live_hwm &&
-                   s->used - s->live >= want && prepare_head(s, h.size)) {
+             * again, one count poorer (CLOCK with 2-bit counts).  Or dead
+             * bytes ahead are worth passing. */
+            if (freq != NULL && *freq > 0)
+                (*freq)--;
             move_tail_entry(s, &h, bucket, slot);
             *move_budget -= h.size;
         } else

@@ -132,7 +132,7 @@ index_unlink(struct store *s, uint32_t bucket, uint32_t slot, int why)
     struct entry_head h;
 
     if (index_entry(s, s->buckets[bucket].b_slot[slot], &h) != NULL)
-        s->live -= h.size < s->live ? h.size : s->live;
+        store_live_drop(s, h.size);
     index_store_slot(s, bucket, slot, 0);
     s->entries--;
     switch (why) {

@@ -648,7 +648,7 @@ store_set(struct store *s, const void *key, size_t klen, const void *val,
     /* 3. Link it: over the old version, else a free slot, else a
      * relocation, else the oldest entry of the two buckets makes way. */
     if (index_find(s, hash, key, (uint32_t)klen, &bucket, &slot, &h)) {
-        s->live -= h.size < s->live ? h.size : s->live;
+        store_live_drop(s, h.size);
     } else {
         fmt_buckets(hash, s->view.nbuckets, &b1, &b2);
         bucket = b1;

@@ -84,6 +84,13 @@ struct store {
     struct verify_report verified; /* what verify_table() found at open */
 };
 
+/* An entry of size bytes stops being live (unlinked or replaced). */
+static inline void
+store_live_drop(struct store *s, uint64_t size)
+{
+    s->live -= size < s->live ? size : s->live;
+}
+
 /* Fills a table being built, before it is renamed into place. */
 typedef int (*store_fill_fn)(struct store *s, void *arg, char *why,
                              size_t whylen);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "fdpass.h"
 #include "format.h"
 #include "proto.h"
 #include "shmcache.h"
@@ -719,10 +720,6 @@ static int
 send_hints(int fd)
 {
     unsigned char req[64];
-    char cbuf[CMSG_SPACE(sizeof(int))];
-    struct msghdr mh;
-    struct iovec iov;
-    struct cmsghdr *cm;
     struct treply r;
     size_t n;
     int c, st;
@@ -731,19 +728,7 @@ send_hints(int fd)
     ck_assert_int_ge(c, 0);
     n = proto_request(req, sizeof(req), PROTO_OP_HINTS, 7, "t", NULL, 0, NULL,
                       0, 0, 0);
-    memset(&mh, 0, sizeof(mh));
-    iov.iov_base = req;
-    iov.iov_len = n;
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = cbuf;
-    mh.msg_controllen = sizeof(cbuf);
-    cm = CMSG_FIRSTHDR(&mh);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-    ck_assert_int_eq(sendmsg(c, &mh, 0), (ssize_t)n);
+    ck_assert_int_eq(fdpass_send(c, req, n, fd), (ssize_t)n);
     ck_assert_int_eq(tc_recv(c, &r, 5000), 0);
     st = r.status;
     tc_reply_free(&r);
