@@ -19,9 +19,10 @@ struct mapping {
 };
 
 struct shmc {
-    struct mapping *cur;  /* atomic: readers load it with acquire */
-    pthread_mutex_t lock; /* reopen, the socket, the request id */
-    int sock;             /* -1: not connected */
+    struct mapping *cur;    /* atomic: readers load it with acquire */
+    pthread_mutex_t lock;   /* reopen, the socket, the request id */
+    int sock;               /* -1: not connected */
+    unsigned long sock_gen; /* the fork generation that connected sock */
     uint32_t next_id;
     char *socket_path; /* NULL for shmc_open_file() handles */
     char *file_path;   /* set for shmc_open_file() handles */

@@ -207,7 +207,7 @@ shmc_open(const char *socket_path, const char *table, int flags, shmc_t **out)
         flags != 0)
         return -EINVAL;
     if (socket_path == NULL)
-        socket_path = getenv("SHMCACHE_SOCKET");
+        socket_path = secure_getenv("SHMCACHE_SOCKET");
     if (socket_path == NULL || *socket_path == '\0')
         socket_path = DEFAULT_SOCKET;
     h = handle_new();

@@ -19,9 +19,12 @@
  *
  * @par fork()
  * A child inherits the handle's mapping, which stays valid: shmc_get()
- * works in the child.  The socket is shared with the parent, so a child
- * that wants to write must open its own handle; a handle's writes from two
- * processes at once would interleave on the socket.
+ * works in the child.  Writes work too: the child's first request drops
+ * the connection it inherited (closing only its own copy) and makes its
+ * own, so parent and child never share a socket.  As for any mutex, a
+ * fork() while another thread of the parent is inside a write on the same
+ * handle leaves the child's copy of that handle unusable for writes; the
+ * child must then open its own.
  *
  * @par Caveats
  * - The table file must not be truncated while mapped: every mmap reader
@@ -104,7 +107,8 @@ typedef struct shmc shmc_t;
  * is kept for writes.
  *
  * @param[in] socket_path the daemon's control socket; NULL means
- *            $SHMCACHE_SOCKET, else /run/shmcached/control.sock.
+ *            $SHMCACHE_SOCKET (ignored in setuid and setgid programs,
+ *            as secure_getenv() does), else /run/shmcached/control.sock.
  * @param[in] table the table's name, e.g. "default".
  * @param[in] flags 0 (reserved for future use).
  * @param[out] out the new handle, to be freed with shmc_close().

@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -184,6 +185,29 @@ repeatable(uint8_t op)
            op != PROTO_OP_DELETE && op != PROTO_OP_INCR && op != PROTO_OP_DECR;
 }
 
+/*
+ * Forks seen by this process.  A child inherits its parent's connections;
+ * a request of the child's on one would interleave with the parent's and
+ * either could read the other's reply.  So a connection belongs to the
+ * fork generation that made it, and a child drops (closes its copy of)
+ * any older one before its first request and connects afresh.  The
+ * mapping and the hint area need no such care: both are shared by design.
+ */
+static unsigned long fork_gen; /* atomic, relaxed: written only in a child */
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void
+fork_child(void)
+{
+    __atomic_add_fetch(&fork_gen, 1, __ATOMIC_RELAXED);
+}
+
+static void
+fork_watch(void)
+{
+    pthread_atfork(NULL, NULL, fork_child);
+}
+
 /* Close the connection (the handle's mutex held, or no other users). */
 void
 conn_close_locked(shmc_t *h)
@@ -208,9 +232,11 @@ conn_open_locked(shmc_t *h)
     if (strlen(h->socket_path) >= sizeof(sa.sun_path))
         return -ENAMETOOLONG;
     strcpy(sa.sun_path, h->socket_path);
+    pthread_once(&fork_once, fork_watch);
     h->sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (h->sock < 0)
         return -errno;
+    h->sock_gen = __atomic_load_n(&fork_gen, __ATOMIC_RELAXED);
     setsockopt(h->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     setsockopt(h->sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     if (connect(h->sock, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
@@ -248,6 +274,9 @@ conn_call_locked(shmc_t *h, uint8_t op, const void *key, size_t klen,
         return SHMC_ETOOBIG;
     if (n > sizeof(small) && (req = malloc(n)) == NULL)
         return -ENOMEM;
+    if (h->sock >= 0 &&
+        h->sock_gen != __atomic_load_n(&fork_gen, __ATOMIC_RELAXED))
+        conn_close_locked(h); /* the parent's: ours is a copy to drop */
     for (tries = 0; tries < 2; tries++) {
         if (h->sock >= 0 && !conn_alive(h))
             conn_close_locked(h);

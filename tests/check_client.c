@@ -322,6 +322,62 @@ START_TEST(test_fork_child_reads_inherited_handle)
 }
 END_TEST
 
+/* One process's share of test_fork_child_writes_inherited_handle(): batches
+ * of large frames (two processes sending on one socket would interleave
+ * their bytes), then its own counter by its own step (a reply read by the
+ * wrong process, with the same request id, shows as a count out of step).
+ * Returns the number of failures. */
+static unsigned
+fork_writer(shmc_t *h, const char *who, uint64_t step)
+{
+    enum { N = 300, VLEN = 3000 };
+    static char keys[N][24], val[VLEN];
+    const void *kp[N], *vp[N];
+    size_t kl[N], vl[N];
+    unsigned bad = 0;
+    uint64_t v, i;
+    int rcs[N], round;
+
+    memset(val, who[0], sizeof(val));
+    for (i = 0; i < N; i++) {
+        kl[i] = (size_t)snprintf(keys[i], sizeof(keys[i]), "%s%llu", who,
+                                 (unsigned long long)i);
+        kp[i] = keys[i];
+        vp[i] = val;
+        vl[i] = VLEN;
+    }
+    for (round = 0; round < 5; round++) {
+        bad += shmc_mset(h, N, kp, kl, vp, vl, 0, rcs) != 0;
+        for (i = 0; i < N; i++)
+            bad += rcs[i] != 0;
+    }
+    for (i = 1; i <= 2000; i++)
+        bad += shmc_incr(h, who, strlen(who), (int64_t)step, &v) != 0 ||
+               v != i * step;
+    return bad;
+}
+
+/* Parent and child write through the one handle they share, at once. */
+START_TEST(test_fork_child_writes_inherited_handle)
+{
+    shmc_t *h;
+    int status;
+    pid_t pid;
+
+    ck_assert_int_eq(shmc_open(d.sock, "t", 0, &h), 0);
+    ck_assert_int_eq(shmc_set(h, "p", 1, "0", 1, 0), 0); /* connected now */
+    ck_assert_int_eq(shmc_set(h, "c", 1, "0", 1, 0), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        _exit(fork_writer(h, "c", 1000) == 0 ? 0 : 1);
+    ck_assert_uint_eq(fork_writer(h, "p", 1), 0);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    shmc_close(h);
+}
+END_TEST
+
 START_TEST(test_readers_across_restart_and_replacement)
 {
     unsigned char val[200], buf[512];
@@ -838,6 +894,7 @@ client_suite(void)
     tcase_add_test(tc, test_replaced_table_is_followed);
     tcase_add_test(tc, test_threads_share_a_handle);
     tcase_add_test(tc, test_fork_child_reads_inherited_handle);
+    tcase_add_test(tc, test_fork_child_writes_inherited_handle);
     tcase_add_test(tc, test_readers_across_restart_and_replacement);
     tcase_add_test(tc, test_mapping_is_read_only);
     tcase_add_test(tc, test_retired_copy_keeps_answering);
