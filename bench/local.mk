@@ -24,3 +24,8 @@ bench_bench_hits_LDADD = client/libshmcache.la -lm
 noinst_PROGRAMS += bench/bench_load
 bench_bench_load_SOURCES = bench/bench_load.c
 bench_bench_load_LDADD = client/libshmcache.la
+
+noinst_PROGRAMS += bench/bench_get
+bench_bench_get_SOURCES = bench/bench_get.c
+bench_bench_get_LDADD = client/libshmcache.la
+EXTRA_DIST += bench/python.py

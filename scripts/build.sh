@@ -20,7 +20,8 @@ if [ ! -x configure ] || [ configure.ac -nt configure ]; then
 fi
 mkdir -p "$dir"
 cd "$dir"
+# The Python binding is part of every development build.
 if [ ! -f Makefile ] || [ ../configure -nt Makefile ]; then
-    ../configure -q "$@"
+    ../configure -q --with-python "$@"
 fi
 make -j"$(nproc)"

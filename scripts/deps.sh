@@ -8,9 +8,11 @@ set -eu
 
 PKGS="autoconf automake libtool pkg-config make gcc libc6-dev
       libevent-dev libjansson-dev check
-      debhelper fakeroot lintian"
+      python3-dev python3-setuptools python3-pytest
+      debhelper dh-python fakeroot lintian"
 case "${1:-}" in
-bench) PKGS="$PKGS memcached redis-server python3" ;;
+bench) PKGS="$PKGS memcached redis-server python3-redis python3-hiredis
+       python3-pymemcache python3-lmdb" ;;
 fuzz) PKGS="$PKGS clang-14 libclang-rt-14-dev" ;;
 esac
 

@@ -5,7 +5,7 @@
 AM_DISTCHECK_CONFIGURE_FLAGS = \
 	--with-systemdsystemunitdir=$$dc_install_base/lib/systemd/system \
 	--with-tmpfilesdir=$$dc_install_base/lib/tmpfiles.d \
-	--with-sysusersdir=$$dc_install_base/lib/sysusers.d
+	--with-sysusersdir=$$dc_install_base/lib/sysusers.d --with-python
 
 EXTRA_DIST += systemd/shmcached.service.in systemd/shmcached.socket \
 	systemd/shmcached.sysusers systemd/shmcached.tmpfiles

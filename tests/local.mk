@@ -9,7 +9,8 @@ AM_TESTS_ENVIRONMENT = CK_TAP_LOG_FILE_NAME=-; CK_VERBOSITY=silent; \
 	SHMCACHECTL=$(abs_top_builddir)/client/tool/shmcachectl; \
 	export SHMCACHECTL; \
 	MAKE='$(MAKE)'; CC='$(CC)'; CFLAGS='$(CFLAGS)'; LDFLAGS='$(LDFLAGS)'; \
-	export MAKE CC CFLAGS LDFLAGS;
+	export MAKE CC CFLAGS LDFLAGS; \
+	PYTHON='$(PYTHON)'; export PYTHON;
 
 # Test helpers; the demo client uses them too, so they are always built.
 noinst_LTLIBRARIES += tests/libtestutil.la
