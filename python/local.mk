@@ -22,8 +22,8 @@ $(PY_STAMP): client/libshmcache.la $(srcdir)/client/shmcache.h \
 		$(srcdir)/python/setup.py $(srcdir)/python/shmcache/__init__.py \
 		$(srcdir)/python/src/shmcachemodule.c
 	$(AM_V_GEN)rm -rf $(PY_BUILD) python/tmp && \
-	SHMCACHE_CFLAGS="-I$(abs_top_srcdir)/client $(WARN_CFLAGS)" \
-	SHMCACHE_LIBS="-L$(abs_top_builddir)/client/.libs -lshmcache" \
+	SHMCACHE_CFLAGS="-I$(abs_top_srcdir)/client $(WARN_CFLAGS) $(CFLAGS)" \
+	SHMCACHE_LIBS="-L$(abs_top_builddir)/client/.libs -lshmcache $(LDFLAGS)" \
 	$(PYTHON) $(abs_top_srcdir)/python/setup.py -q build_ext \
 		-b $(abs_top_builddir)/$(PY_BUILD) \
 		-t $(abs_top_builddir)/python/tmp && \

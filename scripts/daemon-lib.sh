@@ -23,3 +23,16 @@ shmc_start_daemon() {
     done
     [ -S "$_dir/run/control.sock" ]
 }
+
+# shmc_sanitizer_preload LIB: print the sanitizer runtimes a program that
+# is not itself instrumented (the Python interpreter) must LD_PRELOAD to
+# load LIB, when LIB was built with them; nothing otherwise.
+shmc_sanitizer_preload() {
+    if nm -D "$1" 2>/dev/null | grep -q __asan_init; then
+        for _r in libasan.so libubsan.so; do
+            _f=$(${CC:-cc} -print-file-name=$_r)
+            [ -f "$_f" ] && printf '%s ' "$_f"
+        done
+    fi
+    return 0
+}

@@ -8,7 +8,7 @@ set -eu
 
 PKGS="autoconf automake libtool pkg-config make gcc libc6-dev
       libevent-dev libjansson-dev check
-      python3-dev python3-setuptools python3-pytest
+      python3-dev python3-setuptools python3-pytest python3-pip
       debhelper dh-python fakeroot lintian"
 case "${1:-}" in
 bench) PKGS="$PKGS memcached redis-server python3-redis python3-hiredis

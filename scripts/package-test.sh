@@ -26,7 +26,7 @@ dpid=
 cleanup() {
     [ -n "$dpid" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get purge -y -q \
-        shmcached libshmcache0 libshmcache-dev >/dev/null 2>&1
+        shmcached libshmcache0 libshmcache-dev python3-shmcache >/dev/null 2>&1
     rm -rf "$work" /var/lib/shmcached/*.shm /var/lib/shmcached/*.lock \
         /run/shmcached/*.shm /run/shmcached/*.lock
 }
@@ -52,7 +52,8 @@ else
 fi
 if DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
     "$work"/shmcached_*.deb "$work"/libshmcache0_*.deb \
-    "$work"/libshmcache-dev_*.deb >"$work/install.log" 2>&1; then
+    "$work"/libshmcache-dev_*.deb "$work"/python3-shmcache_*.deb \
+    >"$work/install.log" 2>&1; then
     ok "packages install"
 else
     bad "packages install"
@@ -93,5 +94,16 @@ if shmcachectl -s /run/shmcached/control.sock set pkg works &&
 else
     bad "the installed daemon does not serve"
     sed 's/^/# /' "$work/daemon.log"
+fi
+if /usr/bin/python3 -c '
+import shmcache
+with shmcache.Cache("/run/shmcached/control.sock") as c:
+    c.set("py", b"works")
+    assert c["pkg"] == b"works" and c.get("py") == b"works"
+' >"$work/python.log" 2>&1; then
+    ok "python3-shmcache: import shmcache, get and set"
+else
+    bad "python3-shmcache does not work"
+    sed 's/^/# /' "$work/python.log"
 fi
 finish

@@ -5,7 +5,7 @@
 # against a daemon.
 set -u
 top=${top_srcdir:-.}
-echo "1..3"
+echo "1..5"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/shmc-installed.XXXXXX")
 dpid=
 trap '[ -n "$dpid" ] && kill "$dpid" 2>/dev/null; rm -rf "$tmp"' EXIT
@@ -43,4 +43,37 @@ if [ "$out" = "alice" ]; then
     echo "ok 3 - README example runs: $out"
 else
     echo "not ok 3 - README example printed: $out"
+fi
+
+# The Python binding as a user installs it: pip, against the installed
+# library (found with pkg-config), then the README's Python example.
+if [ -z "${PYTHON:-}" ] || ! "$PYTHON" -m pip --version >/dev/null 2>&1; then
+    echo "ok 4 # SKIP not configured --with-python, or no pip"
+    echo "ok 5 # SKIP not configured --with-python, or no pip"
+    exit 0
+fi
+# pip builds in the source directory: give it a copy.
+cp -R "$top/python" "$tmp/pysrc"
+chmod -R u+w "$tmp/pysrc"
+rm -rf "$tmp/pysrc/build"
+if PKG_CONFIG_PATH=$(dirname "$pc") PKG_CONFIG_SYSROOT_DIR="$tmp/root" \
+    "$PYTHON" -m pip install -q --no-build-isolation --no-deps --no-index \
+    --target "$tmp/pylib" "$tmp/pysrc" >"$tmp/pip.log" 2>&1; then
+    echo "ok 4 - pip install --no-build-isolation ./python"
+else
+    echo "not ok 4 - pip install ./python"
+    sed 's/^/# /' "$tmp/pip.log"
+    exit 0
+fi
+sed -n '/<!-- pyexample:begin -->/,/<!-- pyexample:end -->/p' "$top/README.md" |
+    sed '1,2d;$d' | sed '$d' >"$tmp/example.py"
+out=$(cd "$tmp" && SHMCACHE_SOCKET="$tmp/run/control.sock" \
+    LD_LIBRARY_PATH="$libdir" PYTHONPATH="$tmp/pylib" \
+    PYTHONDONTWRITEBYTECODE=1 LD_PRELOAD="$(shmc_sanitizer_preload "$libdir/libshmcache.so.0")" \
+    ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" \
+    "$PYTHON" "$tmp/example.py" 2>&1)
+if [ "$out" = "alice" ]; then
+    echo "ok 5 - README Python example runs: $out"
+else
+    echo "not ok 5 - README Python example printed: $out"
 fi

@@ -13,14 +13,8 @@ if ! "$PYTHON" -c 'import pytest' 2>/dev/null; then
     echo "1..0 # SKIP no pytest for $PYTHON (apt-get install python3-pytest)"
     exit 0
 fi
-# A library built with the sanitizers needs their runtimes loaded first.
-pre=""
-if nm -D client/.libs/libshmcache.so 2>/dev/null | grep -q __asan_init; then
-    for r in libasan.so libubsan.so; do
-        f=$(${CC:-cc} -print-file-name=$r)
-        [ -f "$f" ] && pre="$pre $f"
-    done
-fi
+. "$top/scripts/daemon-lib.sh"
+pre=$(shmc_sanitizer_preload client/.libs/libshmcache.so)
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 PYTHONPATH="$PWD/python/build" LD_LIBRARY_PATH="$PWD/client/.libs" \
