@@ -57,7 +57,7 @@ cp -R "$top/python" "$tmp/pysrc"
 chmod -R u+w "$tmp/pysrc"
 rm -rf "$tmp/pysrc/build"
 if PKG_CONFIG_PATH=$(dirname "$pc") PKG_CONFIG_SYSROOT_DIR="$tmp/root" \
-    "$PYTHON" -m pip install -q --no-build-isolation --no-deps --no-index \
+    "$PYTHON" -m pip install -q --no-build-isolation --no-deps --no-index --no-cache-dir \
     --target "$tmp/pylib" "$tmp/pysrc" >"$tmp/pip.log" 2>&1; then
     echo "ok 4 - pip install --no-build-isolation ./python"
 else
