@@ -64,6 +64,7 @@ static const struct field global_fields[] = {
     {"max_connections_per_uid", F_U32, G(max_connections_per_uid), 1, 1000000},
     {"max_request_bytes", F_U32, G(max_request_bytes), 4096, 1u << 30},
     {"max_output_bytes", F_U32, G(max_output_bytes), 4096, 1u << 30},
+    {"max_buffered_bytes", F_U32, G(max_buffered_bytes), 1u << 20, UINT32_MAX},
     {"idle_timeout_s", F_U32, G(idle_timeout_s), 0, 86400 * 7},
     {"frame_timeout_s", F_U32, G(frame_timeout_s), 1, 3600},
     {"expire_interval_ms", F_U32, G(expire_interval_ms), 10, 3600000},
@@ -375,6 +376,31 @@ load_tables(struct loader *l, json_t *tables, struct conf *c)
     return 0;
 }
 
+/* The connections' buffers together must hold twice what one connection
+ * may: a request, the replies it may queue, and one more reply as large
+ * as a value can be.  (control.c closes the biggest connections over the
+ * budget; none may be over it on its own.) */
+static int
+check_budget(struct loader *l, const struct conf *c)
+{
+    uint64_t one = (uint64_t)c->max_request_bytes + c->max_output_bytes,
+             value = 0;
+    size_t i;
+
+    for (i = 0; i < c->ntables; i++)
+        if (c->tables[i].max_value_bytes > value)
+            value = c->tables[i].max_value_bytes;
+    one += value + 65536;
+    if ((uint64_t)c->max_buffered_bytes < 2 * one)
+        return fail(l, "max_buffered_bytes",
+                    "\"max_buffered_bytes\" %u is less than twice what one "
+                    "connection may buffer (max_request_bytes + "
+                    "max_output_bytes + the largest max_value_bytes + 64 KiB "
+                    "= %llu)",
+                    c->max_buffered_bytes, (unsigned long long)one);
+    return 0;
+}
+
 /*
  * Load and validate the config at path.  Returns 0, or -1 with
  * "path:line:column: text" in err.
@@ -433,6 +459,7 @@ conf_load(const char *path, struct conf **out, char *err, size_t errlen)
     c->frame_timeout_s = 10;
     c->max_request_bytes = 2u << 20;
     c->max_output_bytes = 4u << 20;
+    c->max_buffered_bytes = 256u << 20;
     c->idle_timeout_s = 300;
     c->expire_interval_ms = 1000;
     c->sync_interval_s = 30;
@@ -441,6 +468,8 @@ conf_load(const char *path, struct conf **out, char *err, size_t errlen)
               sizeof(global_fields) / sizeof(global_fields[0]), c) != 0)
         goto out;
     if (load_tables(&l, json_object_get(root, "tables"), c) != 0)
+        goto out;
+    if (check_budget(&l, c) != 0)
         goto out;
     *out = c;
     c = NULL;

@@ -42,6 +42,7 @@ struct conf {
     uint32_t max_connections_per_uid; /* root exempt */
     uint32_t max_request_bytes;       /* largest frame accepted */
     uint32_t max_output_bytes;        /* replies queued before reading pauses */
+    uint32_t max_buffered_bytes;      /* all connections' buffers, together */
     uint32_t idle_timeout_s;
     uint32_t frame_timeout_s; /* a started frame must be complete by then */
     uint32_t expire_interval_ms;

@@ -13,7 +13,11 @@
  *    that does not read, we stop reading its requests until it drains;
  *  - time: a connection silent for idle_timeout_s, or whose replies make
  *    no progress for that long, is closed;
- *  - count: connections beyond max_connections are closed on accept.
+ *  - count: connections beyond max_connections are closed on accept;
+ *  - together: when every connection's buffers add up to more than
+ *    max_buffered_bytes, the connections holding the most are closed
+ *    until the total is back under it (as Redis's maxmemory-clients),
+ *    and the memory is given back to the system on the next sweep.
  * Nothing here blocks: a slow client only ever waits for itself.
  *
  * The first frame must be HELLO with a protocol version we speak.  A
@@ -28,6 +32,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +50,7 @@
 
 #define FDQ_MAX 8
 #define READ_CHUNK 65536
+#define TRIM_AFTER (8u << 20) /* freed buffer bytes worth a malloc_trim */
 
 struct conn {
     struct conn *prev, *next;
@@ -132,6 +138,31 @@ frame_overdue(struct conn *c)
            (uint64_t)c->d->conf->frame_timeout_s * 1000u;
 }
 
+static size_t
+min_size(size_t a, size_t b)
+{
+    return a < b ? a : b;
+}
+
+/* Every connection buffer's growth and shrinkage, into d->buffered. */
+static void
+account_cb(struct evbuffer *b, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct daemon *d = arg;
+
+    (void)b;
+    d->buffered += info->n_added;
+    d->buffered -= min_size(d->buffered, info->n_deleted);
+    if (d->buffered > d->buffered_peak)
+        d->buffered_peak = d->buffered;
+}
+
+static size_t
+conn_bytes(const struct conn *c)
+{
+    return evbuffer_get_length(c->in) + evbuffer_get_length(c->out);
+}
+
 /* Free a connection and everything it holds. */
 static void
 conn_free(struct conn *c)
@@ -154,12 +185,58 @@ conn_free(struct conn *c)
         event_free(c->rev);
     if (c->wev != NULL)
         event_free(c->wev);
-    if (c->in != NULL)
+    /* evbuffer_free() runs no callbacks: take the bytes off by hand. */
+    if (c->in != NULL) {
+        evbuffer_remove_cb(c->in, account_cb, d);
+        d->buffered -= min_size(d->buffered, evbuffer_get_length(c->in));
         evbuffer_free(c->in);
-    if (c->out != NULL)
+    }
+    if (c->out != NULL) {
+        evbuffer_remove_cb(c->out, account_cb, d);
+        d->buffered -= min_size(d->buffered, evbuffer_get_length(c->out));
         evbuffer_free(c->out);
+    }
     close(c->fd);
     free(c);
+}
+
+/*
+ * Over max_buffered_bytes: close the connections holding the most until
+ * the total is under it again.  A connection on its own never holds that
+ * much (conf.c sees to it), so whoever is closed shares the blame with
+ * others, and the biggest is the one that reads least.
+ */
+static void
+shed(struct daemon *d)
+{
+    struct conn *c, *big;
+
+    while (d->buffered > d->conf->max_buffered_bytes) {
+        big = NULL;
+        for (c = d->conns; c != NULL; c = c->next)
+            if (big == NULL || conn_bytes(c) > conn_bytes(big))
+                big = c;
+        if (big == NULL || conn_bytes(big) == 0)
+            break;
+        log_warn("control: closing connection holding %zu bytes: "
+                 "buffers total %zu over max_buffered_bytes %u pid=%d "
+                 "uid=%u",
+                 conn_bytes(big), d->buffered, d->conf->max_buffered_bytes,
+                 (int)big->peer.pid, (unsigned)big->peer.uid);
+        d->stats.shed++;
+        conn_free(big);
+    }
+}
+
+/* From the sweep timer: give freed buffer memory back to the system
+ * (glibc keeps it otherwise, and a burst would pin the peak forever). */
+void
+control_tidy(struct daemon *d)
+{
+    if (d->buffered_peak - d->buffered >= TRIM_AFTER) {
+        malloc_trim(0);
+        d->buffered_peak = d->buffered;
+    }
 }
 
 /* Arm or disarm reading, and arm writing if output waits. */
@@ -337,6 +414,7 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     conn_update(c);
+    shed(c->d);
 }
 
 /* Send bytes up to the next descriptor boundary, or a descriptor. */
@@ -404,6 +482,7 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     conn_update(c);
+    shed(c->d);
 }
 
 /* Accepting again after a pause for lack of descriptors. */
@@ -497,7 +576,9 @@ accept_cb(evutil_socket_t lfd, short what, void *arg)
     d->conns = c;
     d->nconns++;
     d->stats.connections++;
-    if (c->in == NULL || c->out == NULL || c->rev == NULL || c->wev == NULL) {
+    if (c->in == NULL || c->out == NULL || c->rev == NULL || c->wev == NULL ||
+        evbuffer_add_cb(c->in, account_cb, d) == NULL ||
+        evbuffer_add_cb(c->out, account_cb, d) == NULL) {
         conn_free(c);
         return;
     }

@@ -22,6 +22,7 @@ struct dstats {
     uint64_t requests;
     uint64_t proto_errors; /* malformed frames */
     uint64_t denied;       /* ACL refusals */
+    uint64_t shed;         /* connections closed over max_buffered_bytes */
 };
 
 struct daemon {
@@ -39,6 +40,9 @@ struct daemon {
     struct event *resume_ev; /* re-enables accepting after EMFILE */
     struct conn *conns;      /* doubly linked list */
     uint32_t nconns;
+    /* Bytes in every connection's input and output buffers, kept by
+     * evbuffer callbacks; the most since memory was last given back. */
+    size_t buffered, buffered_peak;
     uint64_t start_ms;
     uid_t euid;
     struct dstats stats;
@@ -57,6 +61,7 @@ struct peer {
 int control_listen(struct daemon *d, char *err, size_t errlen);
 void control_shutdown(struct daemon *d);
 unsigned control_opens_of(const struct daemon *d, uid_t uid);
+void control_tidy(struct daemon *d);
 
 /* command.c */
 int command_dispatch(struct daemon *d, struct peer *p,

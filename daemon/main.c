@@ -134,7 +134,7 @@ ensure_dir(const char *what, const char *path, mode_t mode, char *err,
     return 0;
 }
 
-/* Timer: expiry sweep and heartbeat. */
+/* Timer: expiry sweep, heartbeat, and giving back connection memory. */
 static void
 sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -152,6 +152,7 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
                       D.tables[i].cfg.name, (unsigned long long)n);
         store_heartbeat(D.tables[i].st, now);
     }
+    control_tidy(&D);
 }
 
 /* Timer: write disk tables back. */

@@ -928,6 +928,96 @@ START_TEST(test_client_that_never_reads)
 }
 END_TEST
 
+/* A number from the daemon-wide stats. */
+static long long
+daemon_stat(int fd, const char *name)
+{
+    char pat[64];
+    struct treply r;
+    long long v = -1;
+    const char *p;
+
+    ck_assert_int_eq(
+        tc_call(fd, PROTO_OP_STATS, "", NULL, 0, NULL, 0, 0, 0, &r), 0);
+    snprintf(pat, sizeof(pat), "\"%s\":", name);
+    if (r.status == 0 && (p = strstr((const char *)r.body, pat)) != NULL)
+        v = strtoll(p + strlen(pat), NULL, 10);
+    tc_reply_free(&r);
+    return v;
+}
+
+/* Many clients that never read, each within max_output_bytes, cannot
+ * together hold more than max_buffered_bytes: the biggest are closed, the
+ * others are served, and the memory goes back to the system. */
+START_TEST(test_buffers_share_one_budget)
+{
+    enum { HOARDERS = 40, GETS = 100 };
+    unsigned char *req, val[60000];
+    int fds[HOARDERS], good, i;
+    size_t n, one;
+    long before, peak = 0, now;
+    double end;
+
+    start("\"max_output_bytes\": 1048576, \"max_request_bytes\": 65536, "
+          "\"max_buffered_bytes\": 4194304, \"expire_interval_ms\": 100",
+          NULL);
+    good = tc_connect(d.sock, 1);
+    memset(val, 'x', sizeof(val));
+    {
+        struct treply r;
+        ck_assert_int_eq(tc_call(good, PROTO_OP_SET, "t", "big", 3, val,
+                                 sizeof(val), 0, 0, &r),
+                         0);
+        ck_assert_int_eq(r.status, 0);
+        tc_reply_free(&r);
+    }
+    one = proto_request(NULL, 0, PROTO_OP_GET, 1, "t", "big", 3, NULL, 0, 0, 0);
+    req = malloc(one * GETS);
+    for (n = 0, i = 0; i < GETS; i++)
+        n += proto_request(req + n, one, PROTO_OP_GET, (uint32_t)i, "t", "big",
+                           3, NULL, 0, 0, 0);
+    before = rss_kib(d.pid);
+    /* 40 x 6 MB of replies asked for, each connection allowed 1 MiB
+     * queued: 40 MiB without a common budget. */
+    for (i = 0; i < HOARDERS; i++) {
+        fds[i] = tc_connect(d.sock, 1);
+        ck_assert_int_ge(fds[i], 0);
+        fcntl(fds[i], F_SETFL, O_NONBLOCK);
+        (void)!send(fds[i], req, n, MSG_NOSIGNAL);
+        now = rss_kib(d.pid);
+        peak = now > peak ? now : peak;
+    }
+    end = tu_now() + 10;
+    while (daemon_stat(good, "connections_shed") <= 0 && tu_now() < end)
+        usleep(10000);
+    ck_assert_int_gt(daemon_stat(good, "connections_shed"), 0);
+    ck_assert_int_le(daemon_stat(good, "buffered_bytes"), 4194304);
+    now = rss_kib(d.pid);
+    peak = now > peak ? now : peak;
+    ck_assert_msg(peak - before < 16 * 1024, "rss grew %ld KiB", peak - before);
+    /* The well-behaved client holds nothing and is served throughout. */
+    ck_assert_int_eq(call(good, PROTO_OP_PING, NULL, NULL, 0), 0);
+    {
+        char buf[60001];
+        ck_assert_int_eq(get(good, "big", buf, sizeof(buf), NULL), 0);
+    }
+    /* Once the hoarders are gone the memory is given back.  (The stats
+     * request itself is buffered while it is answered.) */
+    for (i = 0; i < HOARDERS; i++)
+        close(fds[i]);
+    end = tu_now() + 10;
+    while ((daemon_stat(good, "buffered_bytes") > 64 ||
+            rss_kib(d.pid) - before > 2 * 1024) &&
+           tu_now() < end)
+        usleep(20000);
+    ck_assert_int_le(daemon_stat(good, "buffered_bytes"), 64);
+    ck_assert_msg(rss_kib(d.pid) - before <= 2 * 1024,
+                  "rss still %ld KiB above the start", rss_kib(d.pid) - before);
+    close(good);
+    free(req);
+}
+END_TEST
+
 START_TEST(test_connection_limit)
 {
     int fds[4], extra, i;
@@ -1183,6 +1273,7 @@ daemon_suite(void)
     tcase_add_test(tc, test_garbage_frames_close_the_connection);
     tcase_add_test(tc, test_stalled_half_frame_times_out);
     tcase_add_test(tc, test_client_that_never_reads);
+    tcase_add_test(tc, test_buffers_share_one_budget);
     tcase_add_test(tc, test_connection_limit);
     tcase_add_test(tc, test_header_fragments_cannot_fill_the_table);
     tcase_add_test(tc, test_acl_refusals);
