@@ -63,8 +63,9 @@ tests_check_daemon_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_daemon_LDADD = $(TEST_LIBS)
 
 EXTRA_DIST += tests/fuzz tests/README.md tests/check-exports.sh tests/check-installed.sh \
-	tests/check-cli.sh
-TESTS += tests/check-exports.sh tests/check-installed.sh tests/check-cli.sh
+	tests/check-cli.sh tests/check-werror.sh
+TESTS += tests/check-exports.sh tests/check-installed.sh tests/check-cli.sh \
+	tests/check-werror.sh
 
 # The client side of scripts/demo.sh.
 noinst_PROGRAMS += tests/daemon_demo
