@@ -10,6 +10,12 @@
  * jansson reports syntax errors with positions but keeps none for values,
  * so key_positions() makes one pass over the text to record where each
  * object key sits, by its dotted path ("tables.default.size_bytes").
+ * Inside a table the text names the table too, and a value out of range
+ * is quoted with the limit it broke:
+ *   conf.json:4:7: table "t": "size_bytes" is "32K" (32768), below the
+ *   minimum 65536 (64K)
+ * Byte sizes (keys ending in _bytes) take an integer or a string with a
+ * binary suffix: "64K", "64M", "1G", "1T" (parse_size()).
  *
  * Nothing here touches the filesystem beyond reading the file; turning a
  * valid config into open tables is tables.c's job.  Errors are returned,
@@ -40,6 +46,7 @@ struct keypos {
 
 struct loader {
     const char *file;
+    const char *table; /* the table being read, for messages; or NULL */
     struct keypos *keys;
     size_t nkeys;
     char *err;
@@ -53,42 +60,45 @@ struct field {
     enum ftype type;
     size_t off;
     uint64_t min, max;
+    int size; /* F_U32/F_U64 only: a byte size, suffixes allowed */
 };
 
 #define G(f) offsetof(struct conf, f)
 #define T(f) offsetof(struct conf_table, f)
 
 static const struct field global_fields[] = {
-    {"socket_path", F_STR, G(socket_path), 0, 0},
-    {"max_connections", F_U32, G(max_connections), 1, 1000000},
-    {"max_connections_per_uid", F_U32, G(max_connections_per_uid), 1, 1000000},
-    {"max_request_bytes", F_U32, G(max_request_bytes), 4096, 1u << 30},
-    {"max_output_bytes", F_U32, G(max_output_bytes), 4096, 1u << 30},
-    {"max_buffered_bytes", F_U32, G(max_buffered_bytes), 1u << 20, UINT32_MAX},
-    {"idle_timeout_s", F_U32, G(idle_timeout_s), 0, 86400 * 7},
-    {"frame_timeout_s", F_U32, G(frame_timeout_s), 1, 3600},
-    {"expire_interval_ms", F_U32, G(expire_interval_ms), 10, 3600000},
-    {"sync_interval_s", F_U32, G(sync_interval_s), 0, 86400},
-    {"log_level", F_LEVEL, G(log_level), 0, 0},
-    {"tables", F_U32, 0, 0, 0}, /* handled apart */
+    {"socket_path", F_STR, G(socket_path), 0, 0, 0},
+    {"max_connections", F_U32, G(max_connections), 1, 1000000, 0},
+    {"max_connections_per_uid", F_U32, G(max_connections_per_uid), 1, 1000000,
+     0},
+    {"max_request_bytes", F_U32, G(max_request_bytes), 4096, 1u << 30, 1},
+    {"max_output_bytes", F_U32, G(max_output_bytes), 4096, 1u << 30, 1},
+    {"max_buffered_bytes", F_U32, G(max_buffered_bytes), 1u << 20, UINT32_MAX,
+     1},
+    {"idle_timeout_s", F_U32, G(idle_timeout_s), 0, 86400 * 7, 0},
+    {"frame_timeout_s", F_U32, G(frame_timeout_s), 1, 3600, 0},
+    {"expire_interval_ms", F_U32, G(expire_interval_ms), 10, 3600000, 0},
+    {"sync_interval_s", F_U32, G(sync_interval_s), 0, 86400, 0},
+    {"log_level", F_LEVEL, G(log_level), 0, 0, 0},
+    {"tables", F_U32, 0, 0, 0, 0}, /* handled apart */
 };
 
 static const struct field table_fields[] = {
-    {"mode", F_MODE, T(disk), 0, 0},
-    {"size_bytes", F_U64, T(size_bytes), 65536, (uint64_t)1 << 40},
-    {"buckets", F_U32, T(buckets), 0, FMT_MAX_BUCKETS},
-    {"expected_item_bytes", F_U32, T(item_bytes), 1, FMT_VALUE_MAX},
-    {"live_high_water_pct", F_U32, T(live_hwm_pct), 10, 100},
-    {"default_ttl_s", F_U32, T(default_ttl_s), 0, UINT32_MAX / 1000},
-    {"negative_ttl_s", F_U32, T(negative_ttl_s), 0, UINT32_MAX / 1000},
-    {"max_key_bytes", F_U32, T(max_key_bytes), 1, FMT_KEY_MAX},
-    {"max_value_bytes", F_U32, T(max_value_bytes), 1, FMT_VALUE_MAX},
-    {"file_mode", F_OCTAL, T(file_mode), 0, 0777},
-    {"file_gid", F_GID, T(file_gid), 0, UINT32_MAX - 1},
-    {"write_uids", F_IDS, T(write_uids), 0, UINT32_MAX - 1},
-    {"write_gids", F_IDS, T(write_gids), 0, UINT32_MAX - 1},
-    {"read_uids", F_IDS, T(read_uids), 0, UINT32_MAX - 1},
-    {"read_gids", F_IDS, T(read_gids), 0, UINT32_MAX - 1},
+    {"mode", F_MODE, T(disk), 0, 0, 0},
+    {"size_bytes", F_U64, T(size_bytes), 65536, (uint64_t)1 << 40, 1},
+    {"buckets", F_U32, T(buckets), 0, FMT_MAX_BUCKETS, 0},
+    {"expected_item_bytes", F_U32, T(item_bytes), 1, FMT_VALUE_MAX, 1},
+    {"live_high_water_pct", F_U32, T(live_hwm_pct), 10, 100, 0},
+    {"default_ttl_s", F_U32, T(default_ttl_s), 0, UINT32_MAX / 1000, 0},
+    {"negative_ttl_s", F_U32, T(negative_ttl_s), 0, UINT32_MAX / 1000, 0},
+    {"max_key_bytes", F_U32, T(max_key_bytes), 1, FMT_KEY_MAX, 1},
+    {"max_value_bytes", F_U32, T(max_value_bytes), 1, FMT_VALUE_MAX, 1},
+    {"file_mode", F_OCTAL, T(file_mode), 0, 0777, 0},
+    {"file_gid", F_GID, T(file_gid), 0, UINT32_MAX - 1, 0},
+    {"write_uids", F_IDS, T(write_uids), 0, UINT32_MAX - 1, 0},
+    {"write_gids", F_IDS, T(write_gids), 0, UINT32_MAX - 1, 0},
+    {"read_uids", F_IDS, T(read_uids), 0, UINT32_MAX - 1, 0},
+    {"read_gids", F_IDS, T(read_gids), 0, UINT32_MAX - 1, 0},
 };
 
 /*
@@ -174,7 +184,11 @@ fail(struct loader *l, const char *path, const char *fmt, ...)
             col = l->keys[i].col;
             break;
         }
-    n = snprintf(l->err, l->errlen, "%s:%d:%d: ", l->file, line, col);
+    if (l->table != NULL)
+        n = snprintf(l->err, l->errlen, "%s:%d:%d: table \"%s\": ", l->file,
+                     line, col, l->table);
+    else
+        n = snprintf(l->err, l->errlen, "%s:%d:%d: ", l->file, line, col);
     if (n < 0 || (size_t)n >= l->errlen)
         return -1;
     va_start(ap, fmt);
@@ -183,14 +197,82 @@ fail(struct loader *l, const char *path, const char *fmt, ...)
     return -1;
 }
 
+/*
+ * A byte size from a string: decimal digits, then optionally K, M, G or T
+ * (either case) for 2^10, 2^20, 2^30, 2^40.  Returns 0, or -1 if the
+ * string is anything else or the size does not fit 64 bits.
+ */
+static int
+parse_size(const char *s, uint64_t *out)
+{
+    static const char units[] = "KMGT";
+    uint64_t v = 0;
+    const char *u;
+    int shift = 0;
+
+    if (*s < '0' || *s > '9')
+        return -1;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        if (v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+            return -1;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    if (*s != '\0') {
+        u = strchr(units, *s >= 'a' ? *s - 'a' + 'A' : *s);
+        if (u == NULL || *u == '\0' || s[1] != '\0')
+            return -1;
+        shift = 10 * (int)(u - units + 1);
+        if (v > UINT64_MAX >> shift)
+            return -1;
+    }
+    *out = v << shift;
+    return 0;
+}
+
+/* A byte count as the config may write it: "64K" when it is a whole
+ * number of K, M, G or T, else plain digits. */
+static const char *
+size_text(uint64_t v, char *buf, size_t len)
+{
+    static const char units[] = "KMGT";
+    int i = 0;
+
+    while (i < 4 && v != 0 && v % 1024 == 0) {
+        v /= 1024;
+        i++;
+    }
+    if (i == 0)
+        snprintf(buf, len, "%llu", (unsigned long long)v);
+    else
+        snprintf(buf, len, "%llu%c", (unsigned long long)v, units[i - 1]);
+    return buf;
+}
+
+/* A limit for a message: "65536 (64K)" for a size a suffix can say,
+ * else the plain number. */
+static const char *
+limit_text(uint64_t v, int size, char *buf, size_t len)
+{
+    char t[32];
+
+    size_text(v, t, sizeof(t));
+    if (size && t[strlen(t) - 1] > '9')
+        snprintf(buf, len, "%llu (%s)", (unsigned long long)v, t);
+    else
+        snprintf(buf, len, "%llu", (unsigned long long)v);
+    return buf;
+}
+
 /* Store one JSON value into dst as field f says; path is for errors. */
 static int
 set_field(struct loader *l, const char *path, const struct field *f, json_t *v,
           void *dst)
 {
     unsigned char *d = (unsigned char *)dst + f->off;
+    char given[80], lim[64];
     json_int_t x;
     const char *s;
+    uint64_t u;
     char *end;
     size_t i;
     int lvl;
@@ -198,17 +280,40 @@ set_field(struct loader *l, const char *path, const struct field *f, json_t *v,
     switch (f->type) {
     case F_U32:
     case F_U64:
-        if (!json_is_integer(v))
-            return fail(l, path, "\"%s\" must be an integer", f->name);
-        x = json_integer_value(v);
-        if (x < 0 || (uint64_t)x < f->min || (uint64_t)x > f->max)
-            return fail(l, path, "\"%s\" must be between %llu and %llu",
-                        f->name, (unsigned long long)f->min,
-                        (unsigned long long)f->max);
+        if (f->size && json_is_string(v)) {
+            s = json_string_value(v);
+            if (parse_size(s, &u) != 0)
+                return fail(l, path,
+                            "\"%s\" must be a byte count: an integer, or a "
+                            "string such as \"64K\", \"64M\", \"1G\"; got "
+                            "\"%s\"",
+                            f->name, s);
+            snprintf(given, sizeof(given), "\"%.40s\" (%llu)", s,
+                     (unsigned long long)u);
+        } else if (json_is_integer(v)) {
+            x = json_integer_value(v);
+            snprintf(given, sizeof(given), "%lld", (long long)x);
+            u = x < 0 ? 0 : (uint64_t)x;
+            if (x < 0 && f->min == 0)
+                return fail(l, path, "\"%s\" is %s, below the minimum 0",
+                            f->name, given);
+        } else {
+            return fail(l, path,
+                        f->size ? "\"%s\" must be an integer, or a string "
+                                  "such as \"64K\", \"64M\", \"1G\""
+                                : "\"%s\" must be an integer",
+                        f->name);
+        }
+        if (u < f->min)
+            return fail(l, path, "\"%s\" is %s, below the minimum %s", f->name,
+                        given, limit_text(f->min, f->size, lim, sizeof(lim)));
+        if (u > f->max)
+            return fail(l, path, "\"%s\" is %s, above the maximum %s", f->name,
+                        given, limit_text(f->max, f->size, lim, sizeof(lim)));
         if (f->type == F_U32)
-            *(uint32_t *)d = (uint32_t)x;
+            *(uint32_t *)d = (uint32_t)u;
         else
-            *(uint64_t *)d = (uint64_t)x;
+            *(uint64_t *)d = u;
         return 0;
     case F_STR:
         if (!json_is_string(v) ||
@@ -349,6 +454,7 @@ load_tables(struct loader *l, json_t *tables, struct conf *c)
     {
         struct conf_table *t = &c->tables[i++];
         snprintf(path, sizeof(path), "tables.%s", name);
+        l->table = NULL;
         if (!valid_name(name))
             return fail(l, path,
                         "table name \"%s\" must be 1-%u of "
@@ -358,6 +464,7 @@ load_tables(struct loader *l, json_t *tables, struct conf *c)
             return fail(l, path, "table \"%s\" must be an object", name);
         table_defaults(t);
         snprintf(t->name, sizeof(t->name), "%s", name);
+        l->table = t->name;
         if (apply(l, path, v, table_fields,
                   sizeof(table_fields) / sizeof(table_fields[0]), t) != 0)
             return -1;
@@ -368,11 +475,22 @@ load_tables(struct loader *l, json_t *tables, struct conf *c)
         if (FMT_ENTRY_SIZE(t->max_key_bytes, t->max_value_bytes) >
             t->size_bytes / 4)
             return fail(l, path,
-                        "max_key_bytes + max_value_bytes must fit "
-                        "a quarter of size_bytes");
+                        "max_key_bytes (%u) + max_value_bytes (%u) make "
+                        "entries of up to %llu bytes, more than a quarter of "
+                        "size_bytes (%llu / 4 = %llu): raise size_bytes to "
+                        "at least %llu or lower the limits",
+                        t->max_key_bytes, t->max_value_bytes,
+                        (unsigned long long)FMT_ENTRY_SIZE(t->max_key_bytes,
+                                                           t->max_value_bytes),
+                        (unsigned long long)t->size_bytes,
+                        (unsigned long long)(t->size_bytes / 4),
+                        (unsigned long long)FMT_ENTRY_SIZE(t->max_key_bytes,
+                                                           t->max_value_bytes) *
+                            4);
         t->read_any = t->read_uids.n == 0 && t->read_gids.n == 0;
         c->ntables = i;
     }
+    l->table = NULL;
     return 0;
 }
 
@@ -409,7 +527,7 @@ int
 conf_load(const char *path, struct conf **out, char *err, size_t errlen)
 {
     struct keypos *keys = NULL;
-    struct loader l = {path, NULL, 0, err, errlen};
+    struct loader l = {path, NULL, NULL, 0, err, errlen};
     struct conf *c = NULL;
     json_error_t jerr;
     json_t *root = NULL;

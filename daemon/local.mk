@@ -24,6 +24,7 @@ daemon_shmcached_SOURCES = \
 	daemon/conf.c daemon/conf.h \
 	daemon/tables.c daemon/tables.h \
 	daemon/hints.c daemon/hints.h \
+	daemon/pidfile.c daemon/pidfile.h \
 	daemon/control.c \
 	daemon/command.c
 daemon_shmcached_CPPFLAGS = $(DAEMON_CPPFLAGS)

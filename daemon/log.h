@@ -15,6 +15,11 @@ void log_init(const char *ident, int level);
 void log_set_level(int level);
 int log_get_level(void);
 int log_level_from_name(const char *name);
+int log_open_file(const char *path, char *err, size_t errlen);
+void log_reopen(void);
+int log_has_file(void);
+void log_use_syslog(void);
+void log_set_tee(int on);
 void log_msg(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

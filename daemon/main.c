@@ -7,8 +7,12 @@
  * $RUNTIME_DIRECTORY / $STATE_DIRECTORY from systemd, then the configure
  * defaults), open every table (tables.c), listen on the control socket
  * (control.c), and only then tell systemd READY=1.  Without --foreground
- * the process detaches after that point, so its parent's exit status says
- * whether start-up worked.
+ * the process forks before opening the tables and the parent waits: it
+ * exits with the child's start-up status, so the command's exit status
+ * says whether start-up worked.  The detached child has moved to "/" (so
+ * every path it keeps was made absolute first), and once ready it logs to
+ * syslog, or to --log-file when given; --pid-file is taken (pidfile.c)
+ * right after detaching, before any table is opened.
  *
  * One thread runs one libevent loop.  Timers: the expiry sweep and the
  * heartbeat (expire_interval_ms), msync of disk tables (sync_interval_s),
@@ -38,6 +42,7 @@
 #include "error.h"
 #include "log.h"
 #include "notify.h"
+#include "pidfile.h"
 
 #define EX_OK_ 0
 #define EX_USAGE_ 64
@@ -58,6 +63,7 @@ usage(FILE *f)
     fprintf(f,
             "usage: shmcached [-f|--foreground] [-c|--config FILE]\n"
             "                 [--runtime-dir DIR] [--state-dir DIR]\n"
+            "                 [--log-file FILE] [--pid-file FILE]\n"
             "                 [--check-config] [-v]... [-h|--help] "
             "[--version]\n"
             "\n"
@@ -67,6 +73,12 @@ usage(FILE *f)
             "$RUNTIME_DIRECTORY or %s/shmcached)\n"
             "  --state-dir DIR    disk tables (default $STATE_DIRECTORY or "
             "%s/shmcached)\n"
+            "  --log-file FILE    log there (reopened on SIGHUP) instead of "
+            "stderr,\n"
+            "                     or syslog once detached\n"
+            "  --pid-file FILE    write the pid there; refuse to start if a "
+            "running\n"
+            "                     daemon holds it\n"
             "  --check-config     validate the config and exit (0 or 78)\n"
             "  -v                 more log output (repeat for debug)\n",
             SYSCONFDIR, RUNSTATEDIR, STATEDIR);
@@ -100,6 +112,30 @@ pick_dir(char *dst, const char *flag, const char *env, const char *dflt)
     } else {
         snprintf(dst, PATH_MAX, "%s", dflt);
     }
+}
+
+/*
+ * Make path absolute in place (against the current directory), for a
+ * daemon about to chdir("/").  Returns 0, or -1 with the reason in err.
+ */
+static int
+absolutize(char *path, size_t size, char *err, size_t errlen)
+{
+    char cwd[PATH_MAX], abs[PATH_MAX];
+
+    if (path[0] == '/' || path[0] == '\0')
+        return 0;
+    if (getcwd(cwd, sizeof(cwd)) == NULL) {
+        snprintf(err, errlen, "cannot resolve %.300s: getcwd: %s", path,
+                 strerror(errno));
+        return -1;
+    }
+    if ((size_t)snprintf(abs, sizeof(abs), "%s/%s", cwd, path) >= size) {
+        snprintf(err, errlen, "path too long: %.300s/%.300s", cwd, path);
+        return -1;
+    }
+    snprintf(path, size, "%s", abs);
+    return 0;
 }
 
 /*
@@ -222,6 +258,7 @@ reload_cb(evutil_socket_t sig, short what, void *arg)
     (void)what;
     (void)arg;
     notify_send("RELOADING=1");
+    log_reopen(); /* logrotate moved it */
     if (conf_load(D.conf_path, &c, err, sizeof(err)) != 0) {
         log_err("config: reload failed, keeping the running config: %s", err);
         notify_send("READY=1\nSTATUS=Reload failed; running config kept");
@@ -292,6 +329,9 @@ detach(int *ready_fd)
     }
     close(p[0]);
     setsid();
+    /* Hold no directory busy (an unmount); paths were made absolute. */
+    if (chdir("/") != 0)
+        return -errno;
     *ready_fd = p[1];
     return 0;
 }
@@ -330,18 +370,21 @@ main(int argc, char **argv)
         {"runtime-dir", required_argument, NULL, 'R'},
         {"state-dir", required_argument, NULL, 'S'},
         {"check-config", no_argument, NULL, 'C'},
+        {"log-file", required_argument, NULL, 'L'},
+        {"pid-file", required_argument, NULL, 'P'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     const char *runtime_flag = NULL, *state_flag = NULL;
-    char err[512], dflt[PATH_MAX];
+    static char conf_path[PATH_MAX], log_file[PATH_MAX], pid_file[PATH_MAX];
+    char err[PATH_MAX + 512], dflt[PATH_MAX];
     struct event *ev[6] = {NULL};
     struct timeval tv;
     uint64_t wd;
     int c, foreground = 0, check = 0, rc, status = EX_OK_;
-    int ready_fd = -1;
+    int ready_fd = -1, pid_fd = -1, log_flag = 0, pid_flag = 0;
     size_t i;
 
     D.conf_path = SYSCONFDIR "/shmcached/shmcached.json";
@@ -352,6 +395,14 @@ main(int argc, char **argv)
             break;
         case 'c':
             D.conf_path = optarg;
+            break;
+        case 'L':
+            snprintf(log_file, sizeof(log_file), "%s", optarg);
+            log_flag = 1;
+            break;
+        case 'P':
+            snprintf(pid_file, sizeof(pid_file), "%s", optarg);
+            pid_flag = 1;
             break;
         case 'R':
             runtime_flag = optarg;
@@ -378,6 +429,11 @@ main(int argc, char **argv)
     }
     if (optind != argc) {
         usage(stderr);
+        return EX_USAGE_;
+    }
+    if ((log_file[0] == '\0' && log_flag) ||
+        (pid_file[0] == '\0' && pid_flag)) {
+        fprintf(stderr, "shmcached: --log-file and --pid-file need a path\n");
         return EX_USAGE_;
     }
     log_init("shmcached", LOG_LVL_NOTICE);
@@ -408,6 +464,32 @@ main(int argc, char **argv)
         fprintf(stderr, "shmcached: runtime directory path too long\n");
         return EX_CONFIG_;
     }
+    /* The detached daemon runs in "/": every path it keeps is absolute. */
+    if (!foreground) {
+        snprintf(conf_path, sizeof(conf_path), "%s", D.conf_path);
+        D.conf_path = conf_path;
+        if (absolutize(conf_path, sizeof(conf_path), err, sizeof(err)) != 0 ||
+            absolutize(D.runtime_dir, sizeof(D.runtime_dir), err,
+                       sizeof(err)) != 0 ||
+            absolutize(D.state_dir, sizeof(D.state_dir), err, sizeof(err)) !=
+                0 ||
+            absolutize(D.socket_path, sizeof(D.socket_path), err,
+                       sizeof(err)) != 0 ||
+            absolutize(log_file, sizeof(log_file), err, sizeof(err)) != 0 ||
+            absolutize(pid_file, sizeof(pid_file), err, sizeof(err)) != 0) {
+            fprintf(stderr, "shmcached: %s\n", err);
+            return EX_CONFIG_;
+        }
+    }
+    if (log_file[0] != '\0') {
+        rc = log_open_file(log_file, err, sizeof(err));
+        if (rc != 0) {
+            fprintf(stderr, "shmcached: %s\n", err);
+            return exit_code(rc);
+        }
+        /* Until it has detached, the terminal sees what went wrong. */
+        log_set_tee(!foreground);
+    }
     D.euid = geteuid();
     D.start_ms = table_now_ms();
     if (ensure_dir("runtime directory", D.runtime_dir, 0755, err,
@@ -430,6 +512,15 @@ main(int argc, char **argv)
     if (!foreground && (rc = detach(&ready_fd)) != 0) {
         fprintf(stderr, "shmcached: cannot detach: %s\n", strerror(-rc));
         return EX_SOFTWARE_;
+    }
+    if (pid_file[0] != '\0') {
+        pid_fd = pidfile_take(pid_file, err, sizeof(err));
+        if (pid_fd < 0) {
+            log_err("main: %s", err);
+            status = exit_code(pid_fd);
+            pid_fd = -1;
+            goto out;
+        }
     }
     D.base = event_base_new();
     if (D.base == NULL) {
@@ -475,6 +566,11 @@ main(int argc, char **argv)
     }
     sweep_cb(-1, 0, NULL); /* first heartbeat before readers look */
 
+    if (ready_fd >= 0) {
+        /* Detaching: stderr is about to become /dev/null. */
+        log_use_syslog(); /* unless there is a log file */
+        log_set_tee(0);
+    }
     log_notice("main: ready tables=%zu socket=%s pid=%d", D.ntables,
                D.socket_path, (int)getpid());
     notify_send("READY=1\nSTATUS=Serving %zu tables\nMAINPID=%d", D.ntables,
@@ -494,6 +590,7 @@ out:
     if (D.base != NULL)
         event_base_free(D.base);
     conf_free(D.conf);
+    pidfile_remove(pid_file, pid_fd);
     if (status == EX_OK_)
         log_notice("main: stopped cleanly");
     return status;

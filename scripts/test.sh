@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: MIT
 # Quick start, part two (and CI): install what is missing, build, and run
 # the whole test suite three ways:
-#   1. build/       -O2, -Werror: make check
+#   1. build/       -O2, -Werror (--enable-werror): make check
 #   2. build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer: make check
 #   3. the libFuzzer targets of tests/fuzz/, 30 s each (clang, ASan+UBSan)
-#   4. build/       make distcheck (tarball, VPATH build, install/uninstall)
+#   4. build/       make distcheck (tarball, VPATH build, install/uninstall;
+#                   configured as a distribution would, without -Werror)
 #   5. Debian packages built, checked by lintian, installed, run, purged
 # plus a short benchmark run so bench/ cannot rot.
 # Ends with one line "shmcache: N passed, N failed".
@@ -40,12 +41,12 @@ check() {
 }
 
 echo "== build and test (gcc -O2 -Werror)"
-"$top/scripts/build.sh" build
+"$top/scripts/build.sh" build --enable-werror
 check build
 
 echo "== build and test under ASan + UBSan"
 san="-fsanitize=address,undefined -fno-sanitize-recover=all"
-"$top/scripts/build.sh" build-asan CFLAGS="-O1 -g -fno-omit-frame-pointer $san" \
+"$top/scripts/build.sh" build-asan --enable-werror CFLAGS="-O1 -g -fno-omit-frame-pointer $san" \
     LDFLAGS="$san"
 ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
 UBSAN_OPTIONS=print_stacktrace=1 \

@@ -30,7 +30,25 @@ t() {
     fi
 }
 
-echo "1..45"
+# u NAME TEXT CMD...: a usage error: status 64 and one line on stderr
+# that contains TEXT (not the whole help).
+u() {
+    name=$1 text=$2
+    shift 2
+    n=$((n + 1))
+    "$@" >/dev/null 2>"$tmp/err"
+    st=$?
+    if [ "$st" -eq 64 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] &&
+        grep -qF -- "$text" "$tmp/err"; then
+        echo "ok $n - $name"
+    else
+        echo "not ok $n - $name: status $st (want 64), want one line with '$text'"
+        sed 's/^/# /' "$tmp/err"
+        fails=$((fails + 1))
+    fi
+}
+
+echo "1..69"
 t "get of a missing key exits 1" 1 "" "$ctl" get nope
 t "set" 0 "" "$ctl" set k hello
 t "get prints the raw value" 0 "hello" "$ctl" get k
@@ -69,6 +87,41 @@ t "stats is JSON with the table's counters" 0 "*" \
     sh -c "\"$ctl\" stats | grep -q '\"name\":\"default\".*\"entries\":'"
 t "tables lists the table" 0 "*" sh -c "\"$ctl\" tables | grep -q '\"default\"'"
 t "sync" 0 "" "$ctl" sync
+t "ping: the round trip's time" 0 "*" \
+    sh -c "\"$ctl\" ping | grep -Eqx 'reply from $SHMCACHE_SOCKET in [0-9]+[.][0-9]{3} ms'"
+t "--json ping" 0 "*" \
+    sh -c "\"$ctl\" --json ping | grep -Eqx '[{]\"socket\":\"$SHMCACHE_SOCKET\",\"latency_us\":[0-9]+[}]'"
+t "ping with no daemon exits 1" 1 "" "$ctl" -s "$tmp/none.sock" ping
+"$ctl" set tk v --ttl 100 && "$ctl" set tn v --ttl 4294967295
+t "ttl: whole seconds left" 0 "*" sh -c "\"$ctl\" ttl tk | grep -Eqx '(99|100)'"
+t "ttl of a key that never expires is -1" 0 "-1" "$ctl" ttl tn
+t "ttl of a miss exits 1" 1 "" "$ctl" ttl nope
+t "--json ttl" 0 '{"key":"tn","ttl_s":-1}' "$ctl" --json ttl tn
+t "--json ttl of a miss says found:false" 1 '{"key":"nope","found":false}' \
+    "$ctl" --json ttl nope
+t "mget: a line per key, empty for a miss, exit 1" 1 "$(printf 'v\n\nv')" \
+    "$ctl" mget tk nope tn
+t "mget of hits only exits 0" 0 "$(printf 'v\nv')" "$ctl" mget tk tn
+t "--json mget: an object per key" 1 \
+    "$(printf '%s\n' '{"key":"tk","value":"v"}' '{"key":"nope","found":false}')" \
+    "$ctl" --json mget tk nope
+t "stats --all: the daemon's counters and every table" 0 "*" \
+    sh -c "\"$ctl\" stats --all |
+        grep -q '\"uptime_s\":.*\"connections_refused\":.*\"requests\":.*\"tables\":\\[{\"name\":\"default\"'"
+t "-- ends the options: a key may start with --" 0 "x" \
+    sh -c "\"$ctl\" set -- --json x && \"$ctl\" get -- --json"
+t "-- before the command" 0 "x" "$ctl" -- get -- --json
+u "usage: too few arguments, in one line" "set takes KEY VALUE|-, got 1 argument" \
+    "$ctl" set k
+u "usage: an unknown option after the command" "get: unknown option --jsn" \
+    "$ctl" get --jsn k
+u "usage: an unknown option before it" "unknown option --bogus" "$ctl" --bogus get k
+u "usage: an unknown command" 'unknown command "frobnicate"' "$ctl" frobnicate
+u "usage: --ttl where it means nothing" "get takes no --ttl" "$ctl" get k --ttl 5
+u "usage: no command" "no command given" "$ctl"
+t "--help after the command is help, not an error" 0 "*" \
+    sh -c "\"$ctl\" get --help | grep -q '^usage: shmcachectl'"
+u "usage: a missing option argument" "option -t needs an argument" "$ctl" -t
 "$ctl" dump >"$tmp/dump.jl"
 t "dump writes one JSON line per entry" 0 "$("$ctl" stats | sed 's/.*"entries":\([0-9]*\).*/\1/')" \
     sh -c "wc -l <\"$tmp/dump.jl\" | tr -d ' '"
@@ -110,4 +163,6 @@ t "get works with the daemon down (from the mapping)" 0 "v" "$ctl" get kept
 t "stats work with the daemon down" 0 "*" \
     sh -c "\"$ctl\" stats | grep -q '\"source\":\"mapping\"'"
 t "set with the daemon down exits 69" 69 "" "$ctl" set x y
+t "ttl with the daemon down (from the mapping)" 0 "-1" "$ctl" ttl tn
+t "stats --all with the daemon down exits 69" 69 "" "$ctl" stats --all
 exit 0

@@ -19,8 +19,8 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/shmc-units.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/sbin" "$tmp/man/man5" "$tmp/man/man8" "$tmp/units"
 cp "$bin" "$tmp/sbin/shmcached"
-cp "$top/doc/shmcached.8" "$tmp/man/man8/"
-cp "$top/doc/shmcached.json.5" "$tmp/man/man5/"
+cp doc/shmcached.8 "$tmp/man/man8/"
+cp doc/shmcached.json.5 "$tmp/man/man5/"
 sed "s|@sbindir@|$tmp/sbin|" "$top/systemd/shmcached.service.in" \
     > "$tmp/units/shmcached.service"
 cp "$top/systemd/shmcached.socket" "$tmp/units/"

@@ -772,8 +772,8 @@ START_TEST(test_check_config)
     out[n] = '\0';
     status = pclose(pp);
     ck_assert_int_eq(WEXITSTATUS(status), 78);
-    ck_assert_msg(strstr(out, "bad.json:4:7: unknown key \"size_byte\"") !=
-                      NULL,
+    ck_assert_msg(strstr(out, "bad.json:4:7: table \"t\": unknown key "
+                              "\"size_byte\"") != NULL,
                   "got: %s", out);
     unlink(p);
     rmdir(dir);

@@ -8,6 +8,7 @@ AM_TESTS_ENVIRONMENT = CK_TAP_LOG_FILE_NAME=-; CK_VERBOSITY=silent; \
 	SHMCACHED=$(abs_top_builddir)/daemon/shmcached; export SHMCACHED; \
 	SHMCACHECTL=$(abs_top_builddir)/client/tool/shmcachectl; \
 	export SHMCACHECTL; \
+	LOGSINK=$(abs_top_builddir)/tests/logsink; export LOGSINK; \
 	MAKE='$(MAKE)'; CC='$(CC)'; CFLAGS='$(CFLAGS)'; LDFLAGS='$(LDFLAGS)'; \
 	export MAKE CC CFLAGS LDFLAGS; \
 	PYTHON='$(PYTHON)'; export PYTHON;
@@ -64,8 +65,15 @@ tests_check_daemon_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_daemon_LDADD = $(TEST_LIBS)
 
 EXTRA_DIST += tests/fuzz tests/README.md tests/check-exports.sh tests/check-installed.sh \
-	tests/check-cli.sh
-TESTS += tests/check-exports.sh tests/check-installed.sh tests/check-cli.sh
+	tests/check-cli.sh tests/check-werror.sh tests/check-daemon-log.sh \
+	tests/check-config.sh tests/data
+TESTS += tests/check-exports.sh tests/check-installed.sh tests/check-cli.sh \
+	tests/check-werror.sh tests/check-daemon-log.sh tests/check-config.sh
+
+# A stand-in for syslogd's /dev/log, for check-daemon-log.sh.  Not a
+# check program: those are all tests here (TESTS += $(check_PROGRAMS)).
+noinst_PROGRAMS += tests/logsink
+tests_logsink_SOURCES = tests/logsink.c
 
 # The client side of scripts/demo.sh.
 noinst_PROGRAMS += tests/daemon_demo

@@ -3,9 +3,11 @@
  * shmcachectl.c -- the command-line tool, on libshmcache's public API only
  * (and jansson for --json).
  *
- * Reads (get) use the mapping, so they work while the daemon is down: if
- * the daemon cannot be reached, the table file next to its socket (or
- * --file) is mapped directly.  Writes go through the daemon.
+ * Reads (get, mget, ttl, stats, dump) use the mapping, so they work while
+ * the daemon is down: if the daemon cannot be reached, the table file next
+ * to its socket (or --file) is mapped directly.  Writes go through the
+ * daemon.  Every command is a row of cmds[] (operands, which options it
+ * takes), so a usage error is one line naming what is wrong.
  *
  * Exit status (documented in shmcachectl(1); never an errno): 0 ok or hit;
  * 1 miss or condition not met (absent, cached as absent, add on an
@@ -17,6 +19,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +40,40 @@
 struct opts {
     const char *socket, *table, *file;
     uint32_t ttl;
-    int json, quiet;
+    int json, quiet, ttl_given, all;
+};
+
+/* What a command takes. */
+#define C_READ 1u /* reads the mapping: works with the daemon down */
+#define C_TTL 2u  /* takes --ttl */
+#define C_ALL 4u  /* takes --all */
+
+struct cmd {
+    const char *name;
+    const char *args; /* its operands, for usage errors */
+    int min, max;     /* operand count; max -1: any */
+    unsigned flags;
+};
+
+static const struct cmd cmds[] = {
+    {"get", "KEY", 1, 1, C_READ},
+    {"mget", "KEY...", 1, -1, C_READ},
+    {"ttl", "KEY", 1, 1, C_READ},
+    {"set", "KEY VALUE|-", 2, 2, C_TTL},
+    {"add", "KEY VALUE|-", 2, 2, C_TTL},
+    {"replace", "KEY VALUE|-", 2, 2, C_TTL},
+    {"del", "KEY", 1, 1, 0},
+    {"touch", "KEY", 1, 1, C_TTL},
+    {"incr", "KEY [N]", 1, 2, 0},
+    {"setneg", "KEY", 1, 1, C_TTL},
+    {"flush", "", 0, 0, 0},
+    {"stats", "", 0, 0, C_READ | C_ALL},
+    {"tables", "", 0, 0, 0},
+    {"sync", "", 0, 0, 0},
+    {"dump", "", 0, 0, C_READ},
+    {"load", "", 0, 0, 0},
+    {"inspect", "FILE", 1, 1, C_READ},
+    {"ping", "", 0, 0, 0},
 };
 
 static void
@@ -45,9 +81,13 @@ usage(FILE *f)
 {
     fprintf(f,
             "usage: shmcachectl [-s SOCKET] [-t TABLE] [-f FILE] [--json] "
-            "[-q] COMMAND ...\n"
+            "[-q] [--] COMMAND ...\n"
             "  get KEY                 print the value (raw; --json: an "
             "object)\n"
+            "  mget KEY...             one line per key (--json: one object "
+            "per key)\n"
+            "  ttl KEY                 seconds left (-1: no expiry; exit 1 "
+            "on a miss)\n"
             "  set KEY VALUE|- [--ttl S]  store (- reads the value from "
             "stdin)\n"
             "  add KEY VALUE|- [--ttl S]  store if absent\n"
@@ -58,8 +98,10 @@ usage(FILE *f)
             "subtracts)\n"
             "  setneg KEY [--ttl S]    cache KEY as known absent\n"
             "  flush                   drop every entry of the table\n"
-            "  stats                   the table's statistics (JSON; from "
-            "the mapping if the daemon is down)\n"
+            "  stats [--all]           the table's statistics (JSON; from "
+            "the mapping if the daemon is down);\n"
+            "                          --all: the daemon's and every "
+            "table's\n"
             "  tables                  the daemon's tables (JSON)\n"
             "  sync                    write a disk table to its file now\n"
             "  dump                    every entry, one JSON object per "
@@ -68,12 +110,15 @@ usage(FILE *f)
             "store it\n"
             "  inspect FILE            check a table file offline (exit 1 "
             "if damaged)\n"
+            "  ping                    time a round trip to the daemon "
+            "(exit 1 if none)\n"
             "options: -s/--socket PATH (default $SHMCACHE_SOCKET or "
             "%s/shmcached/control.sock)\n"
             "         -t/--table NAME (default \"default\"); -f/--file "
             "PATH (read a table file)\n"
             "         --ttl S (0 = table default); --json; -q/--quiet; "
-            "--version\n"
+            "--version;\n"
+            "         -- ends the options (a key may then start with -)\n"
             "exit: 0 ok, 1 miss, 64 usage, 69 unavailable, 77 permission, "
             "70 other\n",
             RUNSTATEDIR);
@@ -167,7 +212,10 @@ parse_ttl(const char *s, uint32_t *ttl)
     v = strtoul(s, &end, 10);
     if (*s == '\0' || *s == '-' || *end != '\0' || errno != 0 ||
         v > UINT32_MAX) {
-        fprintf(stderr, "shmcachectl: bad --ttl: %s\n", s);
+        fprintf(stderr,
+                "shmcachectl: --ttl wants seconds (0 to 4294967295), "
+                "got \"%s\"\n",
+                s);
         return -1;
     }
     *ttl = (uint32_t)v;
@@ -520,53 +568,314 @@ cmd_inspect(const struct opts *o, shmc_t *h)
     return damaged == 0 ? EX_OK : EX_MISS;
 }
 
+/* A one-line usage error naming the problem; returns EX_USAGE. */
+static int __attribute__((format(printf, 1, 2)))
+usage_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("shmcachectl: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs(" (see shmcachectl --help)\n", stderr);
+    return EX_USAGE;
+}
+
+/* "get KEY" for messages: the command and at most 100 bytes of the key. */
+static void
+what_key(char *what, size_t size, const char *cmd, const char *key)
+{
+    snprintf(what, size, "%s %.*s", cmd, 100, key);
+}
+
+/*
+ * Look key up into *buf (of *size bytes, grown as needed): shmc_get()
+ * again while the value outgrows the buffer.  Returns shmc_get()'s result
+ * with the length in *n, or -ENOMEM.
+ */
+static int
+fetch(shmc_t *h, const char *key, char **buf, size_t *size, size_t *n)
+{
+    char *nb;
+    int rc;
+
+    while ((rc = shmc_get(h, key, strlen(key), *buf, *size, n)) ==
+               SHMC_ERANGE &&
+           *n <= VALUE_MAX) {
+        nb = realloc(*buf, *n ? *n : 1);
+        if (nb == NULL)
+            return -ENOMEM;
+        *buf = nb;
+        *size = *n;
+    }
+    return rc;
+}
+
+/* Print one key's lookup result as --json does: the value, found:false
+ * (negative:true) for a miss, or the error. */
+static void
+print_result_json(const char *key, int rc, const char *val, size_t n)
+{
+    json_t *j = json_object();
+
+    json_set_bytes(j, "key", key, strlen(key));
+    if (rc == 0) {
+        json_set_bytes(j, "value", val, n);
+    } else if (rc == SHMC_ENOTFOUND || rc == SHMC_ENEGATIVE) {
+        json_object_set_new(j, "found", json_false());
+        if (rc == SHMC_ENEGATIVE)
+            json_object_set_new(j, "negative", json_true());
+    } else {
+        json_object_set_new(
+            j, "error",
+            json_pack("{s:i, s:s}", "code", rc, "message", shmc_strerror(rc)));
+    }
+    print_json(j);
+}
+
 /* get KEY */
 static int
 cmd_get(const struct opts *o, shmc_t *h, const char *key)
 {
     size_t size = 4096, n = 0;
-    char *buf = malloc(size);
+    char *buf = malloc(size), what[128];
+    int rc;
+
+    if (buf == NULL)
+        return fail(o, "get", -ENOMEM);
+    rc = fetch(h, key, &buf, &size, &n);
+    if (rc == -ENOMEM) {
+        free(buf);
+        return fail(o, "get", rc);
+    }
+    if (o->json && (rc == 0 || rc == SHMC_ENOTFOUND || rc == SHMC_ENEGATIVE)) {
+        /* A miss is an answer, on stdout: {"key":..,"found":false}.
+         * Values are strings when valid UTF-8, else base64 (_b64). */
+        print_result_json(key, rc, buf, n);
+    } else if (rc == 0) {
+        fwrite(buf, 1, n, stdout);
+    }
+    free(buf);
+    if (rc == 0)
+        return EX_OK;
+    if (o->json && (rc == SHMC_ENOTFOUND || rc == SHMC_ENEGATIVE))
+        return EX_MISS;
+    what_key(what, sizeof(what), "get", key);
+    return fail(o, what, rc);
+}
+
+/*
+ * mget KEY...: shmc_mget() for all keys at once, then one line per key in
+ * order: the value (an empty line for a miss, with a message on stderr),
+ * or with --json one object per key.  Values larger than the first guess
+ * are fetched again on their own.  Exit 0 if every key was found, 1 if
+ * some were not, another status for the first other failure.
+ */
+static int
+cmd_mget(const struct opts *o, shmc_t *h, size_t n, const char *const keys[])
+{
+    size_t *klens = calloc(n, sizeof(*klens)),
+           *sizes = calloc(n, sizeof(*sizes)),
+           *vlens = calloc(n, sizeof(*vlens));
+    char **bufs = calloc(n, sizeof(*bufs)), what[128];
+    int *rcs = calloc(n, sizeof(*rcs)), rc = 0, st = EX_OK, s1;
+    size_t i;
+
+    if (klens == NULL || sizes == NULL || vlens == NULL || bufs == NULL ||
+        rcs == NULL)
+        rc = -ENOMEM;
+    for (i = 0; rc == 0 && i < n; i++) {
+        klens[i] = strlen(keys[i]);
+        sizes[i] = 256;
+        if ((bufs[i] = malloc(sizes[i])) == NULL)
+            rc = -ENOMEM;
+    }
+    if (rc == 0)
+        rc = shmc_mget(h, n, (const void *const *)keys, klens,
+                       (void *const *)bufs, sizes, vlens, rcs);
+    for (i = 0; rc == 0 && i < n; i++) {
+        if (rcs[i] == SHMC_ERANGE)
+            rcs[i] = fetch(h, keys[i], &bufs[i], &sizes[i], &vlens[i]);
+        if (o->json) {
+            print_result_json(keys[i], rcs[i], bufs[i], vlens[i]);
+        } else {
+            if (rcs[i] == 0)
+                fwrite(bufs[i], 1, vlens[i], stdout);
+            putchar('\n');
+        }
+        if (rcs[i] == 0)
+            continue;
+        if (o->json && (rcs[i] == SHMC_ENOTFOUND || rcs[i] == SHMC_ENEGATIVE))
+            s1 = EX_MISS;
+        else {
+            what_key(what, sizeof(what), "mget", keys[i]);
+            s1 = fail(o, what, rcs[i]);
+        }
+        if (st == EX_OK || (st == EX_MISS && s1 != EX_MISS))
+            st = s1;
+    }
+    for (i = 0; bufs != NULL && i < n; i++)
+        free(bufs[i]);
+    free(bufs);
+    free(klens);
+    free(sizes);
+    free(vlens);
+    free(rcs);
+    return rc != 0 ? fail(o, "mget", rc) : st;
+}
+
+/* The wall clock in ms, as entry expiries count it. */
+static uint64_t
+now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * Find key's expiry: walk the table (shmc_scan), as the library has no
+ * lookup that returns it.  Returns 0 with *expiry and *neg, or
+ * SHMC_ENOTFOUND, or another error.
+ */
+static int
+find_expiry(shmc_t *h, const char *key, uint64_t *expiry, int *neg)
+{
+    size_t klen = strlen(key), kl, vl;
+    struct shmc_info info;
+    uint64_t cursor = 0;
+    char *k, *v;
+    int rc;
+
+    if (shmc_info(h, &info, sizeof(info)) != 0)
+        return -EINVAL;
+    k = malloc(info.max_key_bytes + 1);
+    v = malloc(info.max_value_bytes + 1);
+    rc = k != NULL && v != NULL ? SHMC_ENOTFOUND : -ENOMEM;
+    while (rc == SHMC_ENOTFOUND) {
+        rc = shmc_scan(h, &cursor, k, info.max_key_bytes + 1, &kl, v,
+                       info.max_value_bytes + 1, &vl, expiry, neg);
+        if (rc == SHMC_ECORRUPT || rc == SHMC_ERANGE || rc == SHMC_EBUSY) {
+            if (rc != SHMC_ECORRUPT)
+                cursor++; /* not ours to judge here: go past it */
+            rc = SHMC_ENOTFOUND;
+            continue;
+        }
+        if (rc != 0)
+            break; /* the end (SHMC_ENOTFOUND), or a failure */
+        if (kl == klen && memcmp(k, key, klen) == 0)
+            break;
+        rc = SHMC_ENOTFOUND;
+    }
+    free(k);
+    free(v);
+    return rc;
+}
+
+/*
+ * ttl KEY: whole seconds left, rounded up (a live key never shows 0);
+ * -1 if it never expires.  A negative entry has a TTL too (--json says
+ * "negative":true).  A miss exits 1.  The lookup is shmc_get(), so a miss
+ * costs nothing more; a hit walks the table for the entry's expiry.
+ */
+static int
+cmd_ttl(const struct opts *o, shmc_t *h, const char *key)
+{
+    uint64_t expiry = 0, now;
+    long long ttl = -1;
+    char what[128];
+    int rc, neg = 0, tries;
+    size_t n;
+    json_t *j;
+
+    rc = shmc_get(h, key, strlen(key), NULL, 0, &n);
+    if (rc == SHMC_ERANGE || rc == SHMC_ENEGATIVE)
+        rc = 0;
+    /* An entry moved while the walk passed (a rewrite, a relocation) can
+     * be missed: look again, a few times. */
+    for (tries = 0; rc == 0 && tries < 3; tries++) {
+        rc = find_expiry(h, key, &expiry, &neg);
+        if (rc != SHMC_ENOTFOUND)
+            break;
+        rc = shmc_get(h, key, strlen(key), NULL, 0, &n);
+        if (rc == SHMC_ERANGE || rc == SHMC_ENEGATIVE)
+            rc = 0;
+    }
+    if (rc == 0 && expiry != 0) {
+        now = now_ms();
+        if (expiry <= now)
+            rc = SHMC_ENOTFOUND; /* expired meanwhile */
+        else
+            ttl = (long long)((expiry - now + 999) / 1000);
+    }
+    if (rc == 0 && tries == 3)
+        rc = SHMC_EBUSY;
+    if (o->json && (rc == 0 || rc == SHMC_ENOTFOUND)) {
+        j = json_object();
+        json_set_bytes(j, "key", key, strlen(key));
+        if (rc == 0) {
+            json_object_set_new(j, "ttl_s", json_integer(ttl));
+            if (neg)
+                json_object_set_new(j, "negative", json_true());
+        } else {
+            json_object_set_new(j, "found", json_false());
+        }
+        print_json(j);
+        return rc == 0 ? EX_OK : EX_MISS;
+    }
+    if (rc == 0) {
+        printf("%lld\n", ttl);
+        return EX_OK;
+    }
+    what_key(what, sizeof(what), "ttl", key);
+    return fail(o, what, rc);
+}
+
+/*
+ * ping: one request the daemon answers without touching a table (the
+ * table list), timed; the handle was opened, so the daemon is there.
+ * Exit 0 with the time, or 1: no answer.
+ */
+static int
+cmd_ping(const struct opts *o, shmc_t *h, const char *sock)
+{
+    struct timespec a, b;
+    char *js = NULL;
+    long long us;
     json_t *j;
     int rc;
 
-    while (buf != NULL &&
-           (rc = shmc_get(h, key, strlen(key), buf, size, &n)) == SHMC_ERANGE &&
-           n <= VALUE_MAX) {
-        free(buf);
-        size = n;
-        buf = malloc(size ? size : 1);
-    }
-    if (buf == NULL)
-        return fail(o, "get", -ENOMEM);
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    rc = shmc_stats_json(h, SHMC_LIST_TABLES, &js);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    free(js);
     if (rc != 0) {
-        free(buf);
-        if (o->json && (rc == SHMC_ENOTFOUND || rc == SHMC_ENEGATIVE)) {
-            /* A miss is an answer, on stdout: {"key":..,"found":false}. */
-            j = json_object();
-            json_set_bytes(j, "key", key, strlen(key));
-            json_object_set_new(j, "found", json_false());
-            if (rc == SHMC_ENEGATIVE)
-                json_object_set_new(j, "negative", json_true());
-            print_json(j);
-            return EX_MISS;
-        }
-        {
-            char what[128];
-            snprintf(what, sizeof(what), "get %.*s", 100, key);
-            return fail(o, what, rc);
-        }
+        fail(o, "ping", rc);
+        return EX_MISS;
     }
-    if (!o->json) {
-        fwrite(buf, 1, n, stdout);
-    } else {
-        /* Strings when they are valid UTF-8, else base64 (_b64). */
-        j = json_object();
-        json_set_bytes(j, "key", key, strlen(key));
-        json_set_bytes(j, "value", buf, n);
+    us = (long long)(b.tv_sec - a.tv_sec) * 1000000 +
+         (b.tv_nsec - a.tv_nsec) / 1000;
+    if (o->json) {
+        j = json_pack("{s:s, s:I}", "socket", sock, "latency_us",
+                      (json_int_t)us);
         print_json(j);
+    } else {
+        printf("reply from %s in %lld.%03lld ms\n", sock, us / 1000, us % 1000);
     }
-    free(buf);
     return EX_OK;
+}
+
+/* The socket the tool talks to: -s, $SHMCACHE_SOCKET, or the default. */
+static const char *
+socket_of(const struct opts *o)
+{
+    const char *sock = o->socket ? o->socket : getenv("SHMCACHE_SOCKET");
+
+    return sock != NULL && *sock != '\0' ? sock
+                                         : RUNSTATEDIR
+               "/shmcached/control.sock";
 }
 
 int
@@ -583,17 +892,20 @@ main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    struct opts o = {NULL, "default", NULL, 0, 0, 0};
-    const char *cmd, *key = NULL, *val = NULL, *operand[2];
+    struct opts o = {NULL, "default", NULL, 0, 0, 0, 0, 0};
+    const char *key = NULL, *val = NULL, **operand = NULL;
+    const struct cmd *cmd = NULL;
     char *in = NULL, *end;
-    size_t vlen = 0;
+    size_t vlen = 0, i;
     uint64_t nv;
     long long delta = 1;
     shmc_t *h = NULL;
-    int c, rc, st, nargs, is_read;
+    int c, rc, st, nargs = 0, dashdash = 0;
 
-    /* Options before the command; getopt stops at the command ("+"). */
-    while ((c = getopt_long(argc, argv, "+s:t:f:qh", lopts, NULL)) != -1) {
+    /* Options before the command; getopt stops at the command ("+") or
+     * after "--"; ":" lets us word a missing argument ourselves. */
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:s:t:f:qh", lopts, NULL)) != -1) {
         switch (c) {
         case 's':
             o.socket = optarg;
@@ -613,6 +925,7 @@ main(int argc, char **argv)
         case 'T':
             if (parse_ttl(optarg, &o.ttl) != 0)
                 return EX_USAGE;
+            o.ttl_given = 1;
             break;
         case 'h':
             usage(stdout);
@@ -620,98 +933,122 @@ main(int argc, char **argv)
         case 'V':
             printf("shmcachectl %s\n", shmc_version());
             return EX_OK;
+        case ':':
+            return usage_error("option %s needs an argument", argv[optind - 1]);
         default:
-            usage(stderr);
-            return EX_USAGE;
+            if (optopt != 0)
+                return usage_error("unknown option -%c", optopt);
+            return usage_error("unknown option %s", argv[optind - 1]);
         }
     }
-    if (optind >= argc) {
-        usage(stderr);
-        return EX_USAGE;
-    }
-    cmd = argv[optind];
-    /* After the command: --ttl S, --json and -q may follow the operands;
-     * anything else is an operand, so "-" (stdin) and "-5" stay one. */
-    for (nargs = 0, c = optind + 1; c < argc; c++) {
-        if (strcmp(argv[c], "--ttl") == 0 && c + 1 < argc) {
-            if (parse_ttl(argv[++c], &o.ttl) != 0)
-                return EX_USAGE;
-        } else if (strncmp(argv[c], "--ttl=", 6) == 0) {
-            if (parse_ttl(argv[c] + 6, &o.ttl) != 0)
-                return EX_USAGE;
-        } else if (strcmp(argv[c], "--json") == 0) {
+    if (optind >= argc)
+        return usage_error("no command given");
+    for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+        if (strcmp(argv[optind], cmds[i].name) == 0)
+            cmd = &cmds[i];
+    if (cmd == NULL)
+        return usage_error("unknown command \"%s\"", argv[optind]);
+    /* After the command: --ttl S, --all, --json and -q may come anywhere
+     * before "--"; anything else is an operand, so "-" (stdin) and "-5"
+     * stay operands; an unknown "--word" is an error, not a key. */
+    operand = calloc((size_t)argc, sizeof(*operand));
+    if (operand == NULL)
+        return fail(&o, "shmcachectl", -ENOMEM);
+    for (c = optind + 1; c < argc; c++) {
+        const char *a = argv[c];
+        if (dashdash || a[0] != '-' || a[1] == '\0' ||
+            (a[1] != '-' && strcmp(a, "-q") != 0)) {
+            operand[nargs++] = a;
+        } else if (strcmp(a, "--") == 0) {
+            dashdash = 1;
+        } else if (strcmp(a, "--ttl") == 0 || strncmp(a, "--ttl=", 6) == 0) {
+            if (a[5] == '\0' && c + 1 >= argc) {
+                rc = usage_error("option --ttl needs an argument");
+                goto out;
+            }
+            if (parse_ttl(a[5] == '=' ? a + 6 : argv[++c], &o.ttl) != 0) {
+                rc = EX_USAGE;
+                goto out;
+            }
+            o.ttl_given = 1;
+        } else if (strcmp(a, "--json") == 0) {
             o.json = 1;
-        } else if (strcmp(argv[c], "-q") == 0 ||
-                   strcmp(argv[c], "--quiet") == 0) {
+        } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
             o.quiet = 1;
-        } else if (strcmp(argv[c], "--ttl") == 0 || nargs == 2) {
-            goto bad;
+        } else if (strcmp(a, "--all") == 0) {
+            o.all = 1;
+        } else if (strcmp(a, "--help") == 0) {
+            usage(stdout);
+            rc = EX_OK;
+            goto out;
         } else {
-            operand[nargs++] = argv[c];
+            rc = usage_error("%s: unknown option %s", cmd->name, a);
+            goto out;
         }
+    }
+    if (o.ttl_given && !(cmd->flags & C_TTL)) {
+        rc = usage_error("%s takes no --ttl", cmd->name);
+        goto out;
+    }
+    if (o.all && !(cmd->flags & C_ALL)) {
+        rc = usage_error("%s takes no --all", cmd->name);
+        goto out;
+    }
+    if (nargs < cmd->min || (cmd->max >= 0 && nargs > cmd->max)) {
+        if (cmd->max == 0)
+            rc = usage_error("%s takes no arguments, got %d", cmd->name, nargs);
+        else
+            rc = usage_error("%s takes %s, got %d argument%s", cmd->name,
+                             cmd->args, nargs, nargs == 1 ? "" : "s");
+        goto out;
+    }
+    /* Keys: every operand of mget, the first of the KEY commands. */
+    for (c = 0; c < nargs; c++) {
+        if (*operand[c] != '\0' || (c > 0 && strcmp(cmd->name, "mget") != 0) ||
+            strncmp(cmd->args, "KEY", 3) != 0)
+            continue;
+        rc = usage_error("%s: a key cannot be empty", cmd->name);
+        goto out;
     }
     key = nargs >= 1 ? operand[0] : NULL;
     val = nargs >= 2 ? operand[1] : NULL;
-    if (strcmp(cmd, "set") == 0 || strcmp(cmd, "add") == 0 ||
-        strcmp(cmd, "replace") == 0) {
-        if (nargs != 2)
-            goto bad;
+    if ((cmd->flags & C_TTL) && val != NULL) { /* set, add, replace */
         if (strcmp(val, "-") == 0) {
             in = read_stdin(&vlen);
-            if (in == NULL)
-                return fail(&o, "read stdin", -ENOMEM);
+            if (in == NULL) {
+                rc = fail(&o, "read stdin", -ENOMEM);
+                goto out;
+            }
             val = in;
         } else {
             vlen = strlen(val);
         }
-    } else if (strcmp(cmd, "incr") == 0) {
-        if (nargs < 1 || nargs > 2)
-            goto bad;
-        if (val != NULL) {
-            errno = 0;
-            delta = strtoll(val, &end, 10);
-            if (*val == '\0' || *end != '\0' || errno != 0)
-                goto bad;
+    } else if (strcmp(cmd->name, "incr") == 0 && val != NULL) {
+        errno = 0;
+        delta = strtoll(val, &end, 10);
+        if (*val == '\0' || *end != '\0' || errno != 0) {
+            rc = usage_error("incr: N must be an integer, got \"%s\"", val);
+            goto out;
         }
-    } else if (strcmp(cmd, "flush") == 0 || strcmp(cmd, "stats") == 0 ||
-               strcmp(cmd, "tables") == 0 || strcmp(cmd, "sync") == 0 ||
-               strcmp(cmd, "dump") == 0 || strcmp(cmd, "load") == 0) {
-        if (nargs != 0)
-            goto bad;
-    } else if (strcmp(cmd, "inspect") == 0) {
-        if (nargs != 1)
-            goto bad;
+    } else if (strcmp(cmd->name, "inspect") == 0) {
         o.file = key; /* offline: the file itself, never the daemon */
         key = NULL;
-    } else if (strcmp(cmd, "get") == 0 || strcmp(cmd, "del") == 0 ||
-               strcmp(cmd, "touch") == 0 || strcmp(cmd, "setneg") == 0) {
-        if (nargs != 1)
-            goto bad;
-    } else {
-        fprintf(stderr, "shmcachectl: unknown command: %s\n", cmd);
-        goto bad;
     }
-    if (key != NULL && *key == '\0')
-        goto bad;
 
-    is_read = strcmp(cmd, "get") == 0 || strcmp(cmd, "stats") == 0 ||
-              strcmp(cmd, "dump") == 0 || strcmp(cmd, "inspect") == 0;
-    rc = open_table(&o, is_read, &h);
-    if (rc != 0 && strcmp(cmd, "inspect") == 0 &&
+    rc = open_table(&o, (cmd->flags & C_READ) && !o.all, &h);
+    if (rc != 0 && strcmp(cmd->name, "inspect") == 0 &&
         (rc == SHMC_ECORRUPT || rc == SHMC_EVERSION)) {
         /* For inspect, an unreadable header is a finding, not a failure. */
         if (!o.quiet)
             fprintf(stderr, "shmcachectl: inspect: %s: %s\n", o.file,
                     shmc_strerror(rc));
-        free(in);
-        return EX_MISS;
+        rc = EX_MISS;
+        goto out;
     }
     if (rc != 0) {
         /* Say which socket, table or file, and what to check. */
         char what[4300];
-        const char *sock = o.socket ? o.socket : getenv("SHMCACHE_SOCKET");
-        if (sock == NULL || *sock == '\0')
-            sock = RUNSTATEDIR "/shmcached/control.sock";
+        const char *sock = socket_of(&o);
         if (o.file != NULL)
             snprintf(what, sizeof(what), "open %s", o.file);
         else if (rc == -ENOENT || rc == -ECONNREFUSED)
@@ -726,47 +1063,61 @@ main(int argc, char **argv)
             snprintf(what, sizeof(what), "open table \"%s\" through %s",
                      o.table, sock);
         st = fail(&o, what, rc);
-        free(in);
-        return st == EX_MISS ? EX_UNAVAILABLE : st;
+        /* ping answers only "did the daemon reply": 0 or 1. */
+        rc = strcmp(cmd->name, "ping") == 0 ? EX_MISS
+             : st == EX_MISS                ? EX_UNAVAILABLE
+                                            : st;
+        goto out;
     }
-    if (strcmp(cmd, "get") == 0)
+    if (strcmp(cmd->name, "get") == 0)
         rc = cmd_get(&o, h, key);
-    else if (strcmp(cmd, "dump") == 0)
+    else if (strcmp(cmd->name, "mget") == 0)
+        rc = cmd_mget(&o, h, (size_t)nargs, operand);
+    else if (strcmp(cmd->name, "ttl") == 0)
+        rc = cmd_ttl(&o, h, key);
+    else if (strcmp(cmd->name, "ping") == 0)
+        rc = cmd_ping(&o, h, socket_of(&o));
+    else if (strcmp(cmd->name, "dump") == 0)
         rc = cmd_dump(&o, h);
-    else if (strcmp(cmd, "inspect") == 0)
+    else if (strcmp(cmd->name, "inspect") == 0)
         rc = cmd_inspect(&o, h);
-    else if (strcmp(cmd, "load") == 0)
+    else if (strcmp(cmd->name, "load") == 0)
         rc = cmd_load(&o, h);
-    else if (strcmp(cmd, "stats") == 0 || strcmp(cmd, "tables") == 0) {
+    else if (strcmp(cmd->name, "stats") == 0 ||
+             strcmp(cmd->name, "tables") == 0) {
         char *js = NULL;
-        rc = shmc_stats_json(
-            h, cmd[0] == 't' ? SHMC_LIST_TABLES : SHMC_STATS_TABLE, &js);
+        int which = cmd->name[0] == 't' ? SHMC_LIST_TABLES
+                    : o.all             ? SHMC_STATS_ALL
+                                        : SHMC_STATS_TABLE;
+        rc = shmc_stats_json(h, which, &js);
         if (rc == 0) {
             printf("%s\n", js);
             free(js);
-        } else if (cmd[0] == 's' && rc == SHMC_EREADONLY) {
+        } else if (which == SHMC_STATS_TABLE && rc == SHMC_EREADONLY) {
             /* No daemon: what the mapping's header says. */
             json_t *j = info_json(h);
-            rc = j ? (print_json(j), EX_OK) : fail(&o, cmd, -EINVAL);
+            rc = j ? (print_json(j), EX_OK) : fail(&o, cmd->name, -EINVAL);
         } else {
-            rc = fail(&o, cmd, rc);
+            rc = fail(&o, o.all ? "stats --all (needs the daemon)" : cmd->name,
+                      rc);
         }
     } else {
-        if (strcmp(cmd, "set") == 0)
+        const char *name = cmd->name;
+        if (strcmp(name, "set") == 0)
             rc = shmc_set(h, key, strlen(key), val, vlen, o.ttl);
-        else if (strcmp(cmd, "add") == 0)
+        else if (strcmp(name, "add") == 0)
             rc = shmc_add(h, key, strlen(key), val, vlen, o.ttl);
-        else if (strcmp(cmd, "replace") == 0)
+        else if (strcmp(name, "replace") == 0)
             rc = shmc_replace(h, key, strlen(key), val, vlen, o.ttl);
-        else if (strcmp(cmd, "del") == 0)
+        else if (strcmp(name, "del") == 0)
             rc = shmc_del(h, key, strlen(key));
-        else if (strcmp(cmd, "touch") == 0)
+        else if (strcmp(name, "touch") == 0)
             rc = shmc_touch(h, key, strlen(key), o.ttl);
-        else if (strcmp(cmd, "setneg") == 0)
+        else if (strcmp(name, "setneg") == 0)
             rc = shmc_set_negative(h, key, strlen(key), o.ttl);
-        else if (strcmp(cmd, "flush") == 0)
+        else if (strcmp(name, "flush") == 0)
             rc = shmc_flush(h);
-        else if (strcmp(cmd, "sync") == 0)
+        else if (strcmp(name, "sync") == 0)
             rc = shmc_sync(h);
         else {
             rc = shmc_incr(h, key, strlen(key), (int64_t)delta, &nv);
@@ -777,19 +1128,17 @@ main(int argc, char **argv)
             /* Name the key: "add k2: key already exists". */
             char what[128];
             if (key != NULL)
-                snprintf(what, sizeof(what), "%s %.*s", cmd, 100, key);
+                what_key(what, sizeof(what), name, key);
             else
-                snprintf(what, sizeof(what), "%s", cmd);
+                snprintf(what, sizeof(what), "%s", name);
             rc = fail(&o, what, rc);
         } else {
             rc = EX_OK;
         }
     }
+out:
     shmc_close(h);
     free(in);
+    free(operand);
     return rc;
-bad:
-    free(in);
-    usage(stderr);
-    return EX_USAGE;
 }
