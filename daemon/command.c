@@ -178,14 +178,17 @@ do_stats(struct daemon *d, const struct proto_req *r, struct evbuffer *out)
     arr = json_array();
     for (i = 0; i < d->ntables; i++)
         json_array_append_new(arr, table_json(&d->tables[i]));
-    doc = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "pid",
-                    (json_int_t)getpid(), "uptime_s",
+    doc = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
+                    "pid", (json_int_t)getpid(), "uptime_s",
                     (json_int_t)((table_now_ms() - d->start_ms) / 1000),
                     "connections", (json_int_t)d->nconns, "connections_total",
                     (json_int_t)d->stats.connections, "requests",
                     (json_int_t)d->stats.requests, "protocol_errors",
                     (json_int_t)d->stats.proto_errors, "denied",
-                    (json_int_t)d->stats.denied, "tables", arr);
+                    (json_int_t)d->stats.denied, "closed_idle",
+                    (json_int_t)d->stats.closed_idle, "closed_frame_timeout",
+                    (json_int_t)d->stats.closed_frame, "closed_not_reading",
+                    (json_int_t)d->stats.closed_not_reading, "tables", arr);
     reply_json(out, r, doc);
 }
 

@@ -461,9 +461,14 @@ START_TEST(test_retired_copy_keeps_answering)
 }
 END_TEST
 
+/* The daemon closes a connection left idle; the next incr must notice,
+ * go over a new connection, and count exactly once. */
 START_TEST(test_incr_after_idle_close)
 {
+    char buf[8];
     uint64_t v;
+    double end;
+    size_t n;
     char *c;
     shmc_t *h;
 
@@ -478,10 +483,21 @@ START_TEST(test_incr_after_idle_close)
     ck_assert_int_eq(td_restart(&d), 0);
     ck_assert_int_eq(shmc_open(d.sock, "t", 0, &h), 0);
     ck_assert_int_eq(shmc_set(h, "n", 1, "1", 1, 0), 0);
-    usleep(1600 * 1000); /* the daemon closes our connection meanwhile */
+    /* Wait until the daemon has closed the handle's connection for being
+     * idle: its count says so, and only the asking connection is left. */
+    end = tu_deadline(10);
+    while ((tc_stat(d.sock, "closed_idle") < 1 ||
+            tc_stat(d.sock, "connections") != 1) &&
+           tu_poll(end))
+        ;
+    ck_assert_int_eq(tc_stat(d.sock, "closed_idle"), 1);
+    ck_assert_int_eq(tc_stat(d.sock, "connections"), 1);
     /* Not sent into the dead connection (and so never lost or doubled). */
     ck_assert_int_eq(shmc_incr(h, "n", 1, 1, &v), 0);
     ck_assert_uint_eq(v, 2);
+    ck_assert_int_eq(shmc_get(h, "n", 1, buf, sizeof(buf), &n), 0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_mem_eq(buf, "2", 1);
     /* Limits are checked before sending. */
     {
         char *big = calloc(1, 200000);

@@ -334,3 +334,29 @@ tc_call(int fd, uint8_t op, const char *table, const void *key, size_t klen,
         return -1;
     return tc_recv(fd, r, 10000);
 }
+
+/*
+ * One number from the daemon's own STATS (its top-level fields, such as
+ * "connections" or "closed_idle"), asked on a connection of its own that
+ * is closed again; -1 if there is no answer.  The asking connection is
+ * counted in "connections".
+ */
+long long
+tc_stat(const char *sock, const char *name)
+{
+    char pat[64], *p;
+    struct treply r;
+    long long v = -1;
+    int fd = tc_connect(sock, 1);
+
+    if (fd < 0)
+        return -1;
+    snprintf(pat, sizeof(pat), "\"%s\":", name);
+    if (tc_call(fd, PROTO_OP_STATS, NULL, NULL, 0, NULL, 0, 0, 0, &r) == 0) {
+        if (r.status == 0 && (p = strstr((char *)r.body, pat)) != NULL)
+            v = strtoll(p + strlen(pat), NULL, 10);
+        tc_reply_free(&r);
+    }
+    close(fd);
+    return v;
+}

@@ -43,5 +43,6 @@ void tc_reply_free(struct treply *r);
 int tc_call(int fd, uint8_t op, const char *table, const void *key, size_t klen,
             const void *val, size_t vlen, uint32_t ttl_s, uint64_t delta,
             struct treply *r);
+long long tc_stat(const char *sock, const char *name);
 
 #endif
