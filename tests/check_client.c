@@ -322,17 +322,47 @@ START_TEST(test_fork_child_reads_inherited_handle)
 }
 END_TEST
 
+/* What the reader of the next test has done so far (shared memory). */
+struct reader_progress {
+    uint64_t lookups, hits, errors;
+    uint64_t new_seen; /* keys seen with their new table's value */
+};
+
+/* A reader's count, as the other process last stored it. */
+static uint64_t
+progress(const uint64_t *counter)
+{
+    /* ORDERING: relaxed; a count polled for progress, nothing else. */
+    return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
+
+/* Wait (bounded) until the reader's lookups pass n. */
+static void
+wait_lookups(const struct reader_progress *rp, uint64_t n)
+{
+    double end = tu_deadline(10);
+
+    while (progress(&rp->lookups) < n && tu_poll(end))
+        ;
+    ck_assert_uint_ge(progress(&rp->lookups), n);
+}
+
 START_TEST(test_readers_across_restart_and_replacement)
 {
     unsigned char val[200], buf[512];
-    unsigned long lookups = 0, hits = 0, new_hits = 0, errs = 0;
+    struct reader_progress *rp;
     int status, p[2], i;
+    uint64_t mark;
+    double end;
     char k[32];
     shmc_t *h, *r;
     pid_t pid;
     size_t n;
 
     signal(SIGPIPE, SIG_IGN);
+    rp = mmap(NULL, sizeof(*rp), PROT_READ | PROT_WRITE,
+              MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ck_assert(rp != MAP_FAILED);
     ck_assert_int_eq(shmc_open(d.sock, "t", 0, &h), 0);
     for (i = 0; i < 100; i++) {
         tu_key(k, sizeof(k), (uint64_t)i);
@@ -345,36 +375,40 @@ START_TEST(test_readers_across_restart_and_replacement)
     ck_assert_int_eq(shmc_open(d.sock, "t", 0, &r), 0);
     pid = fork();
     if (pid == 0) {
-        /* Read without pause until told to stop: a wrong value or any
-         * error fails (a replaced table is retired only once the new
-         * daemon listens, so reopening always reaches it), and the new
-         * table's values must be seen. */
-        char stop;
-        uint64_t seed = 5, version;
+        /* Read without pause until told to stop: a wrong value fails at
+         * once, any error is counted (a replaced table is retired only
+         * once the new daemon listens, so reopening always reaches it). */
+        char stop, seen[100] = {0};
+        uint64_t seed = 5, version, key;
+        int rc;
         fcntl(p[0], F_SETFL, O_NONBLOCK);
         while (read(p[0], &stop, 1) != 1) {
-            tu_key(k, sizeof(k), tu_rand(&seed) % 100);
-            int rc = shmc_get(r, k, 16, buf, sizeof(buf), &n);
-            lookups++;
+            key = tu_rand(&seed) % 100;
+            tu_key(k, sizeof(k), key);
+            rc = shmc_get(r, k, 16, buf, sizeof(buf), &n);
             if (rc == 0) {
-                hits++;
                 if (!tu_value_ok(buf, n, k, 16, &version))
                     _exit(91);
-                new_hits += version >= 1000;
+                __atomic_fetch_add(&rp->hits, 1, __ATOMIC_RELAXED);
+                if (version >= 1000 && !seen[key]) {
+                    seen[key] = 1;
+                    __atomic_fetch_add(&rp->new_seen, 1, __ATOMIC_RELAXED);
+                }
             } else if (rc != SHMC_ENOTFOUND) {
-                errs++;
+                __atomic_fetch_add(&rp->errors, 1, __ATOMIC_RELAXED);
             }
+            __atomic_fetch_add(&rp->lookups, 1, __ATOMIC_RELAXED);
         }
-        printf("# readers across restarts: lookups=%lu hits=%lu "
-               "(new table %lu) errors=%lu\n",
-               lookups, hits, new_hits, errs);
-        fflush(stdout);
-        _exit(new_hits > 0 && errs == 0 ? 0 : 92);
+        _exit(0);
     }
     close(p[0]);
-    /* Restart once with the same table (reused), once with a new
-     * geometry (replaced: the reader must follow it), refilling between. */
+    /* Each step waits for the reader to have read on: it is running
+     * before the first restart, reads through the reused table after it,
+     * and follows the replaced one, until it has seen every key's new
+     * value.  Waits are bounded; none is a guess at how long is enough. */
+    wait_lookups(rp, 1000);
     ck_assert_int_eq(td_restart(&d), 0);
+    wait_lookups(rp, progress(&rp->lookups) + 1000);
     ck_assert_int_eq(td_stop(&d), 0);
     change_geometry();
     ck_assert_int_eq(td_restart(&d), 0);
@@ -383,12 +417,23 @@ START_TEST(test_readers_across_restart_and_replacement)
         tu_value(val, sizeof(val), k, 16, (uint64_t)i + 1000);
         ck_assert_int_eq(shmc_set(h, k, 16, val, sizeof(val), 0), 0);
     }
-    usleep(200000); /* let the reader read the new table for a while */
+    end = tu_deadline(10);
+    while (progress(&rp->new_seen) < 100 && tu_poll(end))
+        ;
+    mark = progress(&rp->new_seen);
     ck_assert_int_eq(write(p[1], "x", 1), 1);
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    printf("# readers across restarts: lookups=%llu hits=%llu new keys "
+           "seen=%llu errors=%llu\n",
+           (unsigned long long)rp->lookups, (unsigned long long)rp->hits,
+           (unsigned long long)rp->new_seen, (unsigned long long)rp->errors);
+    fflush(stdout);
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-                  "reader exit %d", WEXITSTATUS(status));
+                  "reader exit %d (91: a wrong value)", WEXITSTATUS(status));
+    ck_assert_uint_eq(mark, 100);
+    ck_assert_uint_eq(rp->errors, 0);
     close(p[1]);
+    munmap(rp, sizeof(*rp));
     shmc_close(r);
     shmc_close(h);
 }
@@ -683,10 +728,10 @@ stat_of(shmc_t *h, const char *name)
 static void
 wait_hinted(shmc_t *h, long long n)
 {
-    double end = tu_now() + 10;
+    double end = tu_deadline(10);
 
-    while (stat_of(h, "reader_hits_hinted") < n && tu_now() < end)
-        usleep(10000);
+    while (stat_of(h, "reader_hits_hinted") < n && tu_poll(end))
+        ;
     ck_assert_int_ge(stat_of(h, "reader_hits_hinted"), n);
 }
 
