@@ -50,6 +50,11 @@ spawn_expect(struct tdaemon *d, int listen_fd, const char *first)
     if (d->pid < 0)
         return -1;
     if (d->pid == 0) {
+        int log_fd;
+        if (d->log != NULL &&
+            (log_fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                           0644)) >= 0)
+            dup2(log_fd, STDERR_FILENO);
         setenv("NOTIFY_SOCKET", d->notify, 1);
         if (listen_fd >= 0) {
             if (listen_fd != 3) {
@@ -104,9 +109,9 @@ td_wait_notify(struct tdaemon *d, const char *what, int timeout_ms)
     }
 }
 
-/* Start a daemon with this config; 0 once it is ready. */
-int
-td_start(struct tdaemon *d, const char *conf_json, int listen_fd)
+/* Set up the fixture's directories, config and notify socket. */
+static int
+prepare(struct tdaemon *d, const char *conf_json)
 {
     struct sockaddr_un sa;
 
@@ -129,7 +134,48 @@ td_start(struct tdaemon *d, const char *conf_json, int listen_fd)
     snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->notify);
     if (bind(d->notify_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
         return -1;
+    return 0;
+}
+
+/* Start a daemon with this config; 0 once it is ready. */
+int
+td_start(struct tdaemon *d, const char *conf_json, int listen_fd)
+{
+    if (prepare(d, conf_json) != 0)
+        return -1;
     return spawn(d, listen_fd);
+}
+
+/* td_start(), with the daemon's stderr (its log) kept in a file of the
+ * fixture, across restarts, for td_log(). */
+int
+td_start_logged(struct tdaemon *d, const char *conf_json)
+{
+    if (prepare(d, conf_json) != 0)
+        return -1;
+    d->log = tu_path(d->dir, "shmcached.log");
+    return spawn(d, -1);
+}
+
+/* What the daemon has logged so far (td_start_logged()), allocated; "" if
+ * nothing. */
+char *
+td_log(const struct tdaemon *d)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = d->log != NULL ? fopen(d->log, "r") : NULL;
+    FILE *m = open_memstream(&buf, &len);
+    int c;
+
+    if (m == NULL)
+        abort();
+    while (f != NULL && (c = getc(f)) != EOF)
+        putc(c, m);
+    if (f != NULL)
+        fclose(f);
+    fclose(m);
+    return buf;
 }
 
 /* Stop (SIGTERM) and start again with the same dirs and config. */
@@ -195,6 +241,7 @@ td_free(struct tdaemon *d)
     free(d->conf);
     free(d->sock);
     free(d->notify);
+    free(d->log);
     memset(d, 0, sizeof(*d));
 }
 

@@ -14,6 +14,7 @@
 struct tdaemon {
     pid_t pid;
     char *dir, *run, *state, *conf, *sock, *notify;
+    char *log; /* the daemon's stderr, if td_start_logged() started it */
     int notify_fd;
 };
 
@@ -28,6 +29,8 @@ struct treply {
 };
 
 int td_start(struct tdaemon *d, const char *conf_json, int listen_fd);
+int td_start_logged(struct tdaemon *d, const char *conf_json);
+char *td_log(const struct tdaemon *d);
 int td_restart(struct tdaemon *d);
 int td_restart_expect(struct tdaemon *d, const char *first);
 int td_stop(struct tdaemon *d);
