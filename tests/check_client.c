@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -472,6 +473,50 @@ START_TEST(test_mapping_is_read_only)
 }
 END_TEST
 
+/*
+ * A table file cut under a reader (issue "Hostile local users", finding
+ * 7).  Once the daemon has replaced the table, the handle's next lookup
+ * finds its old mapping whole again (zeros where it was cut) and RETIRED,
+ * reopens, and answers from the new table.  A cut file opened by path is
+ * refused, its size checked against its header, never mapped past its end.
+ * (Between the cut and the daemon's repair, a lookup touching a lost page
+ * would raise SIGBUS in the reader: this test touches nothing then.)
+ */
+START_TEST(test_truncated_table_is_followed)
+{
+    char buf[16], cmd[1024], *path = tu_path(d.run, "t.shm"),
+                             *cut = tu_path(d.dir, "cut.shm");
+    struct stat st;
+    shmc_t *h, *f;
+    ino_t ino;
+    double end;
+    size_t n;
+
+    ck_assert_int_eq(shmc_open(d.sock, "t", 0, &h), 0);
+    ck_assert_int_eq(shmc_set(h, "k", 1, "v", 1, 0), 0);
+    ck_assert_int_eq(shmc_get(h, "k", 1, buf, sizeof(buf), &n), 0);
+    snprintf(cmd, sizeof(cmd), "cp %s %s", path, cut);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(truncate(cut, 8192), 0);
+    ck_assert_int_eq(shmc_open_file(cut, 0, &f), SHMC_ECORRUPT);
+
+    ck_assert_int_eq(stat(path, &st), 0);
+    ino = st.st_ino;
+    ck_assert_int_eq(truncate(path, 4096), 0);
+    end = tu_deadline(10);
+    while (stat(path, &st) == 0 && st.st_ino == ino && tu_poll(end))
+        ;
+    ck_assert_uint_ne(st.st_ino, ino);
+    ck_assert_int_eq(shmc_get(h, "k", 1, buf, sizeof(buf), &n), SHMC_ENOTFOUND);
+    ck_assert_int_eq(shmc_set(h, "k", 1, "w", 1, 0), 0);
+    ck_assert_int_eq(shmc_get(h, "k", 1, buf, sizeof(buf), &n), 0);
+    ck_assert_mem_eq(buf, "w", 1);
+    shmc_close(h);
+    free(cut);
+    free(path);
+}
+END_TEST
+
 START_TEST(test_retired_copy_keeps_answering)
 {
     char buf[16], line[512], *path = tu_path(d.run, "t.shm"),
@@ -902,6 +947,7 @@ client_suite(void)
     tcase_add_test(tc, test_readers_across_restart_and_replacement);
     tcase_add_test(tc, test_mapping_is_read_only);
     tcase_add_test(tc, test_retired_copy_keeps_answering);
+    tcase_add_test(tc, test_truncated_table_is_followed);
     tcase_add_test(tc, test_incr_after_idle_close);
     tcase_add_test(tc, test_mset_mget);
     tcase_add_test(tc, test_mset_splits_for_a_small_frame_limit);
