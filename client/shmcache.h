@@ -27,12 +27,17 @@
  * child must then open its own.
  *
  * @par Caveats
- * - The table file must not be truncated while mapped: every mmap reader
- *   then gets SIGBUS.  shmcached never shrinks a table it serves; it
- *   replaces one by building a new file and marking the old one retired,
- *   which shmc_get() notices and follows (old mappings stay valid until
- *   shmc_close(), so a concurrent reader is never left with unmapped
- *   memory).
+ * - The table file must not be truncated while mapped.  shmcached never
+ *   shrinks a table it serves; it replaces one by building a new file and
+ *   marking the old one retired, which shmc_get() notices and follows (old
+ *   mappings stay valid until shmc_close(), so a concurrent reader is never
+ *   left with unmapped memory).  If root or the daemon's user truncates a
+ *   live table file anyway, a lookup that touches a page past the cut
+ *   raises SIGBUS in the reader (the library installs no signal handler)
+ *   until the daemon notices, within one sweep (expire_interval_ms): it
+ *   then gives the old file its size back, marks it retired and replaces
+ *   the table, and shmc_get() follows as above.  A cut file is never
+ *   (re)opened: its size must match its header (SHMC_ECORRUPT).
  * - Keys are 1 to max_key_bytes bytes (250 by default, 4096 at most);
  *   values up to the table's max_value_bytes.  Keys and values are
  *   arbitrary bytes.

@@ -15,6 +15,12 @@
  * peer's primary gid is known from SO_PEERCRED; supplementary groups do
  * not count.
  *
+ * Table files cut under us.  Every table operation runs with the table's
+ * mapping guarded against SIGBUS (guard.c): an access past the end of a
+ * file truncated under us makes the table be replaced (tables.c) and the
+ * request be answered SHMC_ECORRUPT.  STATS reads only the writer's own
+ * copies, never the mapping, so it needs no guard.
+ *
  * TTLs.  A ttl_s of 0 means the table's default (default_ttl_s, or
  * negative_ttl_s for SETNEG); PROTO_TTL_NEVER means no expiry; anything
  * else is seconds from now.  Expiry is stored as absolute wall-clock time,
@@ -35,6 +41,7 @@
 
 #include "daemon.h"
 #include "error.h"
+#include "guard.h"
 #include "log.h"
 #include "proto.h"
 
@@ -100,18 +107,18 @@ expiry_for(uint32_t ttl_s, uint32_t dflt, uint64_t now)
     return ttl_s == 0 ? 0 : now + (uint64_t)ttl_s * 1000u;
 }
 
-/* Table statistics as a JSON object (caller owns it). */
+/* Table statistics as a JSON object (caller owns it); from the writer's
+ * own copies only, never the mapping (STATS runs unguarded). */
 static json_t *
 table_json(const struct dtable *t)
 {
-    const struct fmt_header *h = t->st->hdr;
     json_t *o, *more;
 
     o = json_pack(
         "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
         "s:I, s:I, s:I, s:I}",
         "name", t->cfg.name, "mode", t->cfg.disk ? "disk" : "memory", "path",
-        t->path, "generation", (json_int_t)h->h_generation, "size_bytes",
+        t->path, "generation", (json_int_t)t->st->view.generation, "size_bytes",
         (json_int_t)t->st->size, "arena_bytes", (json_int_t)t->st->arena_size,
         "used_bytes", (json_int_t)t->st->used, "buckets",
         (json_int_t)t->st->view.nbuckets, "max_key_bytes",
@@ -179,15 +186,19 @@ do_stats(struct daemon *d, const struct proto_req *r, struct evbuffer *out)
     for (i = 0; i < d->ntables; i++)
         json_array_append_new(arr, table_json(&d->tables[i]));
     doc = json_pack(
-        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "pid",
-        (json_int_t)getpid(), "uptime_s",
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+        "s:o}",
+        "pid", (json_int_t)getpid(), "uptime_s",
         (json_int_t)((table_now_ms() - d->start_ms) / 1000), "connections",
         (json_int_t)d->nconns, "connections_total",
         (json_int_t)d->stats.connections, "connections_refused",
         (json_int_t)d->stats.refused, "requests", (json_int_t)d->stats.requests,
         "protocol_errors", (json_int_t)d->stats.proto_errors, "denied",
         (json_int_t)d->stats.denied, "buffered_bytes", (json_int_t)d->buffered,
-        "connections_shed", (json_int_t)d->stats.shed, "tables", arr);
+        "connections_shed", (json_int_t)d->stats.shed, "closed_idle",
+        (json_int_t)d->stats.closed_idle, "closed_frame_timeout",
+        (json_int_t)d->stats.closed_frame, "closed_not_reading",
+        (json_int_t)d->stats.closed_not_reading, "tables", arr);
     reply_json(out, r, doc);
 }
 
@@ -335,6 +346,122 @@ open_table_ro(const struct dtable *t)
     return fd;
 }
 
+/* Run a table operation (the request passed the ACL check). */
+static int
+table_op(struct daemon *d, struct peer *p, struct dtable *t,
+         const struct proto_req *r, struct evbuffer *out, int *fd_out,
+         uint64_t now)
+{
+    uint8_t rop = r->op | PROTO_REPLY;
+    unsigned char v[8];
+    int rc, fd;
+
+    switch (r->op) {
+    case PROTO_OP_SET:
+    case PROTO_OP_ADD:
+    case PROTO_OP_REPLACE:
+        rc = store_set(t->st, r->key, r->klen, r->val, r->vlen,
+                       expiry_for(r->ttl_s, t->cfg.default_ttl_s, now), 0,
+                       r->op == PROTO_OP_SET   ? STORE_SET
+                       : r->op == PROTO_OP_ADD ? STORE_ADD
+                                               : STORE_REPLACE,
+                       now);
+        break;
+    case PROTO_OP_SETNEG:
+        rc = store_set(t->st, r->key, r->klen, NULL, 0,
+                       expiry_for(r->ttl_s, t->cfg.negative_ttl_s, now),
+                       FMT_ENTRY_NEGATIVE, STORE_SET, now);
+        break;
+    case PROTO_OP_DELETE:
+        rc = store_delete(t->st, r->key, r->klen, now);
+        break;
+    case PROTO_OP_TOUCH:
+        rc = store_touch(t->st, r->key, r->klen,
+                         expiry_for(r->ttl_s, t->cfg.default_ttl_s, now), now);
+        break;
+    case PROTO_OP_FLUSH:
+        store_flush(t->st);
+        rc = 0;
+        break;
+    case PROTO_OP_SYNC:
+        rc = store_sync(t->st);
+        break;
+    case PROTO_OP_GET:
+        do_get(t, r, out, now);
+        return 0;
+    case PROTO_OP_INCR:
+    case PROTO_OP_DECR:
+        do_arith(t, r, out, now);
+        return 0;
+    case PROTO_OP_BATCH:
+        return do_batch(t, r, out, now);
+    case PROTO_OP_HINTS:
+        /* The area rides with the request; without one, it is refused. */
+        if (p->rx_fd < 0) {
+            rc = -EBADF;
+            break;
+        }
+        rc = hints_add(&t->hints, p->rx_fd, p->uid, now);
+        close(p->rx_fd);
+        p->rx_fd = -1;
+        break;
+    case PROTO_OP_OPEN:
+        if (p->opens >= OPEN_MAX_PER_CONN ||
+            (p->uid != 0 && control_opens_of(d, p->uid) >= OPEN_MAX_PER_UID)) {
+            /* Descriptors a client holds unread count against our own
+             * limit; one connection cannot ask for more than this. */
+            command_reply(out, rop, r->id, -EMFILE, NULL, 0, NULL, 0);
+            return 0;
+        }
+        fd = open_table_ro(t);
+        if (fd < 0) {
+            command_reply(out, rop, r->id, fd, NULL, 0, NULL, 0);
+            return 0;
+        }
+        p->opens++;
+        proto_put64(v, t->st->size);
+        command_reply(out, rop, r->id, 0, v, 8, NULL, 0);
+        *fd_out = fd;
+        return 0;
+    default:
+        rc = SHMC_EPROTO;
+        break;
+    }
+    command_reply(out, rop, r->id, rc, NULL, 0, NULL, 0);
+    return 0;
+}
+
+/*
+ * table_op() with the table's mapping guarded (guard.c): if an access
+ * faults, the file was cut under us; the table is replaced and the
+ * request answered SHMC_ECORRUPT (it may or may not have taken effect).
+ * The guarded code appends a reply only after its last access to the
+ * mapping, so no half reply is left; a large GET's buffer is lost if its
+ * copy faults, once per damaged table.  OPEN checks the file's size first,
+ * so that it never hands out a cut file.
+ */
+static int
+table_op_guarded(struct daemon *d, struct peer *p, struct dtable *t,
+                 const struct proto_req *r, struct evbuffer *out, int *fd_out,
+                 uint64_t now)
+{
+    struct guard g;
+    int rc;
+
+    if (r->op == PROTO_OP_OPEN)
+        tables_check_size(t);
+    if (sigsetjmp(g.env, 0) != 0) {
+        tables_faulted(t);
+        command_reply(out, r->op | PROTO_REPLY, r->id, SHMC_ECORRUPT, NULL, 0,
+                      NULL, 0);
+        return 0;
+    }
+    guard_arm(&g, t->st->base, t->st->size);
+    rc = table_op(d, p, t, r, out, fd_out, now);
+    guard_disarm(&g);
+    return rc;
+}
+
 /* Handle one complete frame; see the file comment. */
 int
 command_dispatch(struct daemon *d, struct peer *p, const unsigned char *frame,
@@ -345,7 +472,7 @@ command_dispatch(struct daemon *d, struct peer *p, const unsigned char *frame,
     unsigned char v[8];
     uint64_t now = table_now_ms();
     uint8_t rop;
-    int rc, fd;
+    int rc;
 
     rc = proto_decode(frame, len, &r);
     rop = (uint8_t)(frame[4] | PROTO_REPLY);
@@ -387,78 +514,5 @@ command_dispatch(struct daemon *d, struct peer *p, const unsigned char *frame,
         command_reply(out, rop, r.id, -EACCES, NULL, 0, NULL, 0);
         return 0;
     }
-
-    switch (r.op) {
-    case PROTO_OP_SET:
-    case PROTO_OP_ADD:
-    case PROTO_OP_REPLACE:
-        rc = store_set(t->st, r.key, r.klen, r.val, r.vlen,
-                       expiry_for(r.ttl_s, t->cfg.default_ttl_s, now), 0,
-                       r.op == PROTO_OP_SET   ? STORE_SET
-                       : r.op == PROTO_OP_ADD ? STORE_ADD
-                                              : STORE_REPLACE,
-                       now);
-        break;
-    case PROTO_OP_SETNEG:
-        rc = store_set(t->st, r.key, r.klen, NULL, 0,
-                       expiry_for(r.ttl_s, t->cfg.negative_ttl_s, now),
-                       FMT_ENTRY_NEGATIVE, STORE_SET, now);
-        break;
-    case PROTO_OP_DELETE:
-        rc = store_delete(t->st, r.key, r.klen, now);
-        break;
-    case PROTO_OP_TOUCH:
-        rc = store_touch(t->st, r.key, r.klen,
-                         expiry_for(r.ttl_s, t->cfg.default_ttl_s, now), now);
-        break;
-    case PROTO_OP_FLUSH:
-        store_flush(t->st);
-        rc = 0;
-        break;
-    case PROTO_OP_SYNC:
-        rc = store_sync(t->st);
-        break;
-    case PROTO_OP_GET:
-        do_get(t, &r, out, now);
-        return 0;
-    case PROTO_OP_INCR:
-    case PROTO_OP_DECR:
-        do_arith(t, &r, out, now);
-        return 0;
-    case PROTO_OP_BATCH:
-        return do_batch(t, &r, out, now);
-    case PROTO_OP_HINTS:
-        /* The area rides with the request; without one, it is refused. */
-        if (p->rx_fd < 0) {
-            rc = -EBADF;
-            break;
-        }
-        rc = hints_add(&t->hints, p->rx_fd, p->uid, now);
-        close(p->rx_fd);
-        p->rx_fd = -1;
-        break;
-    case PROTO_OP_OPEN:
-        if (p->opens >= OPEN_MAX_PER_CONN ||
-            (p->uid != 0 && control_opens_of(d, p->uid) >= OPEN_MAX_PER_UID)) {
-            /* Descriptors a client holds unread count against our own
-             * limit; one connection cannot ask for more than this. */
-            command_reply(out, rop, r.id, -EMFILE, NULL, 0, NULL, 0);
-            return 0;
-        }
-        fd = open_table_ro(t);
-        if (fd < 0) {
-            command_reply(out, rop, r.id, fd, NULL, 0, NULL, 0);
-            return 0;
-        }
-        p->opens++;
-        proto_put64(v, t->st->size);
-        command_reply(out, rop, r.id, 0, v, 8, NULL, 0);
-        *fd_out = fd;
-        return 0;
-    default:
-        rc = SHMC_EPROTO;
-        break;
-    }
-    command_reply(out, rop, r.id, rc, NULL, 0, NULL, 0);
-    return 0;
+    return table_op_guarded(d, p, t, &r, out, fd_out, now);
 }

@@ -381,14 +381,17 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     if (what & EV_TIMEOUT) {
-        if (frame_overdue(c))
+        if (frame_overdue(c)) {
+            c->d->stats.closed_frame++;
             log_info("control: closing connection whose frame was not "
                      "completed in %us pid=%d uid=%u",
                      c->d->conf->frame_timeout_s, (int)c->peer.pid,
                      (unsigned)c->peer.uid);
-        else
+        } else {
+            c->d->stats.closed_idle++;
             log_info("control: closing idle connection pid=%d",
                      (int)c->peer.pid);
+        }
         conn_free(c);
         return;
     }
@@ -406,6 +409,7 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (frame_overdue(c)) {
+        c->d->stats.closed_frame++;
         log_info("control: closing connection whose frame was not completed "
                  "in %us pid=%d uid=%u",
                  c->d->conf->frame_timeout_s, (int)c->peer.pid,
@@ -462,6 +466,7 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     if (what & EV_TIMEOUT) {
+        c->d->stats.closed_not_reading++;
         log_info("control: closing connection that stopped reading pid=%d "
                  "pending=%zu",
                  (int)c->peer.pid, evbuffer_get_length(c->out));

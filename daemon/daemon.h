@@ -23,6 +23,10 @@ struct dstats {
     uint64_t proto_errors; /* malformed frames */
     uint64_t denied;       /* ACL refusals */
     uint64_t shed;         /* connections closed over max_buffered_bytes */
+    /* connections the daemon closed on a timer (control.c) */
+    uint64_t closed_idle;        /* silent for idle_timeout_s */
+    uint64_t closed_frame;       /* a frame not completed in frame_timeout_s */
+    uint64_t closed_not_reading; /* replies made no progress */
 };
 
 struct daemon {

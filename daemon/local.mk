@@ -23,6 +23,7 @@ daemon_shmcached_SOURCES = \
 	daemon/main.c daemon/daemon.h \
 	daemon/conf.c daemon/conf.h \
 	daemon/tables.c daemon/tables.h \
+	daemon/guard.c daemon/guard.h \
 	daemon/hints.c daemon/hints.h \
 	daemon/pidfile.c daemon/pidfile.h \
 	daemon/control.c \

@@ -16,7 +16,10 @@
  *
  * One thread runs one libevent loop.  Timers: the expiry sweep and the
  * heartbeat (expire_interval_ms), msync of disk tables (sync_interval_s),
- * the systemd watchdog (half of WATCHDOG_USEC).  SIGTERM/SIGINT stop the
+ * the systemd watchdog (half of WATCHDOG_USEC).  Every access of a timer
+ * to a table's mapping is guarded against SIGBUS (guard.c), and the sweep
+ * checks each table file's size first: a file truncated under us gets its
+ * table replaced (tables.c), not the daemon killed.  SIGTERM/SIGINT stop the
  * loop; tables are then synced and marked clean.  SIGHUP re-reads the
  * config: limits, log level, TTLs and ACLs apply at once; anything that
  * would change a table's file (size, limits, mode, new or removed tables,
@@ -40,6 +43,7 @@
 
 #include "daemon.h"
 #include "error.h"
+#include "guard.h"
 #include "log.h"
 #include "notify.h"
 #include "pidfile.h"
@@ -170,25 +174,63 @@ ensure_dir(const char *what, const char *path, mode_t mode, char *err,
     return 0;
 }
 
-/* Timer: expiry sweep, heartbeat, and giving back connection memory. */
+/* Sweep one table (hints, expiry, heartbeat) with its mapping guarded;
+ * the count expired, or -1 if an access faulted (guard.c). */
+static int64_t
+sweep_table(struct dtable *t, uint64_t now)
+{
+    struct guard g;
+    uint64_t n;
+
+    if (sigsetjmp(g.env, 0) != 0)
+        return -1;
+    guard_arm(&g, t->st->base, t->st->size);
+    hints_drain(&t->hints, t->st, now);
+    n = store_expire(t->st, now, SWEEP_BUCKETS);
+    store_heartbeat(t->st, now);
+    guard_disarm(&g);
+    return (int64_t)n;
+}
+
+/* Timer: expiry sweep and heartbeat (a table whose file shrank is
+ * replaced, before any access to it can fault), and giving back
+ * connection memory. */
 static void
 sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
-    uint64_t now = table_now_ms(), n;
+    uint64_t now = table_now_ms();
+    int64_t n;
     size_t i;
 
     (void)fd;
     (void)what;
     (void)arg;
     for (i = 0; i < D.ntables; i++) {
-        hints_drain(&D.tables[i].hints, D.tables[i].st, now);
-        n = store_expire(D.tables[i].st, now, SWEEP_BUCKETS);
-        if (n > 0)
-            log_debug("evict: expired table=%s count=%llu",
-                      D.tables[i].cfg.name, (unsigned long long)n);
-        store_heartbeat(D.tables[i].st, now);
+        if (tables_check_size(&D.tables[i]))
+            continue; /* a new table: swept next time */
+        n = sweep_table(&D.tables[i], now);
+        if (n < 0)
+            tables_faulted(&D.tables[i]);
+        else if (n > 0)
+            log_debug("evict: expired table=%s count=%lld",
+                      D.tables[i].cfg.name, (long long)n);
     }
     control_tidy(&D);
+}
+
+/* store_sync() with the mapping guarded; 0, -errno, or 1 if it faulted. */
+static int
+sync_table(struct dtable *t)
+{
+    struct guard g;
+    int rc;
+
+    if (sigsetjmp(g.env, 0) != 0)
+        return 1;
+    guard_arm(&g, t->st->base, t->st->size);
+    rc = store_sync(t->st);
+    guard_disarm(&g);
+    return rc;
 }
 
 /* Timer: write disk tables back. */
@@ -201,10 +243,16 @@ sync_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     (void)arg;
-    for (i = 0; i < D.ntables; i++)
-        if (D.tables[i].cfg.disk && (rc = store_sync(D.tables[i].st)) != 0)
+    for (i = 0; i < D.ntables; i++) {
+        if (!D.tables[i].cfg.disk)
+            continue;
+        rc = sync_table(&D.tables[i]);
+        if (rc == 1)
+            tables_faulted(&D.tables[i]);
+        else if (rc != 0)
             log_err("persist: msync table=%s: %s", D.tables[i].cfg.name,
                     strerror(-rc));
+    }
 }
 
 /* Timer: systemd watchdog. */
@@ -450,6 +498,12 @@ main(int argc, char **argv)
                       ? LOG_LVL_DEBUG
                       : D.conf->log_level + verbose);
     signal(SIGPIPE, SIG_IGN);
+    /* A table file truncated under us must not kill us (guard.c). */
+    if (guard_init() != 0) {
+        fprintf(stderr, "shmcached: cannot handle SIGBUS: %s\n",
+                strerror(errno));
+        return EX_SOFTWARE_;
+    }
 
     snprintf(dflt, sizeof(dflt), "%s/shmcached", RUNSTATEDIR);
     pick_dir(D.runtime_dir, runtime_flag, "RUNTIME_DIRECTORY", dflt);

@@ -477,6 +477,38 @@ store_sync(struct store *s)
     return msync(s->base, s->size, MS_SYNC) == 0 ? 0 : -errno;
 }
 
+/*
+ * Whether the file is still as large as its mapping: 0; 1 if it shrank
+ * (truncated under us: an access beyond its end would raise SIGBUS), with
+ * why[] saying so; or -errno if it cannot be told.
+ */
+int
+store_check_size(const struct store *s, char *why, size_t whylen)
+{
+    struct stat st;
+
+    if (fstat(s->fd, &st) != 0)
+        return -errno;
+    if ((uint64_t)st.st_size >= s->size)
+        return 0;
+    if (why != NULL && whylen > 0)
+        snprintf(why, whylen, "file truncated to %lld bytes (mapped %llu)",
+                 (long long)st.st_size, (unsigned long long)s->size);
+    return 1;
+}
+
+/*
+ * Give a shrunk file its size back, so that no access to its mapping
+ * faults any more, ours or a reader's: what was cut off reads as zeros
+ * (a hole; the table is about to be replaced, so it is not allocated).
+ * Returns 0 or -errno.
+ */
+int
+store_restore_size(struct store *s)
+{
+    return ftruncate(s->fd, (off_t)s->size) == 0 ? 0 : -errno;
+}
+
 /* Refresh the liveness stamp readers use to tell the daemon is alive. */
 void
 store_heartbeat(struct store *s, uint64_t now_ms)

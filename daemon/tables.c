@@ -16,6 +16,14 @@
  * which of these happened and how many entries were kept.  Another process
  * holding the table's lock is an error: two daemons must never write one
  * table.
+ *
+ * While the daemon runs, a table whose file shrank under its mapping
+ * (truncated by root or the daemon's user; found by the sweep's size check
+ * or by a guarded access that faulted, guard.c) is replaced the same way:
+ * the file's size is restored, so no access to the old mapping faults any
+ * more, a link to it is kept aside, a new table is built from the entries
+ * that still check out and renamed over the path, and the old file is
+ * marked RETIRED, so that its readers reopen.
  */
 #include "config.h"
 
@@ -31,10 +39,12 @@
 
 #include "error.h"
 #include "format_v1.h"
+#include "guard.h"
 #include "log.h"
 #include "migrate.h"
 #include "notify.h"
 #include "tables.h"
+#include "verify.h"
 
 static mode_t file_mode_of(const struct conf_table *cfg);
 
@@ -149,23 +159,31 @@ fail:
     return rc;
 }
 
+/* A name for a bad file of t that nothing else uses: <path>.bad-<time>-<n>. */
+static void
+aside_name(const struct dtable *t, char *aside, size_t size)
+{
+    int i;
+
+    for (i = 0; i < 100; i++) {
+        snprintf(aside, size, "%s.bad-%lld-%d", t->path, (long long)time(NULL),
+                 i);
+        if (access(aside, F_OK) != 0)
+            break;
+    }
+}
+
 /* Mark an unusable file RETIRED and move it aside; 0 or -errno. */
 static int
 set_aside(struct dtable *t, const char *reason, char *err, size_t errlen)
 {
     char aside[PATH_MAX + 64];
-    int i;
 
     /* Readers that mapped it before it went bad must move on. */
     store_retire_file(t->path);
     /* Keep the bad file under a name nothing else uses; if it cannot be
      * moved, stop rather than build the new table over it. */
-    for (i = 0; i < 100; i++) {
-        snprintf(aside, sizeof(aside), "%s.bad-%lld-%d", t->path,
-                 (long long)time(NULL), i);
-        if (access(aside, F_OK) != 0)
-            break;
-    }
+    aside_name(t, aside, sizeof(aside));
     if (rename(t->path, aside) != 0) {
         snprintf(err, errlen, "table %s: cannot set aside %s: %s", t->cfg.name,
                  t->path, strerror(errno));
@@ -226,6 +244,16 @@ tables_apply_mode(const struct dtable *t)
     if (fchmod(t->st->fd, mode) != 0)
         log_warn("tables: chmod table=%s mode=%04o: %s", t->cfg.name,
                  (unsigned)mode, strerror(errno));
+}
+
+/* Give a table file we made the configured group (file_gid). */
+static void
+set_group(const struct dtable *t)
+{
+    if (t->cfg.file_gid >= 0 &&
+        fchown(t->st->fd, (uid_t)-1, (gid_t)t->cfg.file_gid) != 0)
+        log_warn("tables: chgrp table=%s gid=%lld: %s", t->cfg.name,
+                 (long long)t->cfg.file_gid, strerror(errno));
 }
 
 /* Open, reuse, resize, convert or replace one table. */
@@ -314,10 +342,7 @@ open_one(struct dtable *t, const char *dir, char *err, size_t errlen)
                t->cfg.name, t->path, (unsigned long long)t->st->size,
                t->st->view.nbuckets);
 created:
-    if (t->cfg.file_gid >= 0 &&
-        fchown(t->st->fd, (uid_t)-1, (gid_t)t->cfg.file_gid) != 0)
-        log_warn("tables: chgrp table=%s gid=%lld: %s", t->cfg.name,
-                 (long long)t->cfg.file_gid, strerror(errno));
+    set_group(t);
 adopted:
     store_set_live_hwm(t->st, t->cfg.live_hwm_pct);
     tables_apply_mode(t);
@@ -368,6 +393,24 @@ tables_retire_replaced(struct dtable *t, size_t n)
         }
 }
 
+/* store_close(), guarded: a file that shrank is let go unsynced. */
+static void
+close_guarded(struct store *s)
+{
+    struct guard g;
+
+    if (sigsetjmp(g.env, 0) != 0) {
+        log_err("tables: path=%s faulted at close (truncated?); left "
+                "unclean",
+                s->path);
+        store_abandon(s);
+        return;
+    }
+    guard_arm(&g, s->base, s->size);
+    store_close(s);
+    guard_disarm(&g);
+}
+
 /* Close every table cleanly (marks them clean and syncs them). */
 void
 tables_close(struct dtable *t, size_t n)
@@ -377,9 +420,169 @@ tables_close(struct dtable *t, size_t n)
     tables_retire_replaced(t, n);
     for (i = 0; i < n; i++) {
         hints_free(&t[i].hints);
-        store_close(t[i].st);
+        if (t[i].st != NULL)
+            close_guarded(t[i].st);
     }
     free(t);
+}
+
+/* migrate_fill() from a damaged table, guarded: should the old file
+ * shrink again meanwhile, the fill fails (and the table starts empty). */
+static int
+fill_from_damaged(struct store *dst, void *arg, char *why, size_t whylen)
+{
+    struct migrate_src *src = arg;
+    struct guard g;
+    int rc;
+
+    if (sigsetjmp(g.env, 0) != 0) {
+        snprintf(why, whylen, "the old file faulted again while read");
+        return -EIO;
+    }
+    guard_arm(&g, src->from->base, src->from->size);
+    rc = migrate_fill(dst, arg, why, whylen);
+    guard_disarm(&g);
+    return rc;
+}
+
+/* Mark the old file RETIRED, guarded; 0, or -1 if that faulted. */
+static int
+retire_guarded(struct store *s)
+{
+    struct guard g;
+
+    if (sigsetjmp(g.env, 0) != 0)
+        return -1;
+    guard_arm(&g, s->base, s->size);
+    store_retire(s);
+    guard_disarm(&g);
+    return 0;
+}
+
+/* Bring an abandoned writer state in line with the slots again, guarded
+ * (the last resort below); 0, or -1 if that faulted. */
+static int
+verify_guarded(struct store *s)
+{
+    struct guard g;
+
+    if (sigsetjmp(g.env, 0) != 0)
+        return -1;
+    guard_arm(&g, s->base, s->size);
+    verify_table(s, &s->verified);
+    store_publish(s);
+    guard_disarm(&g);
+    return 0;
+}
+
+/*
+ * Replace a table whose file was damaged under the running daemon (see the
+ * file comment); cause says how it was found.  Never fails: if no new
+ * table can be built, the old one, its size restored, is verified and
+ * kept (its readers keep their mapping; one that reopens it may find the
+ * header gone and be refused until the next start).
+ */
+static void
+replace_damaged(struct dtable *t, const char *cause)
+{
+    struct store *old = t->st, *st = NULL;
+    struct store_geom g = geom_of(&t->cfg);
+    struct migrate_src src = {old, NULL, 0, table_now_ms(), 0, 0, 0};
+    char aside[PATH_MAX + 64], why[256] = "";
+    uint64_t entries = old->entries;
+    int rc;
+
+    log_err("tables: table=%s path=%s damaged under the daemon: %s; "
+            "replacing it",
+            t->cfg.name, t->path, cause);
+    /* 1. No access to the old mapping may fault any more. */
+    rc = store_restore_size(old);
+    if (rc != 0)
+        log_err("tables: table=%s cannot restore the size of %s: %s",
+                t->cfg.name, t->path, strerror(-rc));
+    /* 2. The damaged file stays for inspection under a second name; its
+     * path keeps it until the new table is renamed over it. */
+    aside_name(t, aside, sizeof(aside));
+    if (link(t->path, aside) != 0) {
+        log_warn("tables: table=%s cannot keep %s as %s: %s", t->cfg.name,
+                 t->path, aside, strerror(errno));
+        snprintf(aside, sizeof(aside), "none");
+    }
+    /* 3. A new table from the entries that still check out (zeros where
+     * the file was cut, or garbage, are dropped); empty if that fails. */
+    g.generation = old->view.generation + 1;
+    if (rc == 0)
+        rc = store_build(t->path, fcntl(old->lock_fd, F_DUPFD_CLOEXEC, 0), &g,
+                         file_mode_of(&t->cfg), fill_from_damaged, &src, &st,
+                         why, sizeof(why));
+    else
+        snprintf(why, sizeof(why), "its size could not be restored");
+    if (rc != 0) {
+        log_warn("tables: table=%s starts empty: %s", t->cfg.name, why);
+        src.kept = 0;
+        rc = store_build(t->path, fcntl(old->lock_fd, F_DUPFD_CLOEXEC, 0), &g,
+                         file_mode_of(&t->cfg), NULL, NULL, &st, why,
+                         sizeof(why));
+    }
+    if (rc != 0) {
+        log_err("tables: table=%s cannot be replaced: %s; verifying the "
+                "damaged file in place",
+                t->cfg.name, why);
+        if (verify_guarded(old) != 0)
+            log_err("tables: table=%s faulted again; it will be replaced "
+                    "at the next sweep",
+                    t->cfg.name);
+        return;
+    }
+    /* 4. Its readers reopen: the new file is in place already. */
+    if (retire_guarded(old) != 0)
+        log_warn("tables: table=%s the old file cannot be marked RETIRED",
+                 t->cfg.name);
+    store_abandon(old);
+    t->st = st;
+    store_heartbeat(st, table_now_ms());
+    set_group(t);
+    store_set_live_hwm(t->st, t->cfg.live_hwm_pct);
+    tables_apply_mode(t);
+    log_notice(
+        "tables: replaced damaged table=%s path=%s generation=%llu "
+        "kept=%llu dropped=%llu aside=%s",
+        t->cfg.name, t->path, (unsigned long long)g.generation,
+        (unsigned long long)src.kept,
+        (unsigned long long)(entries > src.kept ? entries - src.kept : 0),
+        aside);
+}
+
+/* If t's file shrank under its mapping, replace the table (logged) and
+ * return 1; else 0.  The sweep calls it, and OPEN before it hands out
+ * the file. */
+int
+tables_check_size(struct dtable *t)
+{
+    char why[128];
+
+    if (store_check_size(t->st, why, sizeof(why)) != 1)
+        return 0;
+    replace_damaged(t, why);
+    return 1;
+}
+
+/* A guarded access to t's mapping faulted (SIGBUS): replace the table. */
+void
+tables_faulted(struct dtable *t)
+{
+    char why[160];
+    int rc = store_check_size(t->st, why, sizeof(why));
+
+    if (rc != 1)
+        snprintf(why, sizeof(why),
+                 "an access to its mapping faulted (SIGBUS), file size "
+                 "unchanged%s",
+                 rc < 0 ? " or unknown" : "");
+    else
+        snprintf(why + strlen(why), sizeof(why) - strlen(why),
+                 "; an access faulted");
+    replace_damaged(t, why);
 }
 
 /* The table called name[len], or NULL. */

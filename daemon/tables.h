@@ -23,6 +23,8 @@ int tables_open(const struct conf *c, const char *runtime_dir,
                 const char *state_dir, struct dtable **out, size_t *n,
                 char *err, size_t errlen);
 void tables_close(struct dtable *t, size_t n);
+int tables_check_size(struct dtable *t);
+void tables_faulted(struct dtable *t);
 void tables_retire_replaced(struct dtable *t, size_t n);
 void tables_apply_mode(const struct dtable *t);
 struct dtable *tables_find(struct dtable *t, size_t n, const char *name,

@@ -10,6 +10,14 @@
  * memory is reused under the readers' feet many times a second, which is
  * exactly the case the seqlock protocol must get right.
  *
+ * A miss is a legitimate answer for a key that was deleted, flushed,
+ * evicted or not yet written, so the main runs cannot judge misses.  The
+ * pinned run can: the first keys are set before the readers start and,
+ * while the others churn, are only ever rewritten and touched, never
+ * deleted or flushed, in a table sized so that nothing is evicted (the
+ * run checks that it was not).  Such a key must hit on every lookup, with
+ * a version that never goes back.
+ *
  * SHMC_TORTURE_SECONDS sets the main run's length (default 10),
  * SHMC_TORTURE_READERS the reader count (default 2).
  */
@@ -32,12 +40,17 @@
 
 #define MAX_READERS 8
 #define VMAX 700
+#define MAX_PINNED 4096
+/* Pinned values stay small, so that live data stays well under the
+ * high-water mark and the ring always has dead bytes to reclaim. */
+#define PINNED_VMAX 300
 
 struct tally {
     uint64_t writes, sets, deletes, flushes;
     uint64_t lookups[MAX_READERS], hits[MAX_READERS], retries[MAX_READERS];
     uint64_t busy[MAX_READERS], bad[MAX_READERS], unexpected[MAX_READERS];
     uint64_t false_misses[MAX_READERS]; /* a pinned key not found */
+    uint64_t regressions[MAX_READERS];  /* a pinned key's version went back */
     int last_rc[MAX_READERS];
 };
 
@@ -59,14 +72,16 @@ teardown(void)
 }
 
 /* The writer: sets of random sizes, deletes, add/replace, touch, rare
- * flushes (none when keys are pinned), until the deadline; keys below
- * pinned are never written. */
+ * flushes, until the deadline.  Keys below pinned are set, added and
+ * touched (never to expire) like the others, but never deleted, and there
+ * is no flush while any key is pinned. */
 static void
 writer(struct store *st, struct tally *t, double end, uint32_t nkeys,
        uint32_t pinned)
 {
     static unsigned char val[VMAX];
-    uint64_t rnd = 0x9e3779b97f4a7c15ULL, r, version = 0, now;
+    uint64_t rnd = 0x9e3779b97f4a7c15ULL, r, version = 0, now, key;
+    unsigned what;
     char k[32];
     size_t vlen;
     int op, rc;
@@ -75,15 +90,19 @@ writer(struct store *st, struct tally *t, double end, uint32_t nkeys,
         now = table_now_ms();
         for (op = 0; op < 256; op++) {
             r = tu_rand(&rnd);
-            tu_key(k, sizeof(k), pinned + r % (nkeys - pinned));
-            switch ((r >> 32) % 20) {
+            key = r % nkeys;
+            tu_key(k, sizeof(k), key);
+            what = (unsigned)((r >> 32) % 20);
+            if (key < pinned && what < 2)
+                what = 4; /* a pinned key is set instead of deleted */
+            switch (what) {
             case 0:
             case 1:
                 store_delete(st, k, 16, now);
                 t->deletes++;
                 break;
             case 2:
-                store_touch(st, k, 16, now + 60000, now);
+                store_touch(st, k, 16, key < pinned ? 0 : now + 60000, now);
                 break;
             case 3:
                 if ((r >> 40) % 4096 == 0 && pinned == 0) {
@@ -93,7 +112,8 @@ writer(struct store *st, struct tally *t, double end, uint32_t nkeys,
                 }
                 /* fall through */
             default:
-                vlen = 16 + TU_VALUE_OVERHEAD + (r >> 48) % (VMAX - 40);
+                vlen = 16 + TU_VALUE_OVERHEAD +
+                       (r >> 48) % (key < pinned ? PINNED_VMAX : VMAX - 40);
                 tu_value(val, vlen, k, 16, ++version);
                 rc = store_set(st, k, 16, val, vlen, 0, 0,
                                (r >> 44) % 8 == 0 ? STORE_ADD : STORE_SET, now);
@@ -109,13 +129,15 @@ writer(struct store *st, struct tally *t, double end, uint32_t nkeys,
 }
 
 /* A reader: random lookups into its own mapping, every hit verified;
- * keys below pinned must always be found. */
+ * keys below pinned must always be found, at no older version than this
+ * reader saw last. */
 static void
 reader(const char *file, struct tally *t, int id, double end, uint32_t nkeys,
        uint32_t pinned)
 {
     static unsigned char buf[VMAX];
-    uint64_t rnd = 12345 + (uint64_t)id * 7919, r, now;
+    static uint64_t seen[MAX_PINNED];
+    uint64_t rnd = 12345 + (uint64_t)id * 7919, r, now, version;
     struct table_hit hit;
     struct table tb;
     char k[32], why[128];
@@ -136,8 +158,13 @@ reader(const char *file, struct tally *t, int id, double end, uint32_t nkeys,
             t->retries[id] += hit.retries;
             if (rc == 0) {
                 t->hits[id]++;
-                if (!tu_value_ok(buf, hit.vlen, k, 16, NULL))
+                if (!tu_value_ok(buf, hit.vlen, k, 16, &version)) {
                     t->bad[id]++;
+                } else if (r % nkeys < pinned) {
+                    if (version < seen[r % nkeys])
+                        t->regressions[id]++;
+                    seen[r % nkeys] = version;
+                }
             } else if (rc == SHMC_EBUSY) {
                 t->busy[id]++;
             } else if (rc != SHMC_ENOTFOUND) {
@@ -163,7 +190,7 @@ torture(uint64_t size, uint32_t nbuckets, uint32_t nkeys, uint32_t pinned,
     struct store *st;
     pid_t pid[MAX_READERS + 1];
     uint64_t lookups = 0, hits = 0, retries = 0, busy = 0, bad = 0, odd = 0;
-    uint64_t false_misses = 0;
+    uint64_t false_misses = 0, regressions = 0;
     static unsigned char val[VMAX];
     char k[32];
     double end;
@@ -173,6 +200,7 @@ torture(uint64_t size, uint32_t nbuckets, uint32_t nkeys, uint32_t pinned,
 
     if (nreaders < 1 || nreaders > MAX_READERS)
         nreaders = 2;
+    ck_assert_uint_le(pinned, MAX_PINNED);
     t = mmap(NULL, sizeof(*t), PROT_READ | PROT_WRITE,
              MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     ck_assert_ptr_ne(t, MAP_FAILED);
@@ -210,13 +238,14 @@ torture(uint64_t size, uint32_t nbuckets, uint32_t nkeys, uint32_t pinned,
         bad += t->bad[i];
         odd += t->unexpected[i];
         false_misses += t->false_misses[i];
+        regressions += t->regressions[i];
     }
     printf("# torture: %us buckets=%u keys=%u writes=%llu sets=%llu "
            "flushes=%llu evictions=%llu index_evictions=%llu relocations=%llu "
            "| readers=%u "
            "lookups=%llu hits=%llu "
            "retries=%llu busy=%llu torn_or_wrong=%llu other_errors=%llu "
-           "pinned=%u false_misses=%llu moves=%llu\n",
+           "pinned=%u false_misses=%llu regressions=%llu moves=%llu\n",
            secs, st->view.nbuckets, nkeys, (unsigned long long)t->writes,
            (unsigned long long)t->sets, (unsigned long long)t->flushes,
            (unsigned long long)st->hdr->h_evictions,
@@ -225,10 +254,11 @@ torture(uint64_t size, uint32_t nbuckets, uint32_t nkeys, uint32_t pinned,
            (unsigned long long)lookups, (unsigned long long)hits,
            (unsigned long long)retries, (unsigned long long)busy,
            (unsigned long long)bad, (unsigned long long)odd, pinned,
-           (unsigned long long)false_misses,
+           (unsigned long long)false_misses, (unsigned long long)regressions,
            (unsigned long long)st->hdr->h_moves);
     fflush(stdout);
     ck_assert_uint_eq(false_misses, 0);
+    ck_assert_uint_eq(regressions, 0);
     ck_assert_uint_eq(bad, 0);
     /* EBUSY is a legitimate answer (the writer's CPU was taken away for
      * longer than the reader's budget), but it must stay exceptional. */
@@ -238,11 +268,17 @@ torture(uint64_t size, uint32_t nbuckets, uint32_t nkeys, uint32_t pinned,
     /* The run must have exercised something. */
     ck_assert_uint_gt(t->sets, 10000);
     ck_assert_uint_gt(hits, 10000);
-    if (pinned > 0) /* live data fits: dead bytes reclaimed, live moved */
+    if (pinned > 0) {
+        /* The premise: live data fits, so dead bytes were reclaimed and
+         * live entries moved, and nothing was evicted or expired. */
         ck_assert_uint_gt(st->hdr->h_moves, 1000);
-    else
+        ck_assert_uint_eq(st->hdr->h_evictions, 0);
+        ck_assert_uint_eq(st->hdr->h_evictions_index, 0);
+        ck_assert_uint_eq(st->hdr->h_expirations, 0);
+    } else {
         ck_assert_uint_gt(st->hdr->h_evictions + st->hdr->h_evictions_index,
                           1000);
+    }
     if (nbuckets != 0) /* the crowded index must have moved entries */
         ck_assert_uint_gt(st->hdr->h_relocations, 1000);
     store_close(st);
@@ -260,8 +296,9 @@ END_TEST
 
 START_TEST(test_torture_pinned_keys_always_hit)
 {
-    /* 2,000 keys set once, 1,000 churned: the ring wraps under the
-     * pinned keys, which are moved forward, never dropped. */
+    /* 2,000 pinned keys rewritten, 1,000 churned: the ring wraps under
+     * the pinned keys, which are moved forward or replaced, never
+     * dropped, and never missing for a moment. */
     torture(2u << 20, 0, 3000, 2000,
             (tu_env_uint("SHMC_TORTURE_SECONDS", 10) + 1) / 2);
 }

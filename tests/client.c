@@ -50,6 +50,11 @@ spawn_expect(struct tdaemon *d, int listen_fd, const char *first)
     if (d->pid < 0)
         return -1;
     if (d->pid == 0) {
+        int log_fd;
+        if (d->log != NULL &&
+            (log_fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                           0644)) >= 0)
+            dup2(log_fd, STDERR_FILENO);
         setenv("NOTIFY_SOCKET", d->notify, 1);
         if (listen_fd >= 0) {
             if (listen_fd != 3) {
@@ -104,9 +109,9 @@ td_wait_notify(struct tdaemon *d, const char *what, int timeout_ms)
     }
 }
 
-/* Start a daemon with this config; 0 once it is ready. */
-int
-td_start(struct tdaemon *d, const char *conf_json, int listen_fd)
+/* Set up the fixture's directories, config and notify socket. */
+static int
+prepare(struct tdaemon *d, const char *conf_json)
 {
     struct sockaddr_un sa;
 
@@ -129,7 +134,48 @@ td_start(struct tdaemon *d, const char *conf_json, int listen_fd)
     snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->notify);
     if (bind(d->notify_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
         return -1;
+    return 0;
+}
+
+/* Start a daemon with this config; 0 once it is ready. */
+int
+td_start(struct tdaemon *d, const char *conf_json, int listen_fd)
+{
+    if (prepare(d, conf_json) != 0)
+        return -1;
     return spawn(d, listen_fd);
+}
+
+/* td_start(), with the daemon's stderr (its log) kept in a file of the
+ * fixture, across restarts, for td_log(). */
+int
+td_start_logged(struct tdaemon *d, const char *conf_json)
+{
+    if (prepare(d, conf_json) != 0)
+        return -1;
+    d->log = tu_path(d->dir, "shmcached.log");
+    return spawn(d, -1);
+}
+
+/* What the daemon has logged so far (td_start_logged()), allocated; "" if
+ * nothing. */
+char *
+td_log(const struct tdaemon *d)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = d->log != NULL ? fopen(d->log, "r") : NULL;
+    FILE *m = open_memstream(&buf, &len);
+    int c;
+
+    if (m == NULL)
+        abort();
+    while (f != NULL && (c = getc(f)) != EOF)
+        putc(c, m);
+    if (f != NULL)
+        fclose(f);
+    fclose(m);
+    return buf;
 }
 
 /* Stop (SIGTERM) and start again with the same dirs and config. */
@@ -195,6 +241,7 @@ td_free(struct tdaemon *d)
     free(d->conf);
     free(d->sock);
     free(d->notify);
+    free(d->log);
     memset(d, 0, sizeof(*d));
 }
 
@@ -333,4 +380,30 @@ tc_call(int fd, uint8_t op, const char *table, const void *key, size_t klen,
     if (rc != 0)
         return -1;
     return tc_recv(fd, r, 10000);
+}
+
+/*
+ * One number from the daemon's own STATS (its top-level fields, such as
+ * "connections" or "closed_idle"), asked on a connection of its own that
+ * is closed again; -1 if there is no answer.  The asking connection is
+ * counted in "connections".
+ */
+long long
+tc_stat(const char *sock, const char *name)
+{
+    char pat[64], *p;
+    struct treply r;
+    long long v = -1;
+    int fd = tc_connect(sock, 1);
+
+    if (fd < 0)
+        return -1;
+    snprintf(pat, sizeof(pat), "\"%s\":", name);
+    if (tc_call(fd, PROTO_OP_STATS, NULL, NULL, 0, NULL, 0, 0, 0, &r) == 0) {
+        if (r.status == 0 && (p = strstr((char *)r.body, pat)) != NULL)
+            v = strtoll(p + strlen(pat), NULL, 10);
+        tc_reply_free(&r);
+    }
+    close(fd);
+    return v;
 }

@@ -14,6 +14,7 @@
 struct tdaemon {
     pid_t pid;
     char *dir, *run, *state, *conf, *sock, *notify;
+    char *log; /* the daemon's stderr, if td_start_logged() started it */
     int notify_fd;
 };
 
@@ -28,6 +29,8 @@ struct treply {
 };
 
 int td_start(struct tdaemon *d, const char *conf_json, int listen_fd);
+int td_start_logged(struct tdaemon *d, const char *conf_json);
+char *td_log(const struct tdaemon *d);
 int td_restart(struct tdaemon *d);
 int td_restart_expect(struct tdaemon *d, const char *first);
 int td_stop(struct tdaemon *d);
@@ -43,5 +46,6 @@ void tc_reply_free(struct treply *r);
 int tc_call(int fd, uint8_t op, const char *table, const void *key, size_t klen,
             const void *val, size_t vlen, uint32_t ttl_s, uint64_t delta,
             struct treply *r);
+long long tc_stat(const char *sock, const char *name);
 
 #endif

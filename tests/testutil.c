@@ -146,6 +146,24 @@ tu_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The time seconds from now, as a deadline for tu_poll(). */
+double
+tu_deadline(double seconds)
+{
+    return tu_now() + seconds;
+}
+
+/* One pause (10 ms) of a bounded wait: 0 once the deadline has passed, so
+ * `while (!condition && tu_poll(end))` stops either way. */
+int
+tu_poll(double end)
+{
+    if (tu_now() >= end)
+        return 0;
+    usleep(10000);
+    return 1;
+}
+
 /* An unsigned from the environment, or dflt. */
 unsigned
 tu_env_uint(const char *name, unsigned dflt)

@@ -7,6 +7,14 @@
  * checksum of everything before it, so a reader that gets a torn value
  * (bytes of two versions) or another key's value can tell from the bytes
  * alone.
+ *
+ * Tests wait for conditions, never for a guessed time: poll, bounded by a
+ * deadline, so a busy machine makes a test slower but not wrong.
+ *
+ *     double end = tu_deadline(10);
+ *     while (!condition && tu_poll(end))
+ *         ;
+ *     ck_assert(condition);
  */
 #ifndef SHMC_TESTUTIL_H
 #define SHMC_TESTUTIL_H
@@ -27,6 +35,8 @@ int tu_value_ok(const void *buf, size_t vlen, const void *key, size_t klen,
                 uint64_t *version);
 uint64_t tu_rand(uint64_t *state);
 double tu_now(void);
+double tu_deadline(double seconds);
+int tu_poll(double end);
 unsigned tu_env_uint(const char *name, unsigned dflt);
 
 #endif
