@@ -280,10 +280,12 @@ Cache_init(CacheObject *self, PyObject *args, PyObject *kw)
     self->h = h;
     Py_INCREF(sock);
     Py_SETREF(self->socket, sock);
-    if (tab == NULL && (tab = PyUnicode_FromString(table)) == NULL)
-        return -1;
-    else if (tab != NULL)
+    if (tab == NULL)
+        tab = PyUnicode_FromString(table);
+    else
         Py_INCREF(tab);
+    if (tab == NULL)
+        return -1;
     Py_SETREF(self->table, tab);
     return 0;
 }
@@ -546,7 +548,9 @@ Cache_get_many(CacheObject *self, PyObject *keys_in)
 
     if (check_open(self) < 0)
         return NULL;
-    seq = PySequence_Fast(keys_in, "get_many() wants an iterable of keys");
+    /* A tuple of our own: another thread may change a list the caller
+     * gave while the GIL is released below. */
+    seq = PySequence_Tuple(keys_in);
     if (seq == NULL)
         return NULL;
     n = (size_t)PySequence_Fast_GET_SIZE(seq);
@@ -929,8 +933,9 @@ Cache_set_many(CacheObject *self, PyObject *args, PyObject *kw)
     }
     if (src == NULL)
         return NULL;
-    pairs = PySequence_Fast(src, "set_many() wants a mapping or (key, value) "
-                                 "pairs");
+    /* A tuple of our own: another thread may change a list the caller
+     * gave while the GIL is released below. */
+    pairs = PySequence_Tuple(src);
     Py_DECREF(src);
     if (pairs == NULL)
         return NULL;
