@@ -1107,6 +1107,14 @@ START_TEST(test_stalled_half_frame_times_out)
 }
 END_TEST
 
+/* Whether a process's RSS follows what it allocates and frees: not under
+ * AddressSanitizer, whose allocator holds freed memory in quarantine. */
+#if defined(__SANITIZE_ADDRESS__)
+#define RSS_TELLS 0
+#else
+#define RSS_TELLS 1
+#endif
+
 /* Resident memory of a process, in KiB. */
 static long
 rss_kib(pid_t pid)
@@ -1277,6 +1285,10 @@ START_TEST(test_buffers_share_one_budget)
     ck_assert_int_le(daemon_stat(good, "buffered_bytes"), 4194304);
     now = rss_kib(d.pid);
     peak = now > peak ? now : peak;
+    /* (ASan's allocator keeps freed memory in quarantine: RSS says
+     * nothing there; the daemon's own count above still does.) */
+    if (!RSS_TELLS)
+        peak = before;
     ck_assert_msg(peak - before < 16 * 1024, "rss grew %ld KiB", peak - before);
     /* The well-behaved client holds nothing and is served throughout. */
     ck_assert_int_eq(call(good, PROTO_OP_PING, NULL, NULL, 0), 0);
@@ -1290,12 +1302,14 @@ START_TEST(test_buffers_share_one_budget)
         close(fds[i]);
     end = tu_now() + 10;
     while ((daemon_stat(good, "buffered_bytes") > 64 ||
-            rss_kib(d.pid) - before > 2 * 1024) &&
+            (RSS_TELLS && rss_kib(d.pid) - before > 2 * 1024)) &&
            tu_now() < end)
         usleep(20000);
     ck_assert_int_le(daemon_stat(good, "buffered_bytes"), 64);
-    ck_assert_msg(rss_kib(d.pid) - before <= 2 * 1024,
-                  "rss still %ld KiB above the start", rss_kib(d.pid) - before);
+    if (RSS_TELLS)
+        ck_assert_msg(rss_kib(d.pid) - before <= 2 * 1024,
+                      "rss still %ld KiB above the start",
+                      rss_kib(d.pid) - before);
     close(good);
     free(req);
 }
