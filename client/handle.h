@@ -24,6 +24,7 @@ struct shmc {
     int sock;               /* -1: not connected */
     unsigned long sock_gen; /* the fork generation that connected sock */
     uint32_t next_id;
+    size_t text_len;   /* body length of the last reply read as text */
     char *socket_path; /* NULL for shmc_open_file() handles */
     char *file_path;   /* set for shmc_open_file() handles */
     char table[PROTO_TABLE_MAX + 1];

@@ -95,6 +95,8 @@ extern "C" {
 #define SHMC_ENOTABLE (-1011)  /**< no table of that name */
 #define SHMC_ENOTNUM (-1012)   /**< incr/decr on a non-number */
 #define SHMC_EREADONLY (-1013) /**< handle has no daemon to write through */
+#define SHMC_ENOLOADER (-1014) /**< the table has no loader */
+#define SHMC_ELOADER (-1015)   /**< the loader failed (crashed, bad exit) */
 /** @} */
 
 /** ttl_s value: never expire (0 means the table's default TTL). */
@@ -189,6 +191,30 @@ SHMC_EXPORT SHMC_WUR int shmc_mget(shmc_t *h, size_t n,
                                    const size_t klens[], void *const bufs[],
                                    const size_t bufsizes[], size_t vlens[],
                                    int rcs[]);
+
+/**
+ * @brief Look a key up as shmc_get() does; on a miss, have the daemon run
+ * the table's loader for it and return what it found.
+ *
+ * A hit costs what shmc_get() costs (no system call).  A miss is one round
+ * trip: the daemon runs the table's loader ("loader" in shmcached.json(5))
+ * once for the key however many clients miss it meanwhile, stores the
+ * value (or a negative entry) with the table's TTLs, and answers them all;
+ * later lookups hit lock-free.
+ *
+ * @return as shmc_get(), plus: SHMC_ENEGATIVE when the loader says the key
+ *         does not exist; SHMC_ENOLOADER (the table has none);
+ *         SHMC_ELOADER (it failed: bad exit status, killed); -ETIMEDOUT
+ *         (it ran past its timeout_ms and was killed); SHMC_EBUSY (too
+ *         many keys already waiting for the loader); SHMC_EREADONLY
+ *         (handle from shmc_open_file()); and the transport errors of
+ *         shmc_set().
+ * @note The reply is awaited for at most 10 s (the library's I/O
+ *       timeout): keep the loader's timeout_ms below that.
+ */
+SHMC_EXPORT SHMC_WUR int shmc_get_or_load(shmc_t *h, const void *key,
+                                          size_t klen, void *buf,
+                                          size_t bufsize, size_t *vlen);
 
 /**
  * @brief Store key -> value through the daemon.

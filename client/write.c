@@ -121,6 +121,7 @@ read_reply(shmc_t *h, const unsigned char *req, uint32_t id, int *fd_out,
             return -ENOMEM;
         dst = (unsigned char *)*text;
         dst[blen] = '\0';
+        h->text_len = blen;
     }
     rc = recv_all(h->sock, dst, blen, fd_out);
     if (rc != 0) {
@@ -334,6 +335,47 @@ call(shmc_t *h, uint8_t op, const void *key, size_t klen, const void *val,
      size_t vlen, uint32_t ttl_s)
 {
     return call_key(h, op, key, klen, val, vlen, ttl_s, 0, NULL);
+}
+
+/* Look up, and on a miss have the table's loader fetch the value (see
+ * shmcache.h). */
+SHMC_EXPORT int
+shmc_get_or_load(shmc_t *h, const void *key, size_t klen, void *buf,
+                 size_t bufsize, size_t *vlen)
+{
+    char *body = NULL;
+    uint32_t flags, n;
+    int rc;
+
+    rc = shmc_get(h, key, klen, buf, bufsize, vlen);
+    if (rc != SHMC_ENOTFOUND)
+        return rc;
+    if (h->socket_path == NULL)
+        return SHMC_EREADONLY;
+    /* LOAD answers as GET does: flags, expiry, length, value. */
+    pthread_mutex_lock(&h->lock);
+    rc = conn_call_locked(h, PROTO_OP_LOAD, key, klen, NULL, 0, 0, 0, NULL,
+                          NULL, &body);
+    if (rc == 0 &&
+        (h->text_len < 16 ||
+         (n = proto_get32((unsigned char *)body + 12)) != h->text_len - 16))
+        rc = SHMC_EPROTO;
+    pthread_mutex_unlock(&h->lock);
+    if (rc != 0) {
+        free(body);
+        return rc;
+    }
+    flags = proto_get32((unsigned char *)body);
+    if (vlen != NULL)
+        *vlen = n;
+    if (flags & FMT_ENTRY_NEGATIVE)
+        rc = SHMC_ENEGATIVE;
+    else if (n > bufsize)
+        rc = SHMC_ERANGE;
+    else if (n > 0)
+        memcpy(buf, body + 16, n);
+    free(body);
+    return rc;
 }
 
 /* Store key -> value (see shmcache.h). */

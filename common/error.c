@@ -46,6 +46,10 @@ error_str(int err)
         return "value is not a decimal number";
     case SHMC_EREADONLY:
         return "handle opened from a file: writes go through the daemon";
+    case SHMC_ENOLOADER:
+        return "the table has no loader";
+    case SHMC_ELOADER:
+        return "the table's loader failed";
     }
     if (err < 0 && err > SHMC_ENOTFOUND)
         return strerror(-err);

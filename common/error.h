@@ -29,8 +29,10 @@
 #define SHMC_ENOTABLE (-1011)
 #define SHMC_ENOTNUM (-1012)
 #define SHMC_EREADONLY (-1013)
+#define SHMC_ENOLOADER (-1014)
+#define SHMC_ELOADER (-1015)
 
-#define SHMC_ELAST SHMC_EREADONLY
+#define SHMC_ELAST SHMC_ELOADER
 
 const char *error_str(int err);
 

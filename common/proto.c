@@ -115,6 +115,7 @@ proto_decode(const unsigned char *frame, size_t len, struct proto_req *r)
         break;
     case PROTO_OP_DELETE:
     case PROTO_OP_GET:
+    case PROTO_OP_LOAD:
         take_table(&c, r);
         take_key(&c, r);
         break;
@@ -249,6 +250,7 @@ proto_request(unsigned char *buf, size_t size, uint8_t op, uint32_t id,
     case PROTO_OP_REPLACE:
     case PROTO_OP_DELETE:
     case PROTO_OP_GET:
+    case PROTO_OP_LOAD:
     case PROTO_OP_TOUCH:
     case PROTO_OP_SETNEG:
     case PROTO_OP_INCR:

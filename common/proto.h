@@ -41,6 +41,7 @@ enum proto_op {
     PROTO_OP_FLUSH = 0x19,   /* T */
     PROTO_OP_SYNC = 0x1a,    /* T */
     PROTO_OP_BATCH = 0x1b,   /* T u32 count, count x item */
+    PROTO_OP_LOAD = 0x1c,    /* T K: GET, and on a miss the table's loader */
     PROTO_OP_STATS = 0x20,   /* T (empty name: every table) */
     PROTO_OP_LIST = 0x21,    /* (empty) */
     PROTO_OP_OPEN = 0x22,    /* T */

@@ -42,6 +42,7 @@
 #include "daemon.h"
 #include "error.h"
 #include "guard.h"
+#include "loader.h"
 #include "log.h"
 #include "proto.h"
 
@@ -145,6 +146,22 @@ table_json(const struct dtable *t)
         o = NULL;
     }
     json_decref(more);
+    if (o != NULL && t->cfg.loader.type != LOADER_NONE) {
+        const struct loader_stats *l = &t->lstats;
+        json_object_set_new(
+            o, "loader",
+            json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+                      "s:I}",
+                      "type", "exec", "calls", (json_int_t)l->calls, "merged",
+                      (json_int_t)l->merged, "values", (json_int_t)l->values,
+                      "negatives", (json_int_t)l->negatives, "errors",
+                      (json_int_t)l->errors, "timeouts",
+                      (json_int_t)l->timeouts, "refused",
+                      (json_int_t)l->refused, "latency_ms_total",
+                      (json_int_t)l->latency_ms_total, "latency_ms_max",
+                      (json_int_t)l->latency_ms_max, "running",
+                      (json_int_t)l->running, "queued", (json_int_t)l->queued));
+    }
     return o;
 }
 
@@ -217,8 +234,9 @@ do_list(struct daemon *d, const struct proto_req *r, struct evbuffer *out)
     reply_json(out, r, arr);
 }
 
-/* GET over the socket: flags, expiry, value. */
-static void
+/* GET over the socket: flags, expiry, value.  For a LOAD, a miss is not
+ * answered: returns SHMC_ENOTFOUND for the caller to load; else 0. */
+static int
 do_get(struct dtable *t, const struct proto_req *r, struct evbuffer *out,
        uint64_t now)
 {
@@ -235,11 +253,13 @@ do_get(struct dtable *t, const struct proto_req *r, struct evbuffer *out,
         if (buf == NULL) {
             command_reply(out, r->op | PROTO_REPLY, r->id, -ENOMEM, NULL, 0,
                           NULL, 0);
-            return;
+            return 0;
         }
         rc = table_lookup(&t->st->view, r->key, r->klen, buf, hit.vlen, now,
                           &hit);
     }
+    if (rc == SHMC_ENOTFOUND && r->op == PROTO_OP_LOAD)
+        return rc;
     if (rc == SHMC_ENEGATIVE)
         rc = 0; /* reported through the flags */
     proto_put32(meta, hit.flags);
@@ -252,6 +272,7 @@ do_get(struct dtable *t, const struct proto_req *r, struct evbuffer *out,
         command_reply(out, r->op | PROTO_REPLY, r->id, rc, NULL, 0, NULL, 0);
     if (buf != small)
         free(buf);
+    return 0;
 }
 
 /* INCR/DECR on a decimal value (memcached's rules: decr stops at 0,
@@ -389,6 +410,15 @@ table_op(struct daemon *d, struct peer *p, struct dtable *t,
     case PROTO_OP_GET:
         do_get(t, r, out, now);
         return 0;
+    case PROTO_OP_LOAD:
+        if (do_get(t, r, out, now) == 0)
+            return 0; /* a hit, or an error: answered */
+        rc = loader_request(d, t, r->key, r->klen, p, r->id);
+        if (rc == 0) {
+            p->waiting = 1; /* answered through control_resume() */
+            return 0;
+        }
+        break;
     case PROTO_OP_INCR:
     case PROTO_OP_DECR:
         do_arith(t, r, out, now);
@@ -505,7 +535,8 @@ command_dispatch(struct daemon *d, struct peer *p, const unsigned char *frame,
         command_reply(out, rop, r.id, SHMC_ENOTABLE, NULL, 0, NULL, 0);
         return 0;
     }
-    if (r.op == PROTO_OP_GET || r.op == PROTO_OP_OPEN || r.op == PROTO_OP_HINTS
+    if (r.op == PROTO_OP_GET || r.op == PROTO_OP_LOAD ||
+                r.op == PROTO_OP_OPEN || r.op == PROTO_OP_HINTS
             ? !may_read(d, p, t)
             : !may_write(d, p, t)) {
         d->stats.denied++;

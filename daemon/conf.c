@@ -53,7 +53,21 @@ struct loader {
     size_t errlen;
 };
 
-enum ftype { F_U32, F_U64, F_STR, F_LEVEL, F_MODE, F_OCTAL, F_GID, F_IDS };
+enum ftype {
+    F_U32,
+    F_U64,
+    F_STR,
+    F_LEVEL,
+    F_MODE,
+    F_OCTAL,
+    F_GID,
+    F_IDS,
+    F_LOADER, /* a table's "loader" object */
+    F_LTYPE,  /* its "type" */
+    F_ARGV,   /* its "command" */
+    F_USER,   /* its "user" */
+    F_KEYVIA, /* its "key" */
+};
 
 struct field {
     const char *name;
@@ -99,6 +113,19 @@ static const struct field table_fields[] = {
     {"write_gids", F_IDS, T(write_gids), 0, UINT32_MAX - 1, 0},
     {"read_uids", F_IDS, T(read_uids), 0, UINT32_MAX - 1, 0},
     {"read_gids", F_IDS, T(read_gids), 0, UINT32_MAX - 1, 0},
+    {"loader", F_LOADER, T(loader), 0, 0, 0},
+};
+
+#define L(f) offsetof(struct conf_loader, f)
+
+static const struct field loader_fields[] = {
+    {"type", F_LTYPE, L(type), 0, 0, 0},
+    {"command", F_ARGV, L(argv), 0, 0, 0},
+    {"user", F_USER, L(user), 0, 0, 0},
+    {"key", F_KEYVIA, L(key_in_argv), 0, 0, 0},
+    {"timeout_ms", F_U32, L(timeout_ms), 10, 3600000, 0},
+    {"max_running", F_U32, L(max_running), 1, 1024, 0},
+    {"max_queued", F_U32, L(max_queued), 0, 1000000, 0},
 };
 
 /*
@@ -263,6 +290,9 @@ limit_text(uint64_t v, int size, char *buf, size_t len)
     return buf;
 }
 
+static int load_loader(struct loader *l, const char *path, json_t *v,
+                       struct conf_loader *ld);
+
 /* Store one JSON value into dst as field f says; path is for errors. */
 static int
 set_field(struct loader *l, const char *path, const struct field *f, json_t *v,
@@ -357,6 +387,60 @@ set_field(struct loader *l, const char *path, const struct field *f, json_t *v,
             return fail(l, path, "\"%s\" must be a group id, or -1", f->name);
         *(int64_t *)d = json_integer_value(v);
         return 0;
+    case F_LOADER:
+        return load_loader(l, path, v, (struct conf_loader *)d);
+    case F_LTYPE:
+        s = json_is_string(v) ? json_string_value(v) : "";
+        if (strcmp(s, "exec") != 0)
+            return fail(l, path, "\"%s\" must be \"exec\"", f->name);
+        *(int *)d = LOADER_EXEC;
+        return 0;
+    case F_KEYVIA:
+        s = json_is_string(v) ? json_string_value(v) : "";
+        if (strcmp(s, "stdin") != 0 && strcmp(s, "argv") != 0)
+            return fail(l, path, "\"%s\" must be \"stdin\" or \"argv\"",
+                        f->name);
+        *(int *)d = strcmp(s, "argv") == 0;
+        return 0;
+    case F_USER:
+        if (!json_is_string(v) || json_string_length(v) == 0 ||
+            json_string_length(v) >= sizeof(((struct conf_loader *)0)->user))
+            return fail(l, path, "\"%s\" must be a user name of 1-%zu bytes",
+                        f->name, sizeof(((struct conf_loader *)0)->user) - 1);
+        snprintf((char *)d, sizeof(((struct conf_loader *)0)->user), "%s",
+                 json_string_value(v));
+        return 0;
+    case F_ARGV: {
+        struct conf_loader *ld =
+            (struct conf_loader *)(d - offsetof(struct conf_loader, argv));
+        size_t used = 0, n;
+        if (!json_is_array(v) || json_array_size(v) == 0 ||
+            json_array_size(v) > CONF_ARGV_MAX)
+            return fail(l, path,
+                        "\"%s\" must be an array of 1-%d strings: the "
+                        "program (an absolute path) and its arguments",
+                        f->name, CONF_ARGV_MAX);
+        for (i = 0; i < json_array_size(v); i++) {
+            json_t *e = json_array_get(v, i);
+            if (!json_is_string(e) ||
+                strlen(json_string_value(e)) != json_string_length(e))
+                return fail(l, path, "\"%s\" item %zu is not a string", f->name,
+                            i);
+            n = json_string_length(e) + 1;
+            if (used + n > CONF_ARGV_BYTES)
+                return fail(l, path, "\"%s\" is longer than %d bytes", f->name,
+                            CONF_ARGV_BYTES);
+            memcpy((char *)d + used, json_string_value(e), n);
+            used += n;
+        }
+        if (((char *)d)[0] != '/')
+            return fail(l, path,
+                        "\"%s\" must start with an absolute path, not "
+                        "\"%s\"",
+                        f->name, (char *)d);
+        ld->argc = (uint32_t)json_array_size(v);
+        return 0;
+    }
     case F_IDS: {
         struct conf_ids *ids = (struct conf_ids *)d;
         if (!json_is_array(v) || json_array_size(v) > CONF_ACL_MAX)
@@ -378,6 +462,33 @@ set_field(struct loader *l, const char *path, const struct field *f, json_t *v,
 }
 
 /* Apply every key of obj through the field table fields[n]. */
+static int apply(struct loader *l, const char *prefix, json_t *obj,
+                 const struct field *fields, size_t n, void *dst);
+
+/* A table's "loader" object. */
+static int
+load_loader(struct loader *l, const char *path, json_t *v,
+            struct conf_loader *ld)
+{
+    if (!json_is_object(v))
+        return fail(l, path, "\"loader\" must be an object");
+    memset(ld, 0, sizeof(*ld));
+    snprintf(ld->user, sizeof(ld->user), "nobody");
+    ld->timeout_ms = 5000;
+    ld->max_running = 4;
+    ld->max_queued = 1024;
+    if (apply(l, path, v, loader_fields,
+              sizeof(loader_fields) / sizeof(loader_fields[0]), ld) != 0)
+        return -1;
+    if (ld->type != LOADER_EXEC)
+        return fail(l, path, "\"loader\" needs a \"type\" (\"exec\")");
+    if (ld->argc == 0)
+        return fail(l, path,
+                    "an \"exec\" loader needs a \"command\": the program "
+                    "and its arguments");
+    return 0;
+}
+
 static int
 apply(struct loader *l, const char *prefix, json_t *obj,
       const struct field *fields, size_t n, void *dst)

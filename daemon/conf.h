@@ -19,6 +19,23 @@ struct conf_ids {
     size_t n;
 };
 
+#define CONF_ARGV_BYTES 1024
+#define CONF_ARGV_MAX 32
+
+enum conf_loader_type { LOADER_NONE, LOADER_EXEC };
+
+/* A table's loader (loader.c): what runs on a LOAD of a missing key. */
+struct conf_loader {
+    int type;                   /* enum conf_loader_type */
+    char argv[CONF_ARGV_BYTES]; /* exec: the command, NUL-separated */
+    uint32_t argc;
+    char user[64];        /* run as this user when the daemon is root */
+    int key_in_argv;      /* 1: key as the last argument; 0: on stdin */
+    uint32_t timeout_ms;  /* a load still running then is killed */
+    uint32_t max_running; /* loads of this table at once */
+    uint32_t max_queued;  /* distinct keys waiting for a free slot */
+};
+
 struct conf_table {
     char name[PROTO_TABLE_MAX + 1];
     int disk; /* 0 memory (runtime dir), 1 disk (state dir) */
@@ -34,6 +51,7 @@ struct conf_table {
     int64_t file_gid; /* -1: leave the daemon's group */
     struct conf_ids write_uids, write_gids, read_uids, read_gids;
     int read_any; /* both read lists empty: anyone may open it */
+    struct conf_loader loader;
 };
 
 struct conf {

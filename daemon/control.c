@@ -33,6 +33,7 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,7 @@
 #include "daemon.h"
 #include "error.h"
 #include "fdpass.h"
+#include "loader.h"
 #include "log.h"
 #include "proto.h"
 
@@ -124,7 +126,7 @@ read_tv(const struct conn *c, struct timeval *tv)
 static int
 frame_overdue(struct conn *c)
 {
-    int waiting = !c->closing && c->nfdq < FDQ_MAX &&
+    int waiting = !c->closing && !c->peer.waiting && c->nfdq < FDQ_MAX &&
                   evbuffer_get_length(c->out) <= c->d->conf->max_output_bytes &&
                   evbuffer_get_length(c->in) > 0;
 
@@ -177,6 +179,8 @@ conn_free(struct conn *c)
     if (c->next)
         c->next->prev = c->prev;
     d->nconns--;
+    if (c->peer.waiting)
+        loader_forget(d, &c->peer);
     for (i = 0; i < c->nfdq; i++)
         close(c->fdq[i].fd);
     if (c->peer.rx_fd >= 0)
@@ -245,7 +249,7 @@ conn_update(struct conn *c)
 {
     struct timeval tv;
     size_t pending = evbuffer_get_length(c->out);
-    int want_read = !c->closing && !c->eof &&
+    int want_read = !c->closing && !c->eof && !c->peer.waiting &&
                     pending <= c->d->conf->max_output_bytes &&
                     c->nfdq < FDQ_MAX;
 
@@ -270,7 +274,7 @@ conn_process(struct conn *c)
     uint32_t len, id;
     int fd, rc;
 
-    while (!c->closing && c->nfdq < FDQ_MAX &&
+    while (!c->closing && !c->peer.waiting && c->nfdq < FDQ_MAX &&
            evbuffer_get_length(c->out) <= d->conf->max_output_bytes &&
            evbuffer_copyout(c->in, hdr, PROTO_HDR) == PROTO_HDR) {
         len = proto_get32(hdr);
@@ -340,7 +344,8 @@ conn_process(struct conn *c)
 static int
 conn_finished(const struct conn *c)
 {
-    return evbuffer_get_length(c->out) == 0 && (c->closing || c->eof);
+    return !c->peer.waiting && evbuffer_get_length(c->out) == 0 &&
+           (c->closing || c->eof);
 }
 
 /*
@@ -488,6 +493,29 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
     }
     conn_update(c);
     shed(c->d);
+}
+
+/*
+ * A LOAD's result (loader.c): queue the reply the connection waits for and
+ * carry on with the requests that came after it.
+ */
+void
+control_resume(struct daemon *d, struct peer *p, uint32_t id, int status,
+               const void *a, size_t alen, const void *b, size_t blen)
+{
+    struct conn *c =
+        (struct conn *)(void *)((char *)p - offsetof(struct conn, peer));
+
+    command_reply(c->out, PROTO_OP_LOAD | PROTO_REPLY, id, status, a, alen, b,
+                  blen);
+    p->waiting = 0;
+    conn_process(c);
+    if (conn_finished(c)) {
+        conn_free(c);
+        return;
+    }
+    conn_update(c);
+    shed(d);
 }
 
 /* Accepting again after a pause for lack of descriptors. */

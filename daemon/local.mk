@@ -25,6 +25,7 @@ daemon_shmcached_SOURCES = \
 	daemon/tables.c daemon/tables.h \
 	daemon/guard.c daemon/guard.h \
 	daemon/hints.c daemon/hints.h \
+	daemon/loader.c daemon/loader.h \
 	daemon/pidfile.c daemon/pidfile.h \
 	daemon/control.c \
 	daemon/command.c

@@ -44,6 +44,7 @@
 #include "daemon.h"
 #include "error.h"
 #include "guard.h"
+#include "loader.h"
 #include "log.h"
 #include "notify.h"
 #include "pidfile.h"
@@ -331,6 +332,7 @@ reload_cb(evutil_socket_t sig, short what, void *arg)
             t->cfg.read_uids = nt->read_uids;
             t->cfg.read_gids = nt->read_gids;
             t->cfg.read_any = nt->read_any;
+            t->cfg.loader = nt->loader;
             t->cfg.live_hwm_pct = nt->live_hwm_pct;
         } else {
             t->cfg = *nt;
@@ -612,6 +614,11 @@ main(int argc, char **argv)
     event_add(ev[0], NULL);
     event_add(ev[1], NULL);
     event_add(ev[2], NULL);
+    if (loader_init(&D) != 0) {
+        log_err("main: cannot watch SIGCHLD for loaders");
+        status = EX_SOFTWARE_;
+        goto out;
+    }
     arm_timers(D.conf);
     if (wd > 0) {
         tv.tv_sec = (time_t)(wd / 2 / 1000000);
@@ -636,6 +643,7 @@ main(int argc, char **argv)
 
 out:
     detach_done(ready_fd, status);
+    loader_shutdown(&D);
     control_shutdown(&D);
     for (i = 0; i < 6; i++)
         if (ev[i] != NULL)

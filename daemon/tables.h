@@ -9,13 +9,15 @@
 
 #include "conf.h"
 #include "hints.h"
+#include "loader.h"
 #include "store.h"
 
 struct dtable {
     struct conf_table cfg; /* settings in force (SIGHUP may change some) */
     struct store *st;
-    struct store *replaced; /* old file, retired once the socket listens */
-    struct hints hints;     /* readers' hit hints (hints.c) */
+    struct store *replaced;     /* old file, retired once the socket listens */
+    struct hints hints;         /* readers' hit hints (hints.c) */
+    struct loader_stats lstats; /* loader.c */
     char path[PATH_MAX];
 };
 

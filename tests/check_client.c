@@ -665,7 +665,8 @@ START_TEST(test_errors)
     int codes[] = {SHMC_ENOTFOUND, SHMC_ENEGATIVE, SHMC_ERANGE,   SHMC_EBUSY,
                    SHMC_ECORRUPT,  SHMC_EVERSION,  SHMC_ERETIRED, SHMC_EEXISTS,
                    SHMC_ETOOBIG,   SHMC_ENOSPACE,  SHMC_EPROTO,   SHMC_ENOTABLE,
-                   SHMC_ENOTNUM,   SHMC_EREADONLY};
+                   SHMC_ENOTNUM,   SHMC_EREADONLY, SHMC_ENOLOADER,
+                   SHMC_ELOADER};
     size_t i, j, n;
 
     ck_assert_int_eq(shmc_open(d.sock, "nosuch", 0, &h), SHMC_ENOTABLE);

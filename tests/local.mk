@@ -34,7 +34,7 @@ check_PROGRAMS += tests/check_format tests/check_hash tests/check_entry \
 	tests/check_seqlock \
 	tests/check_table tests/check_torture tests/check_hostile \
 	tests/check_proto tests/check_daemon tests/check_client \
-	tests/check_persist
+	tests/check_persist tests/check_loader
 TESTS += $(check_PROGRAMS)
 
 tests_check_format_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
@@ -61,6 +61,8 @@ tests_check_client_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) -pthread
 tests_check_client_LDADD = client/libshmcache.la $(TEST_LIBS) -lpthread
 tests_check_persist_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_persist_LDADD = client/libshmcache.la $(TEST_LIBS)
+tests_check_loader_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) -pthread
+tests_check_loader_LDADD = client/libshmcache.la $(TEST_LIBS) -lpthread
 tests_check_daemon_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_daemon_LDADD = $(TEST_LIBS)
 

@@ -1,0 +1,593 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * loader.c -- read-through with merged misses.
+ *
+ * A table may name a loader (shmcached.json(5), "loader").  A LOAD of a
+ * key the table lacks joins the run already under way for that key, or
+ * starts one: so the loader runs once for a key however many clients miss
+ * it at once (nginx's proxy_cache_lock, unscd's shared lookups).  The
+ * result is stored with the table's TTLs -- a value, or a negative entry
+ * when the loader says the key does not exist -- and every waiting
+ * connection gets its reply; later readers hit the table lock-free.
+ *
+ * An "exec" loader is a program run as a child process: never in the
+ * daemon's address space, so one that crashes, hangs or leaks cannot take
+ * the daemon down.  The key goes on its stdin (or as its last argument),
+ * the value comes on its stdout; exit status 0 = the value, 1 = no such
+ * key (negative entry), anything else = an error, nothing stored.  It runs
+ * in a session of its own, as the configured user when the daemon is
+ * root, with stdin/stdout pipes and the daemon's stderr, and nothing else
+ * open.  A run still going at timeout_ms is killed with its whole process
+ * group.  At most max_running runs per table at once; further keys wait
+ * in order, at most max_queued of them, then LOADs are refused (EBUSY).
+ *
+ * Nothing here blocks the event loop: the child's stdout is read as it
+ * becomes readable, children are reaped on SIGCHLD, and the connection
+ * that waits simply reads no further requests until its reply is queued
+ * (control.c), so pipelined replies keep their order.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "error.h"
+#include "guard.h"
+#include "loader.h"
+#include "log.h"
+#include "proto.h"
+#include "tables.h"
+
+#define READ_CHUNK 65536
+
+/* A connection waiting for a load's result. */
+struct waiter {
+    struct waiter *next;
+    struct peer *peer;
+    uint32_t id;
+};
+
+/* One key being loaded (or waiting for a free slot of its table). */
+struct load {
+    struct load *prev, *next;
+    struct daemon *d;
+    struct dtable *t;
+    unsigned char *key;
+    size_t klen;
+    struct waiter *waiters, **tail;
+    pid_t pid;  /* 0: queued, not started */
+    int out_fd; /* the child's stdout, or -1 once at EOF */
+    struct event *rev, *timer;
+    unsigned char *val;
+    size_t vlen, cap;
+    int exited, status; /* from waitpid() */
+    int timed_out, too_big;
+    uint64_t started_ms;
+};
+
+static struct load *loads; /* every load, oldest first */
+static struct event *sigchld_ev;
+
+static uint64_t
+mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static struct load *
+find_load(const struct dtable *t, const void *key, size_t klen)
+{
+    struct load *l;
+
+    for (l = loads; l != NULL; l = l->next)
+        if (l->t == t && l->klen == klen && memcmp(l->key, key, klen) == 0)
+            return l;
+    return NULL;
+}
+
+static void start_next(struct daemon *d, struct dtable *t);
+
+/* Unlink and free a load (its child already reaped or never started). */
+static void
+load_free(struct load *l)
+{
+    struct waiter *w, *next;
+
+    if (l->prev)
+        l->prev->next = l->next;
+    else
+        loads = l->next;
+    if (l->next)
+        l->next->prev = l->prev;
+    for (w = l->waiters; w != NULL; w = next) {
+        next = w->next;
+        free(w);
+    }
+    if (l->rev != NULL)
+        event_free(l->rev);
+    if (l->timer != NULL)
+        event_free(l->timer);
+    if (l->out_fd >= 0)
+        close(l->out_fd);
+    free(l->val);
+    free(l->key);
+    free(l);
+}
+
+/* Store the result with the table's TTLs, the mapping guarded (a file cut
+ * under us faults; the table is then replaced).  0 or an error code. */
+static int
+store_result(struct load *l, int negative, uint64_t now)
+{
+    struct dtable *t = l->t;
+    uint32_t ttl = negative ? t->cfg.negative_ttl_s : t->cfg.default_ttl_s;
+    struct guard g;
+    int rc;
+
+    if (sigsetjmp(g.env, 0) != 0) {
+        tables_faulted(t);
+        return SHMC_ECORRUPT;
+    }
+    guard_arm(&g, t->st->base, t->st->size);
+    rc = store_set(t->st, l->key, l->klen, negative ? NULL : l->val,
+                   negative ? 0 : l->vlen,
+                   ttl == 0 ? 0 : now + (uint64_t)ttl * 1000u,
+                   negative ? FMT_ENTRY_NEGATIVE : 0, STORE_SET, now);
+    guard_disarm(&g);
+    return rc;
+}
+
+/* The run is over (exited and its stdout closed, or killed): store, answer
+ * every waiter, free, and start the next queued key of the table. */
+static void
+finish(struct load *l)
+{
+    struct daemon *d = l->d;
+    struct dtable *t = l->t;
+    uint64_t now = table_now_ms(), took = mono_ms() - l->started_ms;
+    unsigned char meta[16];
+    struct waiter *w;
+    int status, negative = 0;
+
+    t->lstats.running--;
+    t->lstats.latency_ms_total += took;
+    if (took > t->lstats.latency_ms_max)
+        t->lstats.latency_ms_max = took;
+    if (l->timed_out) {
+        status = -ETIMEDOUT;
+        t->lstats.timeouts++;
+        log_warn("loader: timed out after %ums table=%s key=%.*s pid=%d",
+                 t->cfg.loader.timeout_ms, t->cfg.name,
+                 (int)(l->klen > 64 ? 64 : l->klen), (const char *)l->key,
+                 (int)l->pid);
+    } else if (l->too_big) {
+        status = SHMC_ETOOBIG;
+        t->lstats.errors++;
+        log_warn("loader: value over max_value_bytes %u table=%s pid=%d",
+                 t->cfg.max_value_bytes, t->cfg.name, (int)l->pid);
+    } else if (WIFEXITED(l->status) && WEXITSTATUS(l->status) <= 1) {
+        negative = WEXITSTATUS(l->status) == 1;
+        status = store_result(l, negative, now);
+        if (status == 0) {
+            if (negative)
+                t->lstats.negatives++;
+            else
+                t->lstats.values++;
+        } else {
+            t->lstats.errors++;
+        }
+    } else {
+        status = SHMC_ELOADER;
+        t->lstats.errors++;
+        if (WIFSIGNALED(l->status))
+            log_warn("loader: killed by signal %d table=%s pid=%d",
+                     WTERMSIG(l->status), t->cfg.name, (int)l->pid);
+        else
+            log_warn("loader: exit status %d table=%s pid=%d",
+                     WEXITSTATUS(l->status), t->cfg.name, (int)l->pid);
+    }
+    proto_put32(meta, negative ? FMT_ENTRY_NEGATIVE : 0);
+    proto_put64(meta + 4, 0);
+    proto_put32(meta + 12, negative ? 0 : (uint32_t)l->vlen);
+    /* Answer in arrival order; a waiter's connection may be freed by its
+     * resumption, so take each off the list first. */
+    while ((w = l->waiters) != NULL) {
+        l->waiters = w->next;
+        if (status == 0)
+            control_resume(d, w->peer, w->id, 0, meta, sizeof(meta),
+                           negative ? NULL : l->val, negative ? 0 : l->vlen);
+        else
+            control_resume(d, w->peer, w->id, status, NULL, 0, NULL, 0);
+        free(w);
+    }
+    load_free(l);
+    start_next(d, t);
+}
+
+/* Both halves of "done": the child exited, and its stdout is at EOF. */
+static void
+maybe_finish(struct load *l)
+{
+    if (l->exited && l->out_fd < 0)
+        finish(l);
+}
+
+static void
+kill_run(struct load *l)
+{
+    if (l->pid > 0 && !l->exited) {
+        kill(-l->pid, SIGKILL); /* its whole process group */
+        kill(l->pid, SIGKILL);
+    }
+}
+
+static void
+close_out(struct load *l)
+{
+    if (l->rev != NULL)
+        event_del(l->rev);
+    if (l->out_fd >= 0)
+        close(l->out_fd);
+    l->out_fd = -1;
+}
+
+/* The child's stdout is readable. */
+static void
+read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct load *l = arg;
+    size_t max = l->t->cfg.max_value_bytes;
+    ssize_t n;
+
+    (void)what;
+    for (;;) {
+        if (l->vlen == l->cap) {
+            size_t cap = l->cap ? l->cap * 2 : 4096;
+            unsigned char *nv;
+            if (cap > max + 1)
+                cap = max + 1;
+            if (cap <= l->vlen) { /* more than max_value_bytes */
+                l->too_big = 1;
+                kill_run(l);
+                close_out(l);
+                break;
+            }
+            if ((nv = realloc(l->val, cap)) == NULL) {
+                l->too_big = 1;
+                kill_run(l);
+                close_out(l);
+                break;
+            }
+            l->val = nv;
+            l->cap = cap;
+        }
+        n = read(fd, l->val + l->vlen, l->cap - l->vlen);
+        if (n > 0) {
+            l->vlen += (size_t)n;
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        close_out(l); /* EOF or error */
+        break;
+    }
+    maybe_finish(l);
+}
+
+/* timeout_ms passed. */
+static void
+timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct load *l = arg;
+
+    (void)fd;
+    (void)what;
+    l->timed_out = 1;
+    kill_run(l);
+    close_out(l);
+    maybe_finish(l); /* once reaped */
+}
+
+/* SIGCHLD: reap every child that is done. */
+static void
+sigchld_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct load *l;
+    pid_t pid;
+    int st;
+
+    (void)sig;
+    (void)what;
+    (void)arg;
+    while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+        for (l = loads; l != NULL; l = l->next)
+            if (l->pid == pid && !l->exited)
+                break;
+        if (l == NULL)
+            continue;
+        l->exited = 1;
+        l->status = st;
+        if (l->timed_out || l->too_big)
+            close_out(l);
+        maybe_finish(l);
+    }
+}
+
+/* In the child: become the loader (never returns). */
+static void
+exec_child(const struct dtable *t, int in_fd, int out_fd, const void *key,
+           size_t klen, uid_t uid, gid_t gid, int drop)
+{
+    const struct conf_loader *ld = &t->cfg.loader;
+    char *argv[CONF_ARGV_MAX + 2], keybuf[FMT_KEY_MAX + 1], envt[96];
+    char *envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin", envt, NULL};
+    const char *p = ld->argv;
+    sigset_t none;
+    uint32_t i;
+#ifndef HAVE_CLOSEFROM
+    int fd;
+#endif
+
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (i = 1; i < NSIG; i++)
+        signal((int)i, SIG_DFL);
+    setsid();
+    if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0)
+        _exit(126);
+#ifdef HAVE_CLOSEFROM
+    closefrom(3);
+#else
+    for (fd = 3; fd < 65536; fd++)
+        close(fd);
+#endif
+    if (drop && (setgroups(0, NULL) != 0 || setgid(gid) != 0 ||
+                 setuid(uid) != 0 || (uid != 0 && setuid(0) == 0)))
+        _exit(126);
+    if (chdir("/") != 0)
+        _exit(126);
+    for (i = 0; i < ld->argc; i++) {
+        argv[i] = (char *)p;
+        p += strlen(p) + 1;
+    }
+    if (ld->key_in_argv) {
+        memcpy(keybuf, key, klen);
+        keybuf[klen] = '\0';
+        argv[i++] = keybuf;
+    }
+    argv[i] = NULL;
+    snprintf(envt, sizeof(envt), "SHMCACHE_TABLE=%s", t->cfg.name);
+    execve(argv[0], argv, envp);
+    _exit(127);
+}
+
+/* Start a queued load's child.  0, or an error for its waiters. */
+static int
+spawn(struct load *l)
+{
+    const struct conf_loader *ld = &l->t->cfg.loader;
+    struct timeval tv = {(time_t)(ld->timeout_ms / 1000),
+                         (suseconds_t)(ld->timeout_ms % 1000) * 1000};
+    int in[2] = {-1, -1}, out[2] = {-1, -1}, drop = geteuid() == 0;
+    struct passwd *pw = NULL;
+    pid_t pid;
+
+    if (ld->key_in_argv && memchr(l->key, '\0', l->klen) != NULL)
+        return -EINVAL; /* no NUL in an argument */
+    if (drop && (pw = getpwnam(ld->user)) == NULL) {
+        log_err("loader: no user \"%s\" to run the loader of table=%s as",
+                ld->user, l->t->cfg.name);
+        return SHMC_ELOADER;
+    }
+    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) {
+        int e = -errno;
+        if (in[0] >= 0) {
+            close(in[0]);
+            close(in[1]);
+        }
+        return e;
+    }
+    pid = fork();
+    if (pid < 0) {
+        int e = -errno;
+        close(in[0]);
+        close(in[1]);
+        close(out[0]);
+        close(out[1]);
+        return e;
+    }
+    if (pid == 0)
+        exec_child(l->t, in[0], out[1], l->key, l->klen, pw ? pw->pw_uid : 0,
+                   pw ? pw->pw_gid : 0, drop);
+    close(in[0]);
+    close(out[1]);
+    /* The key fits the pipe's buffer (max_key_bytes <= 4096): one write,
+     * never blocking; then EOF. */
+    if (!ld->key_in_argv && write(in[1], l->key, l->klen) < 0)
+        log_info("loader: writing the key: %s", strerror(errno));
+    close(in[1]);
+    fcntl(out[0], F_SETFL, O_NONBLOCK);
+    l->pid = pid;
+    l->out_fd = out[0];
+    l->started_ms = mono_ms();
+    l->rev = event_new(l->d->base, out[0], EV_READ | EV_PERSIST, read_cb, l);
+    l->timer = evtimer_new(l->d->base, timer_cb, l);
+    if (l->rev == NULL || l->timer == NULL) {
+        kill_run(l);
+        close_out(l);
+        l->timed_out = 1; /* reaped on SIGCHLD, reported as failed */
+        return 0;
+    }
+    event_add(l->rev, NULL);
+    evtimer_add(l->timer, &tv);
+    l->t->lstats.calls++;
+    l->t->lstats.running++;
+    log_debug("loader: started table=%s pid=%d", l->t->cfg.name, (int)pid);
+    return 0;
+}
+
+/* Answer every waiter of a load that could not start, and drop it. */
+static void
+fail_load(struct load *l, int status)
+{
+    struct waiter *w;
+
+    l->t->lstats.errors++;
+    while ((w = l->waiters) != NULL) {
+        l->waiters = w->next;
+        control_resume(l->d, w->peer, w->id, status, NULL, 0, NULL, 0);
+        free(w);
+    }
+    load_free(l);
+}
+
+/* Start queued loads of t while it has free slots. */
+static void
+start_next(struct daemon *d, struct dtable *t)
+{
+    struct load *l, *next;
+    int rc;
+
+    (void)d;
+    for (l = loads; l != NULL && t->lstats.running < t->cfg.loader.max_running;
+         l = next) {
+        next = l->next;
+        if (l->t != t || l->pid != 0)
+            continue;
+        t->lstats.queued--;
+        if ((rc = spawn(l)) != 0)
+            fail_load(l, rc);
+    }
+}
+
+int
+loader_init(struct daemon *d)
+{
+    sigchld_ev = evsignal_new(d->base, SIGCHLD, sigchld_cb, NULL);
+    return sigchld_ev != NULL && evsignal_add(sigchld_ev, NULL) == 0 ? 0 : -1;
+}
+
+/*
+ * A LOAD of a key t lacks: join its run or start (or queue) one.  Returns
+ * 0 when p now waits (its reply comes through control_resume()), or an
+ * error to answer at once.
+ */
+int
+loader_request(struct daemon *d, struct dtable *t, const void *key, size_t klen,
+               struct peer *p, uint32_t id)
+{
+    struct waiter *w;
+    struct load *l;
+    int rc;
+
+    if (t->cfg.loader.type == LOADER_NONE)
+        return SHMC_ENOLOADER;
+    l = find_load(t, key, klen);
+    if (l != NULL) {
+        t->lstats.merged++;
+    } else {
+        if (t->lstats.running >= t->cfg.loader.max_running &&
+            t->lstats.queued >= t->cfg.loader.max_queued) {
+            t->lstats.refused++;
+            return SHMC_EBUSY;
+        }
+        l = calloc(1, sizeof(*l));
+        if (l == NULL || (l->key = malloc(klen)) == NULL) {
+            free(l);
+            return -ENOMEM;
+        }
+        memcpy(l->key, key, klen);
+        l->klen = klen;
+        l->d = d;
+        l->t = t;
+        l->out_fd = -1;
+        l->tail = &l->waiters;
+        /* Append: oldest first, so queued keys start in order. */
+        if (loads == NULL) {
+            loads = l;
+        } else {
+            struct load *last = loads;
+            while (last->next != NULL)
+                last = last->next;
+            last->next = l;
+            l->prev = last;
+        }
+        if (t->lstats.running < t->cfg.loader.max_running) {
+            if ((rc = spawn(l)) != 0) {
+                t->lstats.errors++;
+                load_free(l);
+                return rc;
+            }
+        } else {
+            t->lstats.queued++;
+        }
+    }
+    w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return -ENOMEM; /* a load without waiters still stores its result */
+    w->peer = p;
+    w->id = id;
+    *l->tail = w;
+    l->tail = &w->next;
+    return 0;
+}
+
+/* p's connection is going away: it waits for nothing any more.  (The load
+ * goes on; its result is stored for whoever asks next.) */
+void
+loader_forget(struct daemon *d, struct peer *p)
+{
+    struct waiter **pw, *w;
+    struct load *l;
+
+    (void)d;
+    for (l = loads; l != NULL; l = l->next) {
+        for (pw = &l->waiters; (w = *pw) != NULL;) {
+            if (w->peer == p) {
+                *pw = w->next;
+                free(w);
+            } else {
+                pw = &w->next;
+            }
+        }
+        l->tail = &l->waiters;
+        while (*l->tail != NULL)
+            l->tail = &(*l->tail)->next;
+    }
+}
+
+/* Stopping: kill every run, reap it, drop every load unanswered (the
+ * connections are closed next). */
+void
+loader_shutdown(struct daemon *d)
+{
+    struct load *l;
+
+    (void)d;
+    while ((l = loads) != NULL) {
+        if (l->pid > 0 && !l->exited) {
+            kill_run(l);
+            waitpid(l->pid, NULL, 0);
+        }
+        if (l->pid > 0)
+            l->t->lstats.running--;
+        load_free(l);
+    }
+    if (sigchld_ev != NULL) {
+        event_free(sigchld_ev);
+        sigchld_ev = NULL;
+    }
+}

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * loader.h -- read-through: a LOAD of a key missing from a table runs the
+ * table's loader once, however many clients ask meanwhile (loader.c).
+ */
+#ifndef SHMC_LOADER_H
+#define SHMC_LOADER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct daemon;
+struct dtable;
+struct peer;
+
+/* A table's loader counters (STATS "loader"). */
+struct loader_stats {
+    uint64_t calls;     /* loader runs started */
+    uint64_t merged;    /* LOADs that joined a run already under way */
+    uint64_t values;    /* runs that produced a value */
+    uint64_t negatives; /* runs that said "no such key" (exit 1) */
+    uint64_t errors;    /* runs that failed: bad exit, signal, too big */
+    uint64_t timeouts;  /* runs killed at timeout_ms */
+    uint64_t refused;   /* LOADs refused: max_queued keys already waiting */
+    uint64_t latency_ms_total, latency_ms_max;
+    uint32_t running, queued;
+};
+
+int loader_init(struct daemon *d);
+int loader_request(struct daemon *d, struct dtable *t, const void *key,
+                   size_t klen, struct peer *p, uint32_t id);
+void loader_forget(struct daemon *d, struct peer *p);
+void loader_shutdown(struct daemon *d);
+
+#endif /* SHMC_LOADER_H */

@@ -1,0 +1,380 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * check_loader.c -- read-through loaders (daemon/loader.c) through
+ * shmc_get_or_load(): values, negative entries, every way a loader can
+ * fail, a hang cut off at its timeout while others are served, misses of
+ * 200 threads in 8 processes merged into one run, and the queue bound.
+ *
+ * The loader is a shell script written into a directory of the test's
+ * own; it appends every key it is asked for to a log, so a test can count
+ * the runs.  When the suite runs as root, the daemon runs it as "nobody".
+ */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "shmcache.h"
+#include "testutil.h"
+
+static struct tdaemon d;
+static char dir[64], calls[128];
+
+static const char script[] = "#!/bin/sh\n"
+                             "key=$(cat)\n"
+                             "echo \"$key\" >>'%s'\n"
+                             "case \"$key\" in\n"
+                             "slow*) sleep 0.5; printf 'v:%%s' \"$key\" ;;\n"
+                             "missing*) exit 1 ;;\n"
+                             "fail*) exit 3 ;;\n"
+                             "crash*) kill -SEGV $$ ;;\n"
+                             "hang*) sleep 60 ;;\n"
+                             "big*) head -c 200000 /dev/zero ;;\n"
+                             "*) printf 'v:%%s' \"$key\" ;;\n"
+                             "esac\n";
+
+/* Write the loader and start a daemon whose table "t" uses it (extra is
+ * spliced into the loader object); table "plain" has none. */
+static void
+start(const char *extra)
+{
+    char path[128], *conf;
+    FILE *f;
+
+    snprintf(dir, sizeof(dir), "%s/shmc-loader.XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_int_eq(chmod(dir, 0755), 0);
+    snprintf(path, sizeof(path), "%s/runs", dir);
+    ck_assert_int_eq(mkdir(path, 0777), 0);
+    ck_assert_int_eq(chmod(path, 01777), 0);
+    snprintf(calls, sizeof(calls), "%s/runs/calls", dir);
+    snprintf(path, sizeof(path), "%s/loader.sh", dir);
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, script, calls);
+    fclose(f);
+    ck_assert_int_eq(chmod(path, 0755), 0);
+    ck_assert_int_ne(
+        asprintf(&conf,
+                 "{\"log_level\": \"err\", \"tables\": {"
+                 "\"t\": {\"size_bytes\": 4194304, \"max_value_bytes\": "
+                 "100000, \"loader\": {\"type\": \"exec\", \"command\": "
+                 "[\"%s\"], \"timeout_ms\": 1500%s%s}},"
+                 "\"plain\": {\"size_bytes\": 1048576, "
+                 "\"max_value_bytes\": 1000}}}",
+                 path, extra ? ", " : "", extra ? extra : ""),
+        -1);
+    ck_assert_msg(td_start(&d, conf, -1) == 0, "daemon did not start");
+    free(conf);
+}
+
+static void
+teardown(void)
+{
+    char cmd[128];
+
+    td_free(&d);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* How many times the loader ran for key (all keys: NULL). */
+static int
+runs_of(const char *key)
+{
+    char line[256];
+    int n = 0;
+    FILE *f = fopen(calls, "r");
+
+    if (f == NULL)
+        return 0;
+    while (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = '\0';
+        n += key == NULL || strcmp(line, key) == 0;
+    }
+    fclose(f);
+    return n;
+}
+
+/* A number from the table's "loader" stats. */
+static long long
+loader_stat(shmc_t *h, const char *name)
+{
+    char *json, pat[64], *p, *l;
+    long long v = -1;
+
+    ck_assert_int_eq(shmc_stats_json(h, SHMC_STATS_TABLE, &json), 0);
+    l = strstr(json, "\"loader\":");
+    snprintf(pat, sizeof(pat), "\"%s\":", name);
+    if (l != NULL && (p = strstr(l, pat)) != NULL)
+        v = strtoll(p + strlen(pat), NULL, 10);
+    free(json);
+    return v;
+}
+
+static int
+load(shmc_t *h, const char *key, char *buf, size_t size, size_t *n)
+{
+    return shmc_get_or_load(h, key, strlen(key), buf, size, n);
+}
+
+START_TEST(test_values_negatives_and_failures)
+{
+    char buf[64];
+    size_t n = 0;
+    shmc_t *h;
+
+    start(NULL);
+    ck_assert_int_eq(shmc_open(d.sock, "t", 0, &h), 0);
+    /* A miss runs the loader; the value is stored and then hits. */
+    ck_assert_int_eq(load(h, "k1", buf, sizeof(buf), &n), 0);
+    ck_assert_uint_eq(n, 4);
+    ck_assert_mem_eq(buf, "v:k1", 4);
+    ck_assert_int_eq(shmc_get(h, "k1", 2, buf, sizeof(buf), &n), 0);
+    ck_assert_int_eq(load(h, "k1", buf, sizeof(buf), &n), 0);
+    ck_assert_int_eq(runs_of("k1"), 1);
+    /* Exit 1: a negative entry, also for readers. */
+    ck_assert_int_eq(load(h, "missing1", buf, sizeof(buf), &n), SHMC_ENEGATIVE);
+    ck_assert_int_eq(shmc_get(h, "missing1", 8, buf, sizeof(buf), &n),
+                     SHMC_ENEGATIVE);
+    ck_assert_int_eq(load(h, "missing1", buf, sizeof(buf), &n), SHMC_ENEGATIVE);
+    ck_assert_int_eq(runs_of("missing1"), 1);
+    /* A value larger than the caller's buffer: ERANGE with its size. */
+    ck_assert_int_eq(load(h, "kk2", buf, 2, &n), SHMC_ERANGE);
+    ck_assert_uint_eq(n, 5);
+    /* Failures store nothing and are reported. */
+    ck_assert_int_eq(load(h, "fail1", buf, sizeof(buf), &n), SHMC_ELOADER);
+    ck_assert_int_eq(load(h, "crash1", buf, sizeof(buf), &n), SHMC_ELOADER);
+    ck_assert_int_eq(load(h, "big1", buf, sizeof(buf), &n), SHMC_ETOOBIG);
+    ck_assert_int_eq(shmc_get(h, "fail1", 5, buf, sizeof(buf), &n),
+                     SHMC_ENOTFOUND);
+    ck_assert_int_eq(load(h, "fail1", buf, sizeof(buf), &n), SHMC_ELOADER);
+    ck_assert_int_eq(runs_of("fail1"), 2);
+    /* The daemon serves on, and counts. */
+    ck_assert_int_eq(shmc_set(h, "after", 5, "x", 1, 0), 0);
+    ck_assert_int_eq(loader_stat(h, "calls"), 7);
+    ck_assert_int_eq(loader_stat(h, "values"), 2);
+    ck_assert_int_eq(loader_stat(h, "negatives"), 1);
+    ck_assert_int_eq(loader_stat(h, "errors"), 4);
+    ck_assert_int_eq(loader_stat(h, "running"), 0);
+    shmc_close(h);
+    /* A table without a loader says so; a file handle cannot load. */
+    ck_assert_int_eq(shmc_open(d.sock, "plain", 0, &h), 0);
+    ck_assert_int_eq(load(h, "k", buf, sizeof(buf), &n), SHMC_ENOLOADER);
+    shmc_close(h);
+}
+END_TEST
+
+struct setter {
+    const char *sock;
+    double took;
+    int rc;
+};
+
+static void *
+set_meanwhile(void *arg)
+{
+    struct setter *s = arg;
+    shmc_t *h;
+    double t0;
+
+    usleep(100000); /* the hanging load is under way */
+    s->rc = shmc_open(s->sock, "t", 0, &h);
+    if (s->rc != 0)
+        return NULL;
+    t0 = tu_now();
+    s->rc = shmc_set(h, "other", 5, "y", 1, 0);
+    s->took = tu_now() - t0;
+    shmc_close(h);
+    return NULL;
+}
+
+START_TEST(test_hanging_loader_is_killed_at_its_timeout)
+{
+    struct setter s = {0};
+    pthread_t th;
+    char buf[64];
+    size_t n;
+    shmc_t *h;
+    double t0, took;
+
+    start(NULL);
+    s.sock = d.sock;
+    ck_assert_int_eq(shmc_open(d.sock, "t", 0, &h), 0);
+    ck_assert_int_eq(pthread_create(&th, NULL, set_meanwhile, &s), 0);
+    t0 = tu_now();
+    ck_assert_int_eq(load(h, "hang1", buf, sizeof(buf), &n), -ETIMEDOUT);
+    took = tu_now() - t0;
+    pthread_join(th, NULL);
+    ck_assert_msg(took >= 1.4 && took < 5, "timed out after %.2f s", took);
+    /* Meanwhile another client was served at once. */
+    ck_assert_int_eq(s.rc, 0);
+    ck_assert_msg(s.took < 0.5, "a set took %.2f s during the hang", s.took);
+    ck_assert_int_eq(loader_stat(h, "timeouts"), 1);
+    /* The next load of that key runs the loader again. */
+    ck_assert_int_eq(load(h, "k2", buf, sizeof(buf), &n), 0);
+    shmc_close(h);
+}
+END_TEST
+
+/* Merged misses: 8 processes x 25 threads miss one key at once. */
+enum { PROCS = 8, THREADS = 25 };
+
+struct racer {
+    shmc_t *h;
+    pthread_barrier_t *go;
+    int ok;
+};
+
+static void *
+race(void *arg)
+{
+    struct racer *r = arg;
+    char buf[64];
+    size_t n = 0;
+
+    pthread_barrier_wait(r->go);
+    r->ok =
+        shmc_get_or_load(r->h, "slow-merged", 11, buf, sizeof(buf), &n) == 0 &&
+        n == 13 && memcmp(buf, "v:slow-merged", 13) == 0;
+    return NULL;
+}
+
+START_TEST(test_misses_of_many_clients_run_the_loader_once)
+{
+    int p[2], status, i, j, bad = 0;
+    pid_t pids[PROCS];
+    char go;
+    shmc_t *h;
+
+    start(NULL);
+    ck_assert_int_eq(pipe(p), 0);
+    for (i = 0; i < PROCS; i++) {
+        pids[i] = fork();
+        ck_assert_int_ge(pids[i], 0);
+        if (pids[i] == 0) {
+            struct racer rs[THREADS];
+            pthread_t th[THREADS];
+            pthread_barrier_t b;
+            int ok = 0;
+            close(p[1]);
+            if (shmc_open(d.sock, "t", 0, &h) != 0)
+                _exit(2);
+            pthread_barrier_init(&b, NULL, THREADS);
+            if (read(p[0], &go, 1) != 0) /* EOF: every process is ready */
+                _exit(3);
+            for (j = 0; j < THREADS; j++) {
+                rs[j] = (struct racer){h, &b, 0};
+                pthread_create(&th[j], NULL, race, &rs[j]);
+            }
+            for (j = 0; j < THREADS; j++) {
+                pthread_join(th[j], NULL);
+                ok += rs[j].ok;
+            }
+            _exit(ok == THREADS ? 0 : 1);
+        }
+    }
+    close(p[0]);
+    usleep(200000); /* every child has opened its handle */
+    close(p[1]);    /* go */
+    for (i = 0; i < PROCS; i++) {
+        ck_assert_int_eq(waitpid(pids[i], &status, 0), pids[i]);
+        bad += !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    ck_assert_int_eq(bad, 0);
+    ck_assert_int_eq(runs_of("slow-merged"), 1);
+    ck_assert_int_eq(shmc_open(d.sock, "t", 0, &h), 0);
+    ck_assert_int_eq(loader_stat(h, "calls"), 1);
+    ck_assert_int_ge(loader_stat(h, "merged"), 1);
+    shmc_close(h);
+}
+END_TEST
+
+struct loader_call {
+    const char *sock, *key;
+    int rc;
+};
+
+static void *
+load_in_thread(void *arg)
+{
+    struct loader_call *c = arg;
+    char buf[64];
+    size_t n;
+    shmc_t *h;
+
+    c->rc = shmc_open(c->sock, "t", 0, &h);
+    if (c->rc == 0) {
+        c->rc = load(h, c->key, buf, sizeof(buf), &n);
+        shmc_close(h);
+    }
+    return NULL;
+}
+
+/* One run at a time, one key waiting: a third key is refused, the queued
+ * one runs once the first is done. */
+START_TEST(test_queue_is_bounded)
+{
+    struct loader_call c[2] = {{NULL, "slow-a", -1}, {NULL, "slow-b", -1}};
+    pthread_t th[2];
+    char buf[64];
+    size_t n;
+    shmc_t *h;
+    int i;
+
+    start("\"max_running\": 1, \"max_queued\": 1");
+    for (i = 0; i < 2; i++) {
+        c[i].sock = d.sock;
+        ck_assert_int_eq(pthread_create(&th[i], NULL, load_in_thread, &c[i]),
+                         0);
+        usleep(100000); /* a starts, then b queues */
+    }
+    ck_assert_int_eq(shmc_open(d.sock, "t", 0, &h), 0);
+    ck_assert_int_eq(load(h, "slow-c", buf, sizeof(buf), &n), SHMC_EBUSY);
+    for (i = 0; i < 2; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_int_eq(c[i].rc, 0);
+    }
+    ck_assert_int_eq(loader_stat(h, "refused"), 1);
+    ck_assert_int_eq(loader_stat(h, "calls"), 2);
+    ck_assert_int_eq(load(h, "slow-c", buf, sizeof(buf), &n), 0);
+    shmc_close(h);
+}
+END_TEST
+
+static Suite *
+loader_suite(void)
+{
+    Suite *s = suite_create("loader");
+    TCase *tc = tcase_create("core");
+
+    tcase_add_checked_fixture(tc, NULL, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_values_negatives_and_failures);
+    tcase_add_test(tc, test_hanging_loader_is_killed_at_its_timeout);
+    tcase_add_test(tc, test_misses_of_many_clients_run_the_loader_once);
+    tcase_add_test(tc, test_queue_is_bounded);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    SRunner *sr = srunner_create(loader_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_ENV);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}
