@@ -624,7 +624,7 @@ accept_cb(evutil_socket_t lfd, short what, void *arg)
 static int
 bind_socket(struct daemon *d, char *err, size_t errlen)
 {
-    struct sockaddr_un sa;
+    struct sockaddr_un sa, tmp;
     struct stat st;
     int fd, probe;
 
@@ -658,17 +658,28 @@ bind_socket(struct daemon *d, char *err, size_t errlen)
         close(probe);
         unlink(d->socket_path);
     }
+    /* Bound under a temporary name and renamed into place once it
+     * listens: a client that sees the path can connect (between bind()
+     * and listen() it would be refused, which looks like no daemon). */
+    tmp = sa;
+    if ((size_t)snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%d",
+                         d->socket_path, (int)getpid()) >= sizeof(tmp.sun_path))
+        tmp = sa; /* no room for a suffix: bind the path itself */
+    unlink(tmp.sun_path);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-        listen(fd, 128) != 0) {
+    if (fd < 0 || bind(fd, (struct sockaddr *)&tmp, sizeof(tmp)) != 0 ||
+        listen(fd, 128) != 0 ||
+        /* Who may do what is decided per request from SO_PEERCRED. */
+        chmod(tmp.sun_path, 0666) != 0 ||
+        rename(tmp.sun_path, sa.sun_path) != 0) {
         int e = errno;
         snprintf(err, errlen, "listen on %s: %s", d->socket_path, strerror(e));
-        if (fd >= 0)
+        if (fd >= 0) {
             close(fd);
+            unlink(tmp.sun_path);
+        }
         return -e;
     }
-    /* Who may do what is decided per request from SO_PEERCRED. */
-    chmod(d->socket_path, 0666);
     return fd;
 }
 

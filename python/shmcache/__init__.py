@@ -17,15 +17,16 @@ several of which are also the built-in exception that fits: ``NotFound``
 (a ``KeyError``), ``NoDaemon`` (a ``ConnectionError``),
 ``PermissionDenied`` (a ``PermissionError``), ``TooBig`` and ``NotNumber``
 (``ValueError``), ``NoTable`` (a ``LookupError``), ``Exists``, ``Busy``,
-``Corrupt``, ``ReadOnly``.
+``Corrupt``, ``ReadOnly``, ``NoLoader``, ``LoaderError``, ``Timeout`` (a
+``TimeoutError``).
 """
 
 from ._shmcache import (  # noqa: F401
-    NEGATIVE, TTL_NEVER, Busy, Corrupt, Error, Exists, NoDaemon, NoTable,
-    NotFound, NotNumber, PermissionDenied, ReadOnly, TooBig,
-    library_version, strerror,
+    NEGATIVE, TTL_NEVER, Busy, Corrupt, Error, Exists, LoaderError,
+    NoDaemon, NoLoader, NoTable, NotFound, NotNumber, PermissionDenied,
+    ReadOnly, Timeout, TooBig, library_version, strerror,
     ENOTFOUND, ENEGATIVE, EBUSY, ECORRUPT, EVERSION, EEXISTS, ETOOBIG,
-    ENOSPACE, EPROTO, ENOTABLE, ENOTNUM, EREADONLY)
+    ENOSPACE, EPROTO, ENOTABLE, ENOTNUM, EREADONLY, ENOLOADER, ELOADER)
 from ._shmcache import Cache as _Cache
 
 __version__ = "0.1.0"
@@ -33,7 +34,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Cache", "NEGATIVE", "TTL_NEVER", "Error", "NotFound", "Exists",
     "TooBig", "NoDaemon", "PermissionDenied", "Busy", "Corrupt", "ReadOnly",
-    "NotNumber", "NoTable", "library_version", "strerror",
+    "NotNumber", "NoTable", "NoLoader", "LoaderError", "Timeout",
+    "library_version", "strerror",
 ]
 
 

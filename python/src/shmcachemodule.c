@@ -38,7 +38,8 @@ typedef struct {
 
 /* Exceptions, by result code. */
 static PyObject *Error, *NotFound, *Exists, *TooBig, *NoDaemon,
-    *PermissionDenied, *Busy, *Corrupt, *ReadOnly, *NotNumber, *NoTable;
+    *PermissionDenied, *Busy, *Corrupt, *ReadOnly, *NotNumber, *NoTable,
+    *NoLoader, *LoaderError, *Timeout;
 static PyObject *json_loads;
 static PyObject *Negative; /* the NEGATIVE singleton */
 
@@ -80,6 +81,16 @@ raise_rc(int rc, const char *what, PyObject *key)
     case SHMC_ENOTABLE:
         type = NoTable;
         break;
+    case SHMC_ENOLOADER:
+        type = NoLoader;
+        break;
+    case SHMC_ELOADER:
+        type = LoaderError;
+        break;
+    case -ETIMEDOUT:
+        type = Timeout;
+        os_errno = -rc;
+        break;
     case -ENOMEM:
         return PyErr_NoMemory();
     case -ENOENT:
@@ -87,7 +98,6 @@ raise_rc(int rc, const char *what, PyObject *key)
     case -ECONNRESET:
     case -EPIPE:
     case -ENOTCONN:
-    case -ETIMEDOUT:
         type = NoDaemon;
         os_errno = -rc;
         break;
@@ -482,6 +492,60 @@ Cache_get(CacheObject *self, PyObject *const *args, Py_ssize_t nargs,
         return v;
     Py_INCREF(dflt);
     return dflt;
+}
+
+PyDoc_STRVAR(get_or_load_doc,
+             "get_or_load(key, default=None) -> bytes\n\n"
+             "get(), and on a miss have the daemon run the table's loader\n"
+             "for the key (once, however many clients miss it at once) and\n"
+             "return its value; default when the loader says the key does\n"
+             "not exist.  Raises NoLoader, LoaderError, TimeoutError.");
+
+static PyObject *
+Cache_get_or_load(CacheObject *self, PyObject *args, PyObject *kw)
+{
+    static char *names[] = {"key", "default", NULL};
+    PyObject *key, *dflt = Py_None, *v;
+    const char *k;
+    Py_ssize_t klen;
+    size_t vlen = 0, cap = 65536;
+    char *tmp;
+    int rc;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|O:get_or_load", names, &key,
+                                     &dflt))
+        return NULL;
+    v = get_value(self, key, &rc); /* a hit: no round trip, GIL kept */
+    if (v != NULL || rc == 1)
+        return v;
+    if (rc == SHMC_ENEGATIVE) {
+        Py_INCREF(dflt);
+        return dflt;
+    }
+    if (bytes_of(key, &k, &klen, "key") < 0)
+        return NULL;
+    /* A miss: the daemon loads it, which may take a while. */
+    if ((tmp = PyMem_RawMalloc(cap)) == NULL)
+        return PyErr_NoMemory();
+    enter(self);
+    Py_BEGIN_ALLOW_THREADS rc =
+        shmc_get_or_load(self->h, k, (size_t)klen, tmp, cap, &vlen);
+    Py_END_ALLOW_THREADS leave(self);
+    if (rc == 0)
+        v = PyBytes_FromStringAndSize(tmp, (Py_ssize_t)vlen);
+    PyMem_RawFree(tmp);
+    if (rc == 0)
+        return v;
+    if (rc == SHMC_ERANGE) { /* stored now: read it as a hit */
+        v = get_value(self, key, &rc);
+        if (v != NULL || rc == 1)
+            return v;
+    }
+    if (rc == SHMC_ENEGATIVE) {
+        Py_INCREF(dflt);
+        return dflt;
+    }
+    return raise_rc(rc, "get_or_load", key);
 }
 
 PyDoc_STRVAR(lookup_doc,
@@ -1163,6 +1227,8 @@ static PyMethodDef Cache_methods[] = {
     {"get", (PyCFunction)(void (*)(void))Cache_get,
      METH_FASTCALL | METH_KEYWORDS, get_doc},
     {"lookup", (PyCFunction)Cache_lookup, METH_O, lookup_doc},
+    {"get_or_load", (PyCFunction)(void (*)(void))Cache_get_or_load,
+     METH_VARARGS | METH_KEYWORDS, get_or_load_doc},
     {"get_many", (PyCFunction)Cache_get_many, METH_O, get_many_doc},
     {"set", (PyCFunction)(void (*)(void))Cache_set,
      METH_VARARGS | METH_KEYWORDS, set_doc},
@@ -1367,7 +1433,17 @@ PyInit__shmcache(void)
                 with(PyExc_ValueError)) < 0 ||
         add_exc(m, &NoTable, "NoTable",
                 "The daemon has no table of that name (also a LookupError).",
-                with(PyExc_LookupError)) < 0)
+                with(PyExc_LookupError)) < 0 ||
+        add_exc(m, &NoLoader, "NoLoader",
+                "get_or_load(): the table has no "
+                "loader.",
+                with(NULL)) < 0 ||
+        add_exc(m, &LoaderError, "LoaderError",
+                "get_or_load(): the table's loader failed.", with(NULL)) < 0 ||
+        add_exc(m, &Timeout, "Timeout",
+                "No answer in time: the daemon, or a loader that ran past "
+                "its timeout (also a TimeoutError).",
+                with(PyExc_TimeoutError)) < 0)
         goto fail;
     Negative = PyObject_New(PyObject, &NegativeType);
     if (Negative == NULL)
@@ -1388,7 +1464,9 @@ PyInit__shmcache(void)
         PyModule_AddIntConstant(m, "EPROTO", SHMC_EPROTO) < 0 ||
         PyModule_AddIntConstant(m, "ENOTABLE", SHMC_ENOTABLE) < 0 ||
         PyModule_AddIntConstant(m, "ENOTNUM", SHMC_ENOTNUM) < 0 ||
-        PyModule_AddIntConstant(m, "EREADONLY", SHMC_EREADONLY) < 0)
+        PyModule_AddIntConstant(m, "EREADONLY", SHMC_EREADONLY) < 0 ||
+        PyModule_AddIntConstant(m, "ENOLOADER", SHMC_ENOLOADER) < 0 ||
+        PyModule_AddIntConstant(m, "ELOADER", SHMC_ELOADER) < 0)
         goto fail;
     return m;
 fail:

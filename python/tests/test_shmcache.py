@@ -28,8 +28,23 @@ CONF = {
                       "read_uids": [0], "write_uids": [0]},
         "disk": {"mode": "disk", "size_bytes": 1 << 20,
                  "max_value_bytes": 1000},
+        "loaded": {"size_bytes": 1 << 20, "max_value_bytes": 100000,
+                   "loader": {"type": "exec", "command": None,
+                              "timeout_ms": 700}},
     },
 }
+
+# The "loaded" table's loader: the value of k is "v:k".
+LOADER = """#!/bin/sh
+key=$(cat)
+case "$key" in
+missing*) exit 1 ;;
+fail*) exit 3 ;;
+hang*) sleep 30 ;;
+big*) head -c 70000 /dev/zero ;;
+*) printf 'v:%s' "$key" ;;
+esac
+"""
 
 
 class Daemon:
@@ -37,8 +52,14 @@ class Daemon:
         self.dir = tempfile.mkdtemp(prefix="shmcache-py.")
         os.chmod(self.dir, 0o755)  # the ACL test connects as nobody
         self.sock = os.path.join(self.dir, "run", "control.sock")
+        loader = os.path.join(self.dir, "loader.sh")
+        with open(loader, "w") as f:
+            f.write(LOADER)
+        os.chmod(loader, 0o755)
+        conf = json.loads(json.dumps(CONF))
+        conf["tables"]["loaded"]["loader"]["command"] = [loader]
         with open(os.path.join(self.dir, "conf.json"), "w") as f:
-            json.dump(CONF, f)
+            json.dump(conf, f)
         self.proc = None
         try:
             self.start()
@@ -289,7 +310,8 @@ def test_exceptions_for_the_daemon_and_tables(daemon, tmp_path):
         shmcache.NotFound, shmcache.Exists, shmcache.TooBig,
         shmcache.NoDaemon, shmcache.PermissionDenied, shmcache.Busy,
         shmcache.Corrupt, shmcache.ReadOnly, shmcache.NotNumber,
-        shmcache.NoTable))
+        shmcache.NoTable, shmcache.NoLoader, shmcache.LoaderError,
+        shmcache.Timeout))
     assert shmcache.strerror(shmcache.ENOTFOUND) == "key not found"
     assert shmcache.library_version() == shmcache.__version__
 
@@ -444,3 +466,26 @@ def test_default_socket_from_environment(daemon, monkeypatch):
         assert c[b"env"] == b"yes"
     with pytest.raises(shmcache.NoTable):
         shmcache.Cache()  # the table "default" does not exist here
+
+
+def test_get_or_load_runs_the_tables_loader(daemon):
+    with shmcache.Cache(daemon.sock, "loaded") as c:
+        assert c.get(b"k1") is None
+        assert c.get_or_load(b"k1") == b"v:k1"
+        assert c.get(b"k1") == b"v:k1"          # stored: a lock-free hit now
+        assert c.get_or_load("clé") == "v:clé".encode()
+        assert c.get_or_load(b"big1") == bytes(70000)   # over 64 KiB
+        assert c.get_or_load(b"missing1") is None
+        assert c.get_or_load(b"missing1", b"d") == b"d"
+        assert c.lookup(b"missing1") is shmcache.NEGATIVE
+        with pytest.raises(shmcache.LoaderError) as e:
+            c.get_or_load(b"fail1")
+        assert e.value.code == shmcache.ELOADER
+        with pytest.raises(TimeoutError) as e:
+            c.get_or_load(b"hang1")
+        assert isinstance(e.value, shmcache.Timeout)
+        loader = c.stats()["loader"]
+        assert loader["calls"] == 6 and loader["timeouts"] == 1
+    with shmcache.Cache(daemon.sock, "t") as c:
+        with pytest.raises(shmcache.NoLoader):
+            c.get_or_load(b"k")
