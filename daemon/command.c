@@ -152,7 +152,8 @@ table_json(const struct dtable *t)
             o, "loader",
             json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
                       "s:I}",
-                      "type", "exec", "calls", (json_int_t)l->calls, "merged",
+                      "type", t->cfg.loader.type == LOADER_NSS ? "nss" : "exec",
+                      "calls", (json_int_t)l->calls, "merged",
                       (json_int_t)l->merged, "values", (json_int_t)l->values,
                       "negatives", (json_int_t)l->negatives, "errors",
                       (json_int_t)l->errors, "timeouts",

@@ -67,6 +67,7 @@ enum ftype {
     F_ARGV,   /* its "command" */
     F_USER,   /* its "user" */
     F_KEYVIA, /* its "key" */
+    F_NSSDB,  /* its "database" */
 };
 
 struct field {
@@ -126,6 +127,7 @@ static const struct field loader_fields[] = {
     {"timeout_ms", F_U32, L(timeout_ms), 10, 3600000, 0},
     {"max_running", F_U32, L(max_running), 1, 1024, 0},
     {"max_queued", F_U32, L(max_queued), 0, 1000000, 0},
+    {"database", F_NSSDB, L(database), 0, 0, 0},
 };
 
 /*
@@ -391,9 +393,20 @@ set_field(struct loader *l, const char *path, const struct field *f, json_t *v,
         return load_loader(l, path, v, (struct conf_loader *)d);
     case F_LTYPE:
         s = json_is_string(v) ? json_string_value(v) : "";
-        if (strcmp(s, "exec") != 0)
-            return fail(l, path, "\"%s\" must be \"exec\"", f->name);
-        *(int *)d = LOADER_EXEC;
+        if (strcmp(s, "exec") != 0 && strcmp(s, "nss") != 0)
+            return fail(l, path, "\"%s\" must be \"exec\" or \"nss\"", f->name);
+        *(int *)d = strcmp(s, "nss") == 0 ? LOADER_NSS : LOADER_EXEC;
+        return 0;
+    case F_NSSDB:
+        s = json_is_string(v) ? json_string_value(v) : "";
+        if (strcmp(s, "passwd") != 0 && strcmp(s, "group") != 0 &&
+            strcmp(s, "hosts") != 0)
+            return fail(l, path,
+                        "\"%s\" must be \"passwd\", \"group\" or "
+                        "\"hosts\"",
+                        f->name);
+        snprintf((char *)d, sizeof(((struct conf_loader *)0)->database), "%s",
+                 s);
         return 0;
     case F_KEYVIA:
         s = json_is_string(v) ? json_string_value(v) : "";
@@ -480,8 +493,33 @@ load_loader(struct loader *l, const char *path, json_t *v,
     if (apply(l, path, v, loader_fields,
               sizeof(loader_fields) / sizeof(loader_fields[0]), ld) != 0)
         return -1;
-    if (ld->type != LOADER_EXEC)
-        return fail(l, path, "\"loader\" needs a \"type\" (\"exec\")");
+    if (ld->type == LOADER_NONE)
+        return fail(l, path,
+                    "\"loader\" needs a \"type\" (\"exec\" or \"nss\")");
+    if (ld->type == LOADER_NSS) {
+        /* Our helper (or "command", for tests), given the database; the
+         * key always comes on stdin. */
+        size_t used = 0, n;
+        uint32_t i;
+        if (ld->database[0] == '\0')
+            return fail(l, path,
+                        "an \"nss\" loader needs a \"database\": "
+                        "\"passwd\", \"group\" or \"hosts\"");
+        if (ld->argc == 0) {
+            snprintf(ld->argv, sizeof(ld->argv), "%s",
+                     PKGLIBEXECDIR "/shmcache-nss-load");
+            ld->argc = 1;
+        }
+        for (i = 0; i < ld->argc; i++)
+            used += strlen(ld->argv + used) + 1;
+        n = strlen(ld->database) + 1;
+        if (used + n > sizeof(ld->argv) || ld->argc >= CONF_ARGV_MAX)
+            return fail(l, path, "\"command\" is too long");
+        memcpy(ld->argv + used, ld->database, n);
+        ld->argc++;
+        ld->key_in_argv = 0;
+        return 0;
+    }
     if (ld->argc == 0)
         return fail(l, path,
                     "an \"exec\" loader needs a \"command\": the program "

@@ -22,7 +22,7 @@ struct conf_ids {
 #define CONF_ARGV_BYTES 1024
 #define CONF_ARGV_MAX 32
 
-enum conf_loader_type { LOADER_NONE, LOADER_EXEC };
+enum conf_loader_type { LOADER_NONE, LOADER_EXEC, LOADER_NSS };
 
 /* A table's loader (loader.c): what runs on a LOAD of a missing key. */
 struct conf_loader {
@@ -34,6 +34,7 @@ struct conf_loader {
     uint32_t timeout_ms;  /* a load still running then is killed */
     uint32_t max_running; /* loads of this table at once */
     uint32_t max_queued;  /* distinct keys waiting for a free slot */
+    char database[16];    /* nss: "passwd", "group" or "hosts" */
 };
 
 struct conf_table {

@@ -67,9 +67,10 @@ tests_check_daemon_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_daemon_LDADD = $(TEST_LIBS)
 
 EXTRA_DIST += tests/fuzz tests/README.md tests/check-exports.sh tests/check-installed.sh \
-	tests/check-cli.sh tests/check-werror.sh tests/check-daemon-log.sh \
+	tests/check-cli.sh tests/check-nss.sh tests/check-werror.sh tests/check-daemon-log.sh \
 	tests/check-config.sh tests/data
 TESTS += tests/check-exports.sh tests/check-installed.sh tests/check-cli.sh \
+	tests/check-nss.sh \
 	tests/check-werror.sh tests/check-daemon-log.sh tests/check-config.sh
 
 # A stand-in for syslogd's /dev/log, for check-daemon-log.sh.  Not a
