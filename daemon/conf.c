@@ -68,6 +68,7 @@ enum ftype {
     F_USER,   /* its "user" */
     F_KEYVIA, /* its "key" */
     F_NSSDB,  /* its "database" */
+    F_PATHS,  /* a table's "invalidate_on" */
 };
 
 struct field {
@@ -115,6 +116,7 @@ static const struct field table_fields[] = {
     {"read_uids", F_IDS, T(read_uids), 0, UINT32_MAX - 1, 0},
     {"read_gids", F_IDS, T(read_gids), 0, UINT32_MAX - 1, 0},
     {"loader", F_LOADER, T(loader), 0, 0, 0},
+    {"invalidate_on", F_PATHS, T(invalidate_on), 0, 0, 0},
 };
 
 #define L(f) offsetof(struct conf_loader, f)
@@ -452,6 +454,35 @@ set_field(struct loader *l, const char *path, const struct field *f, json_t *v,
                         "\"%s\"",
                         f->name, (char *)d);
         ld->argc = (uint32_t)json_array_size(v);
+        return 0;
+    }
+    case F_PATHS: {
+        struct conf_table *t =
+            (struct conf_table *)(d -
+                                  offsetof(struct conf_table, invalidate_on));
+        size_t used = 0, n;
+        if (!json_is_array(v) || json_array_size(v) > CONF_ARGV_MAX)
+            return fail(l, path,
+                        "\"%s\" must be an array of at most %d absolute "
+                        "paths",
+                        f->name, CONF_ARGV_MAX);
+        for (i = 0; i < json_array_size(v); i++) {
+            json_t *e = json_array_get(v, i);
+            s = json_is_string(e) ? json_string_value(e) : "";
+            n = strlen(s) + 1;
+            if (s[0] != '/' || n != json_string_length(e) + 1 ||
+                s[n - 2] == '/')
+                return fail(l, path,
+                            "\"%s\" item %zu must be an absolute path of a "
+                            "file",
+                            f->name, i);
+            if (used + n > CONF_ARGV_BYTES)
+                return fail(l, path, "\"%s\" is longer than %d bytes", f->name,
+                            CONF_ARGV_BYTES);
+            memcpy((char *)d + used, s, n);
+            used += n;
+        }
+        t->ninvalidate = (uint32_t)json_array_size(v);
         return 0;
     }
     case F_IDS: {

@@ -53,6 +53,9 @@ struct conf_table {
     struct conf_ids write_uids, write_gids, read_uids, read_gids;
     int read_any; /* both read lists empty: anyone may open it */
     struct conf_loader loader;
+    /* Files whose change flushes the table (watch.c), NUL-separated. */
+    char invalidate_on[CONF_ARGV_BYTES];
+    uint32_t ninvalidate;
 };
 
 struct conf {

@@ -26,6 +26,7 @@ daemon_shmcached_SOURCES = \
 	daemon/guard.c daemon/guard.h \
 	daemon/hints.c daemon/hints.h \
 	daemon/loader.c daemon/loader.h \
+	daemon/watch.c daemon/watch.h \
 	daemon/pidfile.c daemon/pidfile.h \
 	daemon/control.c \
 	daemon/command.c

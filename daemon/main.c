@@ -46,6 +46,7 @@
 #include "guard.h"
 #include "loader.h"
 #include "log.h"
+#include "watch.h"
 #include "notify.h"
 #include "pidfile.h"
 
@@ -333,6 +334,9 @@ reload_cb(evutil_socket_t sig, short what, void *arg)
             t->cfg.read_gids = nt->read_gids;
             t->cfg.read_any = nt->read_any;
             t->cfg.loader = nt->loader;
+            memcpy(t->cfg.invalidate_on, nt->invalidate_on,
+                   sizeof(t->cfg.invalidate_on));
+            t->cfg.ninvalidate = nt->ninvalidate;
             t->cfg.live_hwm_pct = nt->live_hwm_pct;
         } else {
             t->cfg = *nt;
@@ -347,6 +351,7 @@ reload_cb(evutil_socket_t sig, short what, void *arg)
                      c->tables[i].name);
     /* The tables keep copies; the rest of the new config takes over. */
     arm_timers(c);
+    watch_setup(&D);
     snprintf(c->socket_path, sizeof(c->socket_path), "%s", D.conf->socket_path);
     conf_free(D.conf);
     D.conf = c;
@@ -619,6 +624,7 @@ main(int argc, char **argv)
         status = EX_SOFTWARE_;
         goto out;
     }
+    watch_setup(&D);
     arm_timers(D.conf);
     if (wd > 0) {
         tv.tv_sec = (time_t)(wd / 2 / 1000000);
@@ -643,6 +649,7 @@ main(int argc, char **argv)
 
 out:
     detach_done(ready_fd, status);
+    watch_shutdown();
     loader_shutdown(&D);
     control_shutdown(&D);
     for (i = 0; i < 6; i++)

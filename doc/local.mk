@@ -17,6 +17,7 @@ $(man_MANS): Makefile
 	sed -e 's|@sysconfdir[@]|$(sysconfdir)|g' \
 	    -e 's|@runstatedir[@]|$(runstatedir)|g' \
 	    -e 's|@statedir[@]|$(shmc_statedir)|g' \
+	    -e 's|@pkglibexecdir[@]|$(pkglibexecdir)|g' \
 	    -e 's|@VERSION[@]|$(VERSION)|g' \
 	    $(srcdir)/$@.in >$@
 

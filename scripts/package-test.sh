@@ -26,7 +26,7 @@ dpid=
 cleanup() {
     [ -n "$dpid" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get purge -y -q \
-        shmcached libshmcache0 libshmcache-dev python3-shmcache >/dev/null 2>&1
+        shmcached libshmcache0 libshmcache-dev python3-shmcache libnss-shmcache >/dev/null 2>&1
     rm -rf "$work" /var/lib/shmcached/*.shm /var/lib/shmcached/*.lock \
         /run/shmcached/*.shm /run/shmcached/*.lock
 }
@@ -53,6 +53,7 @@ fi
 if DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
     "$work"/shmcached_*.deb "$work"/libshmcache0_*.deb \
     "$work"/libshmcache-dev_*.deb "$work"/python3-shmcache_*.deb \
+    "$work"/libnss-shmcache_*.deb \
     >"$work/install.log" 2>&1; then
     ok "packages install"
 else
@@ -105,5 +106,14 @@ with shmcache.Cache("/run/shmcached/control.sock") as c:
 else
     bad "python3-shmcache does not work"
     sed 's/^/# /' "$work/python.log"
+fi
+# The NSS module against the daemon started with the shipped config (its
+# passwd table loads through the nss loader); nsswitch.conf is not touched.
+if [ "$(getent -s shmcache passwd root)" = "$(getent -s files passwd root)" ] &&
+    [ -n "$(getent -s files passwd root)" ]; then
+    ok "libnss-shmcache: getent -s shmcache passwd root equals files"
+else
+    bad "libnss-shmcache: getent -s shmcache passwd root: $(getent -s shmcache passwd root 2>&1)"
+    sed 's/^/# /' "$work/daemon.log"
 fi
 finish

@@ -38,6 +38,7 @@ static const char script[] = "#!/bin/sh\n"
                              "crash*) kill -SEGV $$ ;;\n"
                              "hang*) sleep 60 ;;\n"
                              "big*) head -c 200000 /dev/zero ;;\n"
+                             "src) cat \"$(dirname '%s')/source\" ;;\n"
                              "*) printf 'v:%%s' \"$key\" ;;\n"
                              "esac\n";
 
@@ -60,18 +61,19 @@ start(const char *extra)
     snprintf(path, sizeof(path), "%s/loader.sh", dir);
     f = fopen(path, "w");
     ck_assert_ptr_nonnull(f);
-    fprintf(f, script, calls);
+    fprintf(f, script, calls, calls);
     fclose(f);
     ck_assert_int_eq(chmod(path, 0755), 0);
     ck_assert_int_ne(
         asprintf(&conf,
                  "{\"log_level\": \"err\", \"tables\": {"
                  "\"t\": {\"size_bytes\": 4194304, \"max_value_bytes\": "
-                 "100000, \"loader\": {\"type\": \"exec\", \"command\": "
+                 "100000, \"invalidate_on\": [\"%s/runs/source\"], "
+                 "\"loader\": {\"type\": \"exec\", \"command\": "
                  "[\"%s\"], \"timeout_ms\": 1500%s%s}},"
                  "\"plain\": {\"size_bytes\": 1048576, "
                  "\"max_value_bytes\": 1000}}}",
-                 path, extra ? ", " : "", extra ? extra : ""),
+                 dir, path, extra ? ", " : "", extra ? extra : ""),
         -1);
     ck_assert_msg(td_start(&d, conf, -1) == 0, "daemon did not start");
     free(conf);
@@ -351,6 +353,53 @@ START_TEST(test_queue_is_bounded)
 }
 END_TEST
 
+/* Replace the loader's source file as an editor would (a new file renamed
+ * over it). */
+static void
+write_source(const char *text)
+{
+    char path[160], tmp[170];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/runs/source", dir);
+    snprintf(tmp, sizeof(tmp), "%s.new", path);
+    f = fopen(tmp, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    ck_assert_int_eq(chmod(tmp, 0644), 0);
+    ck_assert_int_eq(rename(tmp, path), 0);
+}
+
+/* A change of a file the table lists in invalidate_on is seen within 1 s
+ * (the table is flushed), though the entry's TTL is an hour. */
+START_TEST(test_changed_source_is_seen_within_a_second)
+{
+    char buf[64];
+    size_t n = 0;
+    shmc_t *h;
+    double t0, end;
+    int rc;
+
+    start(NULL);
+    write_source("one");
+    ck_assert_int_eq(shmc_open(d.sock, "t", 0, &h), 0);
+    ck_assert_int_eq(load(h, "src", buf, sizeof(buf), &n), 0);
+    ck_assert_mem_eq(buf, "one", 3);
+    ck_assert_int_eq(shmc_get(h, "src", 3, buf, sizeof(buf), &n), 0);
+    write_source("two");
+    t0 = tu_now();
+    end = tu_deadline(5);
+    while ((rc = load(h, "src", buf, sizeof(buf), &n)) == 0 &&
+           !(n == 3 && memcmp(buf, "two", 3) == 0) && tu_poll(end))
+        ;
+    ck_assert_int_eq(rc, 0);
+    ck_assert_mem_eq(buf, "two", 3);
+    ck_assert_msg(tu_now() - t0 < 1.0, "seen after %.2f s", tu_now() - t0);
+    shmc_close(h);
+}
+END_TEST
+
 static Suite *
 loader_suite(void)
 {
@@ -363,6 +412,7 @@ loader_suite(void)
     tcase_add_test(tc, test_hanging_loader_is_killed_at_its_timeout);
     tcase_add_test(tc, test_misses_of_many_clients_run_the_loader_once);
     tcase_add_test(tc, test_queue_is_bounded);
+    tcase_add_test(tc, test_changed_source_is_seen_within_a_second);
     suite_add_tcase(s, tc);
     return s;
 }
