@@ -29,3 +29,7 @@ noinst_PROGRAMS += bench/bench_get
 bench_bench_get_SOURCES = bench/bench_get.c
 bench_bench_get_LDADD = client/libshmcache.la
 EXTRA_DIST += bench/python.py
+
+noinst_PROGRAMS += bench/bench_nss
+bench_bench_nss_SOURCES = bench/bench_nss.c
+EXTRA_DIST += bench/nss.sh

@@ -14,7 +14,7 @@ PKGS="autoconf automake libtool pkg-config make gcc libc6-dev
       debhelper dh-python fakeroot lintian"
 case "${1:-}" in
 bench) PKGS="$PKGS memcached redis-server python3-redis python3-hiredis
-       python3-pymemcache python3-lmdb" ;;
+       python3-pymemcache python3-lmdb nscd" ;;
 fuzz) PKGS="$PKGS clang-14 libclang-rt-14-dev" ;;
 esac
 
