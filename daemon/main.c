@@ -505,6 +505,10 @@ main(int argc, char **argv)
                       ? LOG_LVL_DEBUG
                       : D.conf->log_level + verbose);
     signal(SIGPIPE, SIG_IGN);
+    /* Our own name lookups (a loader's user, ...) must not come back to
+     * us through libnss_shmcache when nsswitch.conf lists it: we would
+     * wait on ourselves.  The module steps aside when this is set. */
+    setenv("SHMCACHE_NSS_DISABLE", "1", 1);
     /* A table file truncated under us must not kill us (guard.c). */
     if (guard_init() != 0) {
         fprintf(stderr, "shmcached: cannot handle SIGBUS: %s\n",
