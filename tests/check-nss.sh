@@ -133,7 +133,8 @@ wait "$dpid" 2>/dev/null
 dpid=
 export SHMCACHE_SOCKET="$tmp/nothing.sock"
 t0=$(date +%s%N)
-r=$(LD_PRELOAD="$pre" getent -s 'shmcache files' passwd root 2>&1)
+r=$(LD_PRELOAD="$pre" ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" \
+    getent -s 'shmcache files' passwd root 2>&1)
 t1=$(date +%s%N)
 if [ "$r" = "$(getent -s files passwd root)" ] &&
     [ $(((t1 - t0) / 1000000)) -lt 1000 ]; then
