@@ -79,6 +79,12 @@ struct field {
     int size; /* F_U32/F_U64 only: a byte size, suffixes allowed */
 };
 
+/* Where the nss loader's helper lives; make passes it (builds outside
+ * make, such as the fuzz targets, get Debian's place). */
+#ifndef PKGLIBEXECDIR
+#define PKGLIBEXECDIR "/usr/libexec/shmcache"
+#endif
+
 #define G(f) offsetof(struct conf, f)
 #define T(f) offsetof(struct conf_table, f)
 
