@@ -34,6 +34,11 @@ struct conf_table {
     int64_t file_gid; /* -1: leave the daemon's group */
     struct conf_ids write_uids, write_gids, read_uids, read_gids;
     int read_any; /* both read lists empty: anyone may open it */
+    /* Residency (residency.c): 0 or 1 each. */
+    int populate;        /* prefault the mapping, the daemon's and readers' */
+    int lock;            /* mlock the table */
+    int huge_pages;      /* back it with 2 MiB pages where the host allows */
+    char directory[256]; /* "" = the runtime directory (memory tables) */
 };
 
 struct conf {

@@ -9,6 +9,7 @@
 
 #include "conf.h"
 #include "hints.h"
+#include "residency.h"
 #include "store.h"
 
 struct dtable {
@@ -16,6 +17,7 @@ struct dtable {
     struct store *st;
     struct store *replaced; /* old file, retired once the socket listens */
     struct hints hints;     /* readers' hit hints (hints.c) */
+    struct residency res;   /* what populate/lock/huge_pages achieved */
     char path[PATH_MAX];
 };
 
@@ -27,6 +29,7 @@ int tables_check_size(struct dtable *t);
 void tables_faulted(struct dtable *t);
 void tables_retire_replaced(struct dtable *t, size_t n);
 void tables_apply_mode(const struct dtable *t);
+int tables_apply_residency(struct dtable *t, char *err, size_t errlen);
 struct dtable *tables_find(struct dtable *t, size_t n, const char *name,
                            size_t len);
 int tables_same_geometry(const struct conf_table *a,
