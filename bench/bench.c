@@ -16,7 +16,15 @@
  * drift on a shared machine hits both alike.  Reported: the median ns per
  * lookup of each, and the median of the per-run ratios.
  *
+ * --residency populate,lock,huge applies a table's residency options
+ * (daemon/residency.c) to our table before it is loaded, as the daemon
+ * would, and the reader maps it as libshmcache does (table_open_fd(), which
+ * prefaults it when told to).  The reference is left on 4 KiB pages, as the
+ * floor to beat.  Reported too: the reader's open (map + prefault) and its
+ * first, cold, run over the keys.
+ *
  * usage: bench [--keys N] [--value-size V] [--runs R] [--dir DIR]
+ *              [--residency populate,lock,huge]
  */
 #include "config.h"
 
@@ -32,6 +40,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "residency.h"
 #include "store.h"
 #include "table.h"
 
@@ -234,8 +243,12 @@ main(int argc, char **argv)
         {"value-size", required_argument, NULL, 'v'},
         {"runs", required_argument, NULL, 'r'},
         {"dir", required_argument, NULL, 'd'},
+        {"residency", required_argument, NULL, 'R'},
         {NULL, 0, NULL, 0},
     };
+    struct residency res;
+    uint32_t want = 0;
+    char resname[64] = "none";
     uint64_t nkeys = 1000000, i, j, seed = 42, misses = 0;
     uint32_t vlen = 100;
     int runs = 5, c, r, fd, status;
@@ -247,7 +260,7 @@ main(int argc, char **argv)
     struct ref ref;
     struct table tb;
     struct table_hit hit;
-    double t0, load_s, ref_load_s, *res, warm[MAX_RUNS];
+    double t0, load_s, ref_load_s, *out, warm[MAX_RUNS];
     pid_t pid;
 
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -264,9 +277,16 @@ main(int argc, char **argv)
         case 'd':
             dir = optarg;
             break;
+        case 'R':
+            want = (strstr(optarg, "populate") ? FMT_RES_POPULATE : 0u) |
+                   (strstr(optarg, "lock") ? FMT_RES_LOCK : 0u) |
+                   (strstr(optarg, "huge") ? FMT_RES_HUGE : 0u);
+            snprintf(resname, sizeof(resname), "%s", optarg);
+            break;
         default:
             fprintf(stderr, "usage: bench [--keys N] [--value-size V] "
-                            "[--runs R] [--dir DIR]\n");
+                            "[--runs R] [--dir DIR] "
+                            "[--residency populate,lock,huge]\n");
             return 64;
         }
     }
@@ -298,6 +318,11 @@ main(int argc, char **argv)
         FMT_PAGE);
     if (store_create(path, &g, 0600, &st, why, sizeof(why)) != 0)
         die("store_create", why);
+    memset(&res, 0, sizeof(res));
+    if (want != 0 && residency_apply(st, want, &res) != 0)
+        die("residency", res.why);
+    if (res.why[0] != '\0')
+        fprintf(stderr, "bench: residency: %s\n", res.why);
     load_s = load(st, keys, nkeys, val, vlen);
     if (st->hdr->h_evictions != 0)
         die("load", "table too small: entries were evicted");
@@ -324,14 +349,18 @@ main(int argc, char **argv)
     ref_load_s = now_s() - t0;
     munmap(ref.base, ref.size);
 
-    res = mmap(NULL, sizeof(double) * 2 * MAX_RUNS, PROT_READ | PROT_WRITE,
-               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    /* Per run: ours, the reference; then the reader's open and its first
+     * run's figure for ours. */
+    out = mmap(NULL, sizeof(double) * (2 * MAX_RUNS + 2),
+               PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     pid = fork();
     if (pid == 0) {
         /* The reader: a separate process with read-only mappings. */
         int tfd = open(path, O_RDONLY);
+        t0 = now_s();
         if (tfd < 0 || table_open_fd(&tb, tfd, why, sizeof(why)) != 0)
             die("reader", why);
+        out[2 * MAX_RUNS] = (now_s() - t0) * 1e3;
         ref.base = mmap(NULL, ref.size, PROT_READ, MAP_SHARED, fd, 0);
         if (ref.base == MAP_FAILED)
             die("reader mmap", strerror(errno));
@@ -341,12 +370,14 @@ main(int argc, char **argv)
                 if (table_lookup(&tb, order + i * KLEN, KLEN, buf, vlen + 64, 0,
                                  &hit) != 0)
                     misses++;
-            res[2 * r] = (now_s() - t0) * 1e9 / (double)nkeys;
+            out[2 * r] = (now_s() - t0) * 1e9 / (double)nkeys;
+            if (r == 0)
+                out[2 * MAX_RUNS + 1] = out[0];
             t0 = now_s();
             for (i = 0; i < nkeys; i++)
                 if (ref_get(&ref, order + i * KLEN, buf) != 0)
                     misses++;
-            res[2 * r + 1] = (now_s() - t0) * 1e9 / (double)nkeys;
+            out[2 * r + 1] = (now_s() - t0) * 1e9 / (double)nkeys;
         }
         _exit(misses == 0 ? 0 : 2);
     }
@@ -371,17 +402,21 @@ main(int argc, char **argv)
     {
         double ours[MAX_RUNS], theirs[MAX_RUNS], ratio[MAX_RUNS];
         for (r = 0; r < runs; r++) {
-            ours[r] = res[2 * r];
-            theirs[r] = res[2 * r + 1];
+            ours[r] = out[2 * r];
+            theirs[r] = out[2 * r + 1];
             ratio[r] = ours[r] / theirs[r];
         }
         printf("keys=%llu value=%u runs=%d lookup_ns=%.1f ref_lookup_ns=%.1f "
                "ratio=%.2f load_per_s=%.0f warm_load_per_s=%.0f "
-               "ref_load_per_s=%.0f\n",
+               "ref_load_per_s=%.0f residency=%s huge_pages=%s "
+               "huge_mib=%llu reader_open_ms=%.2f first_lookup_ns=%.1f\n",
                (unsigned long long)nkeys, vlen, runs, median(ours, runs),
                median(theirs, runs), median(ratio, runs),
                (double)nkeys / load_s, median(warm, runs),
-               (double)nkeys / ref_load_s);
+               (double)nkeys / ref_load_s, resname,
+               residency_huge_name(res.huge),
+               (unsigned long long)(res.huge_bytes >> 20), out[2 * MAX_RUNS],
+               out[2 * MAX_RUNS + 1]);
     }
     return 0;
 }
