@@ -3,12 +3,12 @@
  * bench.c -- lookup and load speed of the table layer, against a minimal
  * reference measured in the same run.
  *
- * The reference is the simplest thing that does the same job: a plain
- * open-addressing table of fixed-size slots in a MAP_SHARED file in the same
- * directory, each slot {sequence, hash, key, value}, read by copying the
- * value under the slot's own sequence counter.  It has no seeded hash, no
- * checksum, no bounds checks, no expiry and no variable-size values, so it
- * is the floor our lookup is compared with.
+ * The reference (ref.c) is the simplest thing that does the same job: a
+ * plain open-addressing table of fixed-size slots in a MAP_SHARED file in
+ * the same directory, each slot {sequence, hash, key, value}, read by
+ * copying the value under the slot's own sequence counter.  It has no
+ * seeded hash, no checksum, no bounds checks, no expiry and no
+ * variable-size values, so it is the floor our lookup is compared with.
  *
  * Both tables are filled by this process; a forked reader process maps both
  * read-only and times random lookups of every key (in one shuffled order,
@@ -40,126 +40,13 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "ref.h"
 #include "residency.h"
 #include "store.h"
 #include "table.h"
 
-#define KLEN 16
+#define KLEN REF_KLEN
 #define MAX_RUNS 31
-
-/* ---- the reference table ---- */
-
-struct ref_slot {
-    uint32_t seq; /* the reference keeps the smallest layout: 32 bits */
-    uint32_t used;
-    uint64_t hash;
-    char key[KLEN];
-    /* value follows */
-};
-
-struct ref {
-    unsigned char *base;
-    size_t size, slot_size;
-    uint64_t mask;
-    uint32_t vlen;
-};
-
-/* The reference's own seqlock on a 32-bit word, same orderings as
- * seqlock.h (whose 64-bit word would make the reference's slot larger). */
-static void
-ref_write_begin(uint32_t *seq)
-{
-    __atomic_store_n(seq, *seq + 1, __ATOMIC_RELAXED);
-    /* ORDERING: pairs with the acquire fence in ref_read_retry(). */
-    __atomic_thread_fence(__ATOMIC_RELEASE);
-}
-
-static void
-ref_write_end(uint32_t *seq)
-{
-    /* ORDERING: pairs with the acquire load in ref_read_begin(). */
-    __atomic_store_n(seq, *seq + 1, __ATOMIC_RELEASE);
-}
-
-static uint32_t
-ref_read_begin(const uint32_t *seq)
-{
-    /* ORDERING: pairs with the release store in ref_write_end(). */
-    return __atomic_load_n(seq, __ATOMIC_ACQUIRE);
-}
-
-static int
-ref_read_retry(const uint32_t *seq, uint32_t s1)
-{
-    /* ORDERING: pairs with the release fence in ref_write_begin(). */
-    __atomic_thread_fence(__ATOMIC_ACQUIRE);
-    return (s1 & 1u) || __atomic_load_n(seq, __ATOMIC_RELAXED) != s1;
-}
-
-/* A cheap unseeded hash of a 16-byte key (two multiplies). */
-static uint64_t
-ref_hash(const char *key)
-{
-    uint64_t a, b;
-
-    memcpy(&a, key, 8);
-    memcpy(&b, key + 8, 8);
-    a = (a ^ (b * 0x9e3779b97f4a7c15ULL)) * 0xff51afd7ed558ccdULL;
-    return a ^ (a >> 29);
-}
-
-static struct ref_slot *
-ref_at(const struct ref *r, uint64_t i)
-{
-    return (struct ref_slot *)(r->base + i * r->slot_size);
-}
-
-/* Insert (writer side). */
-static void
-ref_put(struct ref *r, const char *key, const void *val)
-{
-    uint64_t h = ref_hash(key), i;
-    struct ref_slot *s;
-
-    for (i = h & r->mask;; i = (i + 1) & r->mask) {
-        s = ref_at(r, i);
-        if (!s->used || memcmp(s->key, key, KLEN) == 0)
-            break;
-    }
-    ref_write_begin(&s->seq);
-    s->hash = h;
-    memcpy(s->key, key, KLEN);
-    memcpy(s + 1, val, r->vlen);
-    s->used = 1;
-    ref_write_end(&s->seq);
-}
-
-/* Lookup (reader side): 0 and the value in buf, or -1. */
-static int
-ref_get(const struct ref *r, const char *key, void *buf)
-{
-    uint64_t h = ref_hash(key), i, n;
-    const struct ref_slot *s;
-    uint32_t s1;
-
-    for (i = h & r->mask, n = 0; n <= r->mask; i = (i + 1) & r->mask, n++) {
-        s = ref_at(r, i);
-    again:
-        s1 = ref_read_begin(&s->seq);
-        if (!__atomic_load_n(&s->used, __ATOMIC_RELAXED))
-            return -1;
-        if (s->hash != h || memcmp(s->key, key, KLEN) != 0) {
-            if (ref_read_retry(&s->seq, s1))
-                goto again;
-            continue;
-        }
-        memcpy(buf, s + 1, r->vlen);
-        if (ref_read_retry(&s->seq, s1))
-            goto again;
-        return 0;
-    }
-    return -1;
-}
 
 /* ---- helpers ---- */
 
@@ -251,7 +138,7 @@ main(int argc, char **argv)
     char resname[64] = "none";
     uint64_t nkeys = 1000000, i, j, seed = 42, misses = 0;
     uint32_t vlen = 100;
-    int runs = 5, c, r, fd, status;
+    int runs = 5, c, r, status;
     const char *dir = "/dev/shm";
     char path[512], rpath[512], why[256], *keys, *order;
     unsigned char *val, *buf;
@@ -329,25 +216,15 @@ main(int argc, char **argv)
 
     /* The reference: load factor 0.5. */
     snprintf(rpath, sizeof(rpath), "%s/shmc-bench-ref.%d", dir, (int)getpid());
-    ref.vlen = vlen;
-    ref.slot_size = FMT_ALIGN_UP(sizeof(struct ref_slot) + vlen, 8);
-    for (ref.mask = 1; ref.mask < nkeys * 2; ref.mask <<= 1)
-        ;
-    ref.size = ref.mask * ref.slot_size;
-    ref.mask--;
-    fd = open(rpath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 || posix_fallocate(fd, 0, (off_t)ref.size) != 0)
-        die("reference", strerror(errno));
-    ref.base = mmap(NULL, ref.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (ref.base == MAP_FAILED)
-        die("mmap", strerror(errno));
+    if ((c = ref_create(&ref, rpath, nkeys, vlen)) != 0)
+        die("reference", strerror(-c));
     t0 = now_s();
     for (i = 0; i < nkeys; i++) {
         memcpy(val, &i, sizeof(i));
         ref_put(&ref, keys + i * KLEN, val);
     }
     ref_load_s = now_s() - t0;
-    munmap(ref.base, ref.size);
+    ref_unmap(&ref);
 
     /* Per run: ours, the reference; then the reader's open and its first
      * run's figure for ours. */
@@ -361,8 +238,7 @@ main(int argc, char **argv)
         if (tfd < 0 || table_open_fd(&tb, tfd, why, sizeof(why)) != 0)
             die("reader", why);
         out[2 * MAX_RUNS] = (now_s() - t0) * 1e3;
-        ref.base = mmap(NULL, ref.size, PROT_READ, MAP_SHARED, fd, 0);
-        if (ref.base == MAP_FAILED)
+        if (ref_map(&ref, 0) != 0)
             die("reader mmap", strerror(errno));
         for (r = 0; r < runs; r++) {
             t0 = now_s();
@@ -388,7 +264,7 @@ main(int argc, char **argv)
         warm[r] = (double)nkeys / load(st, keys, nkeys, val, vlen);
     }
     store_close(st);
-    close(fd);
+    ref_close(&ref);
     unlink(path);
     unlink(rpath);
     {

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 # bench/: speed is measured here, never in timed unit tests.
 noinst_PROGRAMS += bench/bench
-bench_bench_SOURCES = bench/bench.c
+bench_bench_SOURCES = bench/bench.c bench/ref.c bench/ref.h
 bench_bench_LDADD = daemon/libstore.la common/libshmcommon.la
 EXTRA_DIST += bench/run.sh bench/memory.sh bench/memory.py bench/hits.sh bench/latency.sh
 
