@@ -29,3 +29,19 @@ noinst_PROGRAMS += bench/bench_get
 bench_bench_get_SOURCES = bench/bench_get.c
 bench_bench_get_LDADD = client/libshmcache.la
 EXTRA_DIST += bench/python.py
+
+# The side-by-side benchmark (bench/run.sh).  Redis (hiredis) and LMDB
+# are linked when configure found them; without them it still builds and
+# runs the others.
+noinst_PROGRAMS += bench/bench_vs
+bench_bench_vs_SOURCES = bench/bench_vs.c bench/ref.c bench/ref.h
+bench_bench_vs_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+bench_bench_vs_LDADD = client/libshmcache.la $(JANSSON_LIBS)
+if HAVE_HIREDIS
+bench_bench_vs_CFLAGS += $(HIREDIS_CFLAGS)
+bench_bench_vs_LDADD += $(HIREDIS_LIBS)
+endif
+if HAVE_LMDB
+bench_bench_vs_CFLAGS += $(LMDB_CFLAGS)
+bench_bench_vs_LDADD += $(LMDB_LIBS)
+endif
