@@ -58,6 +58,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -810,6 +811,16 @@ static int ncs;
 
 /* ---- measurements ---- */
 
+/* In a child just forked: die with the parent, so that nothing (a writer
+ * looping until told to stop) outlives a run cut short. */
+static void
+child_init(void)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent_pid)
+        _exit(1);
+}
+
 /* Children: wait for the parent's go, having said ready. */
 static void
 barrier(void)
@@ -924,6 +935,7 @@ measure_gets(void)
     if (pid < 0)
         die("fork: %s", strerror(errno));
     if (pid == 0) {
+        child_init();
         unsigned char *buf = malloc(vlen + 64);
         unsigned char *bufs = malloc((size_t)MGET_BATCH * (vlen + 64));
         size_t lens[MGET_BATCH], i;
@@ -988,6 +1000,7 @@ spawn_reader(struct contender *c, uint64_t from, uint64_t ops, double *slot)
     if (pid < 0)
         die("fork: %s", strerror(errno));
     if (pid == 0) {
+        child_init();
         unsigned char *buf = malloc(vlen + 64);
         void *h = c->open(c, 0);
 
@@ -1046,6 +1059,7 @@ measure_with_writer(struct contender *c, int k)
         if (wr < 0)
             die("fork: %s", strerror(errno));
         if (wr == 0) {
+            child_init();
             size_t batch = c->put_batch > 1000 ? 1000 : c->put_batch, j;
             unsigned char *vals = malloc(batch * vlen);
             char *wk = malloc(batch * KLEN);
@@ -1317,6 +1331,10 @@ report(const char *path)
 
 /* ---- main ---- */
 
+/* The files this run made, removed however it ends (paths made before,
+ * so that the signal handler only calls unlink and rmdir). */
+static char lmdb_dir[600], lmdb_data[700], lmdb_lock[700];
+
 static void
 cleanup(void)
 {
@@ -1324,6 +1342,18 @@ cleanup(void)
         return;
     if (floor_path[0] != '\0')
         unlink(floor_path);
+    if (lmdb_dir[0] != '\0') {
+        unlink(lmdb_data);
+        unlink(lmdb_lock);
+        rmdir(lmdb_dir);
+    }
+}
+
+static void
+on_signal(int sig)
+{
+    cleanup();
+    _exit(128 + sig);
 }
 
 static struct contender *
@@ -1389,7 +1419,6 @@ main(int argc, char **argv)
                *json_path = NULL;
     pid_t mc_pid = 0, rd_pid = 0;
     int opt, use_lmdb = 0, k;
-    char lmdb_dir[600] = "";
     uint64_t i, j, seed = 42;
     struct contender *c;
 
@@ -1458,6 +1487,8 @@ main(int argc, char **argv)
         usage();
     signal(SIGPIPE, SIG_IGN);
     atexit(cleanup);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
 
     /* Keys, one random lookup order, the value filler. */
     keys = malloc(nkeys * KLEN);
@@ -1546,6 +1577,8 @@ main(int argc, char **argv)
     if (use_lmdb) {
         snprintf(lmdb_dir, sizeof(lmdb_dir), "%s/bench-vs-lmdb.%d", dir,
                  (int)getpid());
+        snprintf(lmdb_data, sizeof(lmdb_data), "%s/data.mdb", lmdb_dir);
+        snprintf(lmdb_lock, sizeof(lmdb_lock), "%s/lock.mdb", lmdb_dir);
         if (mkdir(lmdb_dir, 0700) != 0)
             die("mkdir %s: %s", lmdb_dir, strerror(errno));
         c = add("lmdb");
@@ -1582,14 +1615,6 @@ main(int argc, char **argv)
                cs[k].get_ns, cs[k].mget_ns_per_key, cs[k].two_readers,
                cs[k].alone_per_s, cs[k].with_writer_per_s,
                cs[k].writer_sets_per_s, cs[k].bytes_item, cs[k].note);
-    if (lmdb_dir[0] != '\0') {
-        char p[700];
-        snprintf(p, sizeof(p), "%s/data.mdb", lmdb_dir);
-        unlink(p);
-        snprintf(p, sizeof(p), "%s/lock.mdb", lmdb_dir);
-        unlink(p);
-        rmdir(lmdb_dir);
-    }
     ref_close(&floor_ref);
     return 0;
 }

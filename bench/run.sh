@@ -82,6 +82,7 @@ trap 'exit 130' INT TERM
 stop() {
     kill "$1" 2>/dev/null || true
     wait "$1" 2>/dev/null || true
+    # shellcheck disable=SC2086 # a list of PIDs, split on purpose
     pids=$(printf '%s\n' $pids | grep -vx "$1" | tr '\n' ' ')
 }
 # wait_socket PATH PID NAME: until PATH is a socket, 10 s at most.
@@ -117,6 +118,7 @@ for r in populate lock huge populate,lock,huge; do
 done
 
 # ---- 2. writes through the daemon; disk mode ----
+# shellcheck source=scripts/daemon-lib.sh
 . "$top/scripts/daemon-lib.sh"
 work=$(mktemp -d "$dir/shmc-bench-daemon.XXXXXX")
 dirs="$dirs $work"
