@@ -3,12 +3,12 @@
  * bench.c -- lookup and load speed of the table layer, against a minimal
  * reference measured in the same run.
  *
- * The reference is the simplest thing that does the same job: a plain
- * open-addressing table of fixed-size slots in a MAP_SHARED file in the same
- * directory, each slot {sequence, hash, key, value}, read by copying the
- * value under the slot's own sequence counter.  It has no seeded hash, no
- * checksum, no bounds checks, no expiry and no variable-size values, so it
- * is the floor our lookup is compared with.
+ * The reference (ref.c) is the simplest thing that does the same job: a
+ * plain open-addressing table of fixed-size slots in a MAP_SHARED file in
+ * the same directory, each slot {sequence, hash, key, value}, read by
+ * copying the value under the slot's own sequence counter.  It has no
+ * seeded hash, no checksum, no bounds checks, no expiry and no
+ * variable-size values, so it is the floor our lookup is compared with.
  *
  * Both tables are filled by this process; a forked reader process maps both
  * read-only and times random lookups of every key (in one shuffled order,
@@ -16,7 +16,15 @@
  * drift on a shared machine hits both alike.  Reported: the median ns per
  * lookup of each, and the median of the per-run ratios.
  *
+ * --residency populate,lock,huge applies a table's residency options
+ * (daemon/residency.c) to our table before it is loaded, as the daemon
+ * would, and the reader maps it as libshmcache does (table_open_fd(), which
+ * prefaults it when told to).  The reference is left on 4 KiB pages, as the
+ * floor to beat.  Reported too: the reader's open (map + prefault) and its
+ * first, cold, run over the keys.
+ *
  * usage: bench [--keys N] [--value-size V] [--runs R] [--dir DIR]
+ *              [--residency populate,lock,huge]
  */
 #include "config.h"
 
@@ -32,125 +40,13 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "ref.h"
+#include "residency.h"
 #include "store.h"
 #include "table.h"
 
-#define KLEN 16
+#define KLEN REF_KLEN
 #define MAX_RUNS 31
-
-/* ---- the reference table ---- */
-
-struct ref_slot {
-    uint32_t seq; /* the reference keeps the smallest layout: 32 bits */
-    uint32_t used;
-    uint64_t hash;
-    char key[KLEN];
-    /* value follows */
-};
-
-struct ref {
-    unsigned char *base;
-    size_t size, slot_size;
-    uint64_t mask;
-    uint32_t vlen;
-};
-
-/* The reference's own seqlock on a 32-bit word, same orderings as
- * seqlock.h (whose 64-bit word would make the reference's slot larger). */
-static void
-ref_write_begin(uint32_t *seq)
-{
-    __atomic_store_n(seq, *seq + 1, __ATOMIC_RELAXED);
-    /* ORDERING: pairs with the acquire fence in ref_read_retry(). */
-    __atomic_thread_fence(__ATOMIC_RELEASE);
-}
-
-static void
-ref_write_end(uint32_t *seq)
-{
-    /* ORDERING: pairs with the acquire load in ref_read_begin(). */
-    __atomic_store_n(seq, *seq + 1, __ATOMIC_RELEASE);
-}
-
-static uint32_t
-ref_read_begin(const uint32_t *seq)
-{
-    /* ORDERING: pairs with the release store in ref_write_end(). */
-    return __atomic_load_n(seq, __ATOMIC_ACQUIRE);
-}
-
-static int
-ref_read_retry(const uint32_t *seq, uint32_t s1)
-{
-    /* ORDERING: pairs with the release fence in ref_write_begin(). */
-    __atomic_thread_fence(__ATOMIC_ACQUIRE);
-    return (s1 & 1u) || __atomic_load_n(seq, __ATOMIC_RELAXED) != s1;
-}
-
-/* A cheap unseeded hash of a 16-byte key (two multiplies). */
-static uint64_t
-ref_hash(const char *key)
-{
-    uint64_t a, b;
-
-    memcpy(&a, key, 8);
-    memcpy(&b, key + 8, 8);
-    a = (a ^ (b * 0x9e3779b97f4a7c15ULL)) * 0xff51afd7ed558ccdULL;
-    return a ^ (a >> 29);
-}
-
-static struct ref_slot *
-ref_at(const struct ref *r, uint64_t i)
-{
-    return (struct ref_slot *)(r->base + i * r->slot_size);
-}
-
-/* Insert (writer side). */
-static void
-ref_put(struct ref *r, const char *key, const void *val)
-{
-    uint64_t h = ref_hash(key), i;
-    struct ref_slot *s;
-
-    for (i = h & r->mask;; i = (i + 1) & r->mask) {
-        s = ref_at(r, i);
-        if (!s->used || memcmp(s->key, key, KLEN) == 0)
-            break;
-    }
-    ref_write_begin(&s->seq);
-    s->hash = h;
-    memcpy(s->key, key, KLEN);
-    memcpy(s + 1, val, r->vlen);
-    s->used = 1;
-    ref_write_end(&s->seq);
-}
-
-/* Lookup (reader side): 0 and the value in buf, or -1. */
-static int
-ref_get(const struct ref *r, const char *key, void *buf)
-{
-    uint64_t h = ref_hash(key), i, n;
-    const struct ref_slot *s;
-    uint32_t s1;
-
-    for (i = h & r->mask, n = 0; n <= r->mask; i = (i + 1) & r->mask, n++) {
-        s = ref_at(r, i);
-    again:
-        s1 = ref_read_begin(&s->seq);
-        if (!__atomic_load_n(&s->used, __ATOMIC_RELAXED))
-            return -1;
-        if (s->hash != h || memcmp(s->key, key, KLEN) != 0) {
-            if (ref_read_retry(&s->seq, s1))
-                goto again;
-            continue;
-        }
-        memcpy(buf, s + 1, r->vlen);
-        if (ref_read_retry(&s->seq, s1))
-            goto again;
-        return 0;
-    }
-    return -1;
-}
 
 /* ---- helpers ---- */
 
@@ -234,11 +130,15 @@ main(int argc, char **argv)
         {"value-size", required_argument, NULL, 'v'},
         {"runs", required_argument, NULL, 'r'},
         {"dir", required_argument, NULL, 'd'},
+        {"residency", required_argument, NULL, 'R'},
         {NULL, 0, NULL, 0},
     };
+    struct residency res;
+    uint32_t want = 0;
+    char resname[64] = "none";
     uint64_t nkeys = 1000000, i, j, seed = 42, misses = 0;
     uint32_t vlen = 100;
-    int runs = 5, c, r, fd, status;
+    int runs = 5, c, r, status;
     const char *dir = "/dev/shm";
     char path[512], rpath[512], why[256], *keys, *order;
     unsigned char *val, *buf;
@@ -247,7 +147,7 @@ main(int argc, char **argv)
     struct ref ref;
     struct table tb;
     struct table_hit hit;
-    double t0, load_s, ref_load_s, *res, warm[MAX_RUNS];
+    double t0, load_s, ref_load_s, *out, warm[MAX_RUNS];
     pid_t pid;
 
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -264,9 +164,16 @@ main(int argc, char **argv)
         case 'd':
             dir = optarg;
             break;
+        case 'R':
+            want = (strstr(optarg, "populate") ? FMT_RES_POPULATE : 0u) |
+                   (strstr(optarg, "lock") ? FMT_RES_LOCK : 0u) |
+                   (strstr(optarg, "huge") ? FMT_RES_HUGE : 0u);
+            snprintf(resname, sizeof(resname), "%s", optarg);
+            break;
         default:
             fprintf(stderr, "usage: bench [--keys N] [--value-size V] "
-                            "[--runs R] [--dir DIR]\n");
+                            "[--runs R] [--dir DIR] "
+                            "[--residency populate,lock,huge]\n");
             return 64;
         }
     }
@@ -298,42 +205,40 @@ main(int argc, char **argv)
         FMT_PAGE);
     if (store_create(path, &g, 0600, &st, why, sizeof(why)) != 0)
         die("store_create", why);
+    memset(&res, 0, sizeof(res));
+    if (want != 0 && residency_apply(st, want, &res) != 0)
+        die("residency", res.why);
+    if (res.why[0] != '\0')
+        fprintf(stderr, "bench: residency: %s\n", res.why);
     load_s = load(st, keys, nkeys, val, vlen);
     if (st->hdr->h_evictions != 0)
         die("load", "table too small: entries were evicted");
 
     /* The reference: load factor 0.5. */
     snprintf(rpath, sizeof(rpath), "%s/shmc-bench-ref.%d", dir, (int)getpid());
-    ref.vlen = vlen;
-    ref.slot_size = FMT_ALIGN_UP(sizeof(struct ref_slot) + vlen, 8);
-    for (ref.mask = 1; ref.mask < nkeys * 2; ref.mask <<= 1)
-        ;
-    ref.size = ref.mask * ref.slot_size;
-    ref.mask--;
-    fd = open(rpath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 || posix_fallocate(fd, 0, (off_t)ref.size) != 0)
-        die("reference", strerror(errno));
-    ref.base = mmap(NULL, ref.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (ref.base == MAP_FAILED)
-        die("mmap", strerror(errno));
+    if ((c = ref_create(&ref, rpath, nkeys, vlen)) != 0)
+        die("reference", strerror(-c));
     t0 = now_s();
     for (i = 0; i < nkeys; i++) {
         memcpy(val, &i, sizeof(i));
         ref_put(&ref, keys + i * KLEN, val);
     }
     ref_load_s = now_s() - t0;
-    munmap(ref.base, ref.size);
+    ref_unmap(&ref);
 
-    res = mmap(NULL, sizeof(double) * 2 * MAX_RUNS, PROT_READ | PROT_WRITE,
-               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    /* Per run: ours, the reference; then the reader's open and its first
+     * run's figure for ours. */
+    out = mmap(NULL, sizeof(double) * (2 * MAX_RUNS + 2),
+               PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     pid = fork();
     if (pid == 0) {
         /* The reader: a separate process with read-only mappings. */
         int tfd = open(path, O_RDONLY);
+        t0 = now_s();
         if (tfd < 0 || table_open_fd(&tb, tfd, why, sizeof(why)) != 0)
             die("reader", why);
-        ref.base = mmap(NULL, ref.size, PROT_READ, MAP_SHARED, fd, 0);
-        if (ref.base == MAP_FAILED)
+        out[2 * MAX_RUNS] = (now_s() - t0) * 1e3;
+        if (ref_map(&ref, 0) != 0)
             die("reader mmap", strerror(errno));
         for (r = 0; r < runs; r++) {
             t0 = now_s();
@@ -341,12 +246,14 @@ main(int argc, char **argv)
                 if (table_lookup(&tb, order + i * KLEN, KLEN, buf, vlen + 64, 0,
                                  &hit) != 0)
                     misses++;
-            res[2 * r] = (now_s() - t0) * 1e9 / (double)nkeys;
+            out[2 * r] = (now_s() - t0) * 1e9 / (double)nkeys;
+            if (r == 0)
+                out[2 * MAX_RUNS + 1] = out[0];
             t0 = now_s();
             for (i = 0; i < nkeys; i++)
                 if (ref_get(&ref, order + i * KLEN, buf) != 0)
                     misses++;
-            res[2 * r + 1] = (now_s() - t0) * 1e9 / (double)nkeys;
+            out[2 * r + 1] = (now_s() - t0) * 1e9 / (double)nkeys;
         }
         _exit(misses == 0 ? 0 : 2);
     }
@@ -357,7 +264,7 @@ main(int argc, char **argv)
         warm[r] = (double)nkeys / load(st, keys, nkeys, val, vlen);
     }
     store_close(st);
-    close(fd);
+    ref_close(&ref);
     unlink(path);
     unlink(rpath);
     {
@@ -371,17 +278,21 @@ main(int argc, char **argv)
     {
         double ours[MAX_RUNS], theirs[MAX_RUNS], ratio[MAX_RUNS];
         for (r = 0; r < runs; r++) {
-            ours[r] = res[2 * r];
-            theirs[r] = res[2 * r + 1];
+            ours[r] = out[2 * r];
+            theirs[r] = out[2 * r + 1];
             ratio[r] = ours[r] / theirs[r];
         }
         printf("keys=%llu value=%u runs=%d lookup_ns=%.1f ref_lookup_ns=%.1f "
                "ratio=%.2f load_per_s=%.0f warm_load_per_s=%.0f "
-               "ref_load_per_s=%.0f\n",
+               "ref_load_per_s=%.0f residency=%s huge_pages=%s "
+               "huge_mib=%llu reader_open_ms=%.2f first_lookup_ns=%.1f\n",
                (unsigned long long)nkeys, vlen, runs, median(ours, runs),
                median(theirs, runs), median(ratio, runs),
                (double)nkeys / load_s, median(warm, runs),
-               (double)nkeys / ref_load_s);
+               (double)nkeys / ref_load_s, resname,
+               residency_huge_name(res.huge),
+               (unsigned long long)(res.huge_bytes >> 20), out[2 * MAX_RUNS],
+               out[2 * MAX_RUNS + 1]);
     }
     return 0;
 }

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 # bench/: speed is measured here, never in timed unit tests.
 noinst_PROGRAMS += bench/bench
-bench_bench_SOURCES = bench/bench.c
+bench_bench_SOURCES = bench/bench.c bench/ref.c bench/ref.h
 bench_bench_LDADD = daemon/libstore.la common/libshmcommon.la
 EXTRA_DIST += bench/run.sh bench/memory.sh bench/memory.py bench/hits.sh bench/latency.sh
 
@@ -33,3 +33,19 @@ EXTRA_DIST += bench/python.py
 noinst_PROGRAMS += bench/bench_nss
 bench_bench_nss_SOURCES = bench/bench_nss.c
 EXTRA_DIST += bench/nss.sh
+
+# The side-by-side benchmark (bench/run.sh).  Redis (hiredis) and LMDB
+# are linked when configure found them; without them it still builds and
+# runs the others.
+noinst_PROGRAMS += bench/bench_vs
+bench_bench_vs_SOURCES = bench/bench_vs.c bench/ref.c bench/ref.h
+bench_bench_vs_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+bench_bench_vs_LDADD = client/libshmcache.la $(JANSSON_LIBS)
+if HAVE_HIREDIS
+bench_bench_vs_CFLAGS += $(HIREDIS_CFLAGS)
+bench_bench_vs_LDADD += $(HIREDIS_LIBS)
+endif
+if HAVE_LMDB
+bench_bench_vs_CFLAGS += $(LMDB_CFLAGS)
+bench_bench_vs_LDADD += $(LMDB_LIBS)
+endif

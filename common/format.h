@@ -32,7 +32,8 @@
  * is host-endian; the magic doubles as a byte-order check.  The magic,
  * version and header size (bytes 0-15) and h_state (byte 128) stay where
  * they are in every format, so that any reader can tell a file is from
- * another version and that it was retired.
+ * another version and that it was retired.  h_residency (byte 144) took
+ * four bytes of line 2's padding without a version change (see FMT_RES_*).
  */
 #ifndef SHMC_FORMAT_H
 #define SHMC_FORMAT_H
@@ -65,6 +66,21 @@
 /* h_state */
 #define FMT_STATE_ALIVE 1u
 #define FMT_STATE_RETIRED 2u
+
+/*
+ * h_residency: how the daemon keeps the table in memory, which tells a
+ * reader how to map it.  The daemon stores it at every open and reload
+ * (the table's populate, lock and huge_pages settings); readers read it
+ * once, when they map the table.  It was zero padding in every earlier
+ * format 2 file and no reader looked at it, so the format is unchanged:
+ * an old file reads as "no advice", an old reader ignores the word.  It
+ * is advice, not geometry, and outside the header checksum: a forged word
+ * can cost a reader time and memory at open, never a wrong answer.
+ */
+#define FMT_RES_POPULATE 0x1u /* readers prefault their mapping at open */
+#define FMT_RES_LOCK 0x2u     /* the daemon holds the table mlock()ed */
+#define FMT_RES_HUGE 0x4u     /* backed by huge pages: map it 2 MiB-aligned */
+#define FMT_RES_MASK 0x7u
 
 /* e_flags */
 #define FMT_ENTRY_PAD 0x1u      /* ring filler up to the arena end */
@@ -101,7 +117,9 @@ struct fmt_header {
     uint32_t h_state;        /* FMT_STATE_*, atomic */
     uint32_t h_clean;        /* 1 while no writer has the table open */
     uint64_t h_heartbeat_ms; /* atomic; refreshed by the daemon */
-    uint64_t h_pad2[6];
+    uint32_t h_residency;    /* atomic; FMT_RES_*, advice (below) */
+    uint32_t h_pad2a;
+    uint64_t h_pad2[5];
     /* line 3: the writer's ring (atomic; trusted only if h_clean and the
      * seal matches) */
     uint64_t h_ring; /* FMT_RING(head, tail) in units; head == tail: empty */
@@ -228,6 +246,7 @@ _Static_assert(offsetof(struct fmt_header, h_seed) == 1 * FMT_LINE, "line 1");
 _Static_assert(offsetof(struct fmt_header, h_geom_check) == 96, "check");
 _Static_assert(offsetof(struct fmt_header, h_state) == 2 * FMT_LINE, "line 2");
 _Static_assert(offsetof(struct fmt_header, h_heartbeat_ms) == 136, "hb");
+_Static_assert(offsetof(struct fmt_header, h_residency) == 144, "residency");
 _Static_assert(offsetof(struct fmt_header, h_entries) == 4 * FMT_LINE,
                "line 4");
 _Static_assert(sizeof(struct fmt_bucket) == FMT_LINE, "bucket is a line");

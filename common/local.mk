@@ -8,6 +8,7 @@ common_libshmcommon_la_SOURCES = \
 	common/fdpass.h \
 	common/format.h \
 	common/hash.c common/hash.h \
+	common/mapping.c common/mapping.h \
 	common/proto.c common/proto.h \
 	common/seqlock.h \
 	common/table.c common/table.h

@@ -36,6 +36,7 @@
 #include "entry.h"
 #include "error.h"
 #include "hash.h"
+#include "mapping.h"
 #include "seqlock.h"
 #include "table.h"
 
@@ -156,10 +157,16 @@ table_attach(struct table *t, const void *base, uint64_t size, char *why,
     t->lim.max_key = h.h_max_key;
     t->lim.max_value = h.h_max_value;
     t->busy_ms = SEQ_BUSY_MS;
+    t->residency = h.h_residency & FMT_RES_MASK;
     return 0;
 }
 
-/* Map a table file read-only from an open descriptor (kept by the caller). */
+/*
+ * Map a table file read-only from an open descriptor (kept by the caller),
+ * 2 MiB-aligned (mapping.c), and prefault it if the daemon says the table
+ * is kept populated (FMT_RES_POPULATE): a reader then takes no page fault
+ * on its lookups either.
+ */
 int
 table_open_fd(struct table *t, int fd, char *why, size_t whylen)
 {
@@ -174,7 +181,7 @@ table_open_fd(struct table *t, int fd, char *why, size_t whylen)
     if ((uint64_t)st.st_size < FMT_PAGE)
         INVALID(SHMC_ECORRUPT, "file too short for a header (%lld bytes)",
                 (long long)st.st_size);
-    base = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    base = mapping_map(fd, (uint64_t)st.st_size, PROT_READ);
     if (base == MAP_FAILED)
         INVALID(-errno, "mmap: %s", strerror(errno));
     rc = table_attach(t, base, (uint64_t)st.st_size, why, whylen);
@@ -183,6 +190,9 @@ table_open_fd(struct table *t, int fd, char *why, size_t whylen)
         return rc;
     }
     t->mapped = 1;
+    /* Advice only: a table that cannot be prefaulted still works. */
+    if (t->residency & FMT_RES_POPULATE)
+        (void)mapping_populate(base, t->size);
     return 0;
 }
 

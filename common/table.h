@@ -29,6 +29,7 @@ struct table {
     uint32_t max_value;
     struct entry_limits lim; /* what entry_sound() checks against */
     uint32_t busy_ms;        /* wait for a busy bucket (0: spin only) */
+    uint32_t residency;      /* FMT_RES_* advice read at attach time */
     uint32_t serve_retired;  /* atomic; 1: answer even if RETIRED (nothing
                                 newer exists to reopen) */
     int mapped; /* 1 if table_open_fd() mapped it; table_close() unmaps */

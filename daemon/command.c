@@ -108,6 +108,26 @@ expiry_for(uint32_t ttl_s, uint32_t dflt, uint64_t now)
     return ttl_s == 0 ? 0 : now + (uint64_t)ttl_s * 1000u;
 }
 
+/*
+ * A table's residency as JSON: what is in effect (populate, lock), the
+ * huge page state ("off", "on", "partial", "unavailable") with the bytes
+ * huge pages map now (measured, /proc/self/smaps), and why anything asked
+ * for is not in effect ("" if all is).
+ */
+static json_t *
+residency_json(const struct dtable *t)
+{
+    uint64_t huge;
+
+    if (residency_huge_bytes(t->st, &huge) != 0)
+        huge = t->res.huge_bytes; /* as measured when applied */
+    return json_pack("{s:b, s:b, s:s, s:I, s:s}", "populate",
+                     (t->res.have & FMT_RES_POPULATE) != 0, "lock",
+                     (t->res.have & FMT_RES_LOCK) != 0, "huge_pages",
+                     residency_huge_name(t->res.huge), "huge_pages_bytes",
+                     (json_int_t)huge, "residency_note", t->res.why);
+}
+
 /* Table statistics as a JSON object (caller owns it); from the writer's
  * own copies only, never the mapping (STATS runs unguarded). */
 static json_t *
@@ -162,6 +182,10 @@ table_json(const struct dtable *t)
                       (json_int_t)l->latency_ms_total, "latency_ms_max",
                       (json_int_t)l->latency_ms_max, "running",
                       (json_int_t)l->running, "queued", (json_int_t)l->queued));
+    }
+    if (o != NULL && json_object_update_new(o, residency_json(t)) != 0) {
+        json_decref(o);
+        o = NULL;
     }
     return o;
 }

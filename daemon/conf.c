@@ -69,6 +69,7 @@ enum ftype {
     F_KEYVIA, /* its "key" */
     F_NSSDB,  /* its "database" */
     F_PATHS,  /* a table's "invalidate_on" */
+    F_BOOL,
 };
 
 struct field {
@@ -86,6 +87,10 @@ struct field {
 #endif
 
 #define G(f) offsetof(struct conf, f)
+/* F_STR fields share one size. */
+_Static_assert(sizeof(((struct conf_table *)0)->directory) ==
+                   sizeof(((struct conf *)0)->socket_path),
+               "F_STR size");
 #define T(f) offsetof(struct conf_table, f)
 
 static const struct field global_fields[] = {
@@ -121,6 +126,10 @@ static const struct field table_fields[] = {
     {"write_gids", F_IDS, T(write_gids), 0, UINT32_MAX - 1, 0},
     {"read_uids", F_IDS, T(read_uids), 0, UINT32_MAX - 1, 0},
     {"read_gids", F_IDS, T(read_gids), 0, UINT32_MAX - 1, 0},
+    {"populate", F_BOOL, T(populate), 0, 0, 0},
+    {"lock", F_BOOL, T(lock), 0, 0, 0},
+    {"huge_pages", F_BOOL, T(huge_pages), 0, 0, 0},
+    {"directory", F_STR, T(directory), 0, 0, 0},
     {"loader", F_LOADER, T(loader), 0, 0, 0},
     {"invalidate_on", F_PATHS, T(invalidate_on), 0, 0, 0},
 };
@@ -362,6 +371,11 @@ set_field(struct loader *l, const char *path, const struct field *f, json_t *v,
                         f->name, sizeof(((struct conf *)0)->socket_path));
         snprintf((char *)d, sizeof(((struct conf *)0)->socket_path), "%s",
                  json_string_value(v));
+        return 0;
+    case F_BOOL:
+        if (!json_is_boolean(v))
+            return fail(l, path, "\"%s\" must be true or false", f->name);
+        *(int *)d = json_is_true(v);
         return 0;
     case F_LEVEL:
         lvl =
@@ -625,7 +639,7 @@ static int
 load_tables(struct loader *l, json_t *tables, struct conf *c)
 {
     const char *name;
-    char path[160];
+    char path[160], kpath[192];
     json_t *v;
     size_t i = 0;
 
@@ -673,6 +687,20 @@ load_tables(struct loader *l, json_t *tables, struct conf *c)
                         (unsigned long long)FMT_ENTRY_SIZE(t->max_key_bytes,
                                                            t->max_value_bytes) *
                             4);
+        snprintf(kpath, sizeof(kpath), "%s.huge_pages", path);
+        if (t->disk && t->huge_pages)
+            return fail(l, kpath,
+                        "\"huge_pages\" is for memory tables; a disk table "
+                        "is a file on disk");
+        snprintf(kpath, sizeof(kpath), "%s.directory", path);
+        if (t->disk && t->directory[0] != '\0')
+            return fail(l, kpath,
+                        "\"directory\" is for memory tables; disk tables "
+                        "live in the state directory");
+        if (t->directory[0] != '\0' && t->directory[0] != '/')
+            return fail(l, kpath,
+                        "\"directory\" must be an absolute path; got \"%s\"",
+                        t->directory);
         t->read_any = t->read_uids.n == 0 && t->read_gids.n == 0;
         c->ntables = i;
     }

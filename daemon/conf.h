@@ -56,6 +56,11 @@ struct conf_table {
     /* Files whose change flushes the table (watch.c), NUL-separated. */
     char invalidate_on[CONF_ARGV_BYTES];
     uint32_t ninvalidate;
+    /* Residency (residency.c): 0 or 1 each. */
+    int populate;        /* prefault the mapping, the daemon's and readers' */
+    int lock;            /* mlock the table */
+    int huge_pages;      /* back it with 2 MiB pages where the host allows */
+    char directory[256]; /* "" = the runtime directory (memory tables) */
 };
 
 struct conf {

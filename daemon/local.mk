@@ -14,7 +14,8 @@ daemon_libstore_la_SOURCES = \
 	daemon/verify.c daemon/verify.h \
 	daemon/evict.c daemon/evict.h \
 	daemon/store.c daemon/store.h \
-	daemon/migrate.c daemon/migrate.h daemon/format_v1.h
+	daemon/migrate.c daemon/migrate.h daemon/format_v1.h \
+	daemon/residency.c daemon/residency.h
 daemon_libstore_la_CPPFLAGS = $(DAEMON_CPPFLAGS)
 daemon_libstore_la_LIBADD = common/libshmcommon.la daemon/libdaemonutil.la
 

@@ -318,13 +318,20 @@ reload_cb(evutil_socket_t sig, short what, void *arg)
         log_warn("config: socket_path change ignored until restart");
     for (i = 0; i < D.ntables; i++) {
         struct dtable *t = &D.tables[i];
+        int res_changed;
         nt = conf_table(c, t->cfg.name, strlen(t->cfg.name));
         if (nt == NULL) {
             log_warn("config: removal of table=%s ignored until restart",
                      t->cfg.name);
-        } else if (!tables_same_geometry(nt, &t->cfg)) {
-            log_warn("config: new size/limits/mode of table=%s ignored until "
-                     "restart; TTLs, ACLs and live_high_water_pct applied",
+            continue;
+        }
+        res_changed = nt->populate != t->cfg.populate ||
+                      nt->lock != t->cfg.lock ||
+                      nt->huge_pages != t->cfg.huge_pages;
+        if (!tables_same_geometry(nt, &t->cfg)) {
+            log_warn("config: new size/limits/mode/directory of table=%s "
+                     "ignored until restart; TTLs, ACLs, live_high_water_pct "
+                     "and residency applied",
                      t->cfg.name);
             t->cfg.default_ttl_s = nt->default_ttl_s;
             t->cfg.negative_ttl_s = nt->negative_ttl_s;
@@ -338,11 +345,17 @@ reload_cb(evutil_socket_t sig, short what, void *arg)
                    sizeof(t->cfg.invalidate_on));
             t->cfg.ninvalidate = nt->ninvalidate;
             t->cfg.live_hwm_pct = nt->live_hwm_pct;
+            t->cfg.populate = nt->populate;
+            t->cfg.lock = nt->lock;
+            t->cfg.huge_pages = nt->huge_pages;
         } else {
             t->cfg = *nt;
         }
         tables_apply_mode(t);
         store_set_live_hwm(t->st, t->cfg.live_hwm_pct);
+        /* A lock that fails now is logged; the table keeps serving. */
+        if (res_changed && tables_apply_residency(t, err, sizeof(err)) != 0)
+            log_err("config: %s", err);
     }
     for (i = 0; i < c->ntables; i++)
         if (tables_find(D.tables, D.ntables, c->tables[i].name,

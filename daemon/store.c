@@ -45,6 +45,7 @@
 #include "evict.h"
 #include "hash.h"
 #include "index.h"
+#include "mapping.h"
 #include "seqlock.h"
 #include "store.h"
 #include "verify.h"
@@ -165,6 +166,29 @@ fail:
     return rc;
 }
 
+/*
+ * Write a new table's header at offset 0 of fd (size bytes).  hugetlbfs
+ * has no write(): there, through a mapping of the whole file (its length
+ * must be a multiple of the huge page size, as the file's is).  Returns 0
+ * or -errno.
+ */
+static int
+write_header(int fd, const struct fmt_header *h, uint64_t size)
+{
+    void *p;
+
+    if (pwrite(fd, h, sizeof(*h), 0) == (ssize_t)sizeof(*h))
+        return 0;
+    if (errno != EINVAL)
+        return errno ? -errno : -EIO;
+    p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        return -errno;
+    memcpy(p, h, sizeof(*h));
+    munmap(p, (size_t)size);
+    return 0;
+}
+
 /* Remove <path>.new.* left by a build that died (we hold the lock). */
 static void
 remove_stale_builds(const char *path)
@@ -243,9 +267,9 @@ store_build(const char *path, int lock_fd, const struct store_geom *g,
     if (rc != 0)
         FAIL(-rc, "allocate %llu bytes for %s: %s",
              (unsigned long long)g->file_size, tmp, strerror(rc));
-    if (pwrite(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
-        FAIL(errno ? -errno : -EIO, "write header of %s: %s", tmp,
-             strerror(errno));
+    rc = write_header(fd, &h, g->file_size);
+    if (rc != 0)
+        FAIL(rc, "write header of %s: %s", tmp, strerror(-rc));
     s = calloc(1, sizeof(*s));
     if (s == NULL)
         FAIL(-ENOMEM, "out of memory");
@@ -392,7 +416,7 @@ store_map(struct store *s, int fd, uint64_t size, int fresh, char *why,
     uint32_t i;
     int rc;
 
-    s->base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    s->base = mapping_map(fd, size, PROT_READ | PROT_WRITE);
     if (s->base == MAP_FAILED) {
         s->base = NULL;
         FAIL(-errno, "mmap: %s", strerror(errno));
@@ -539,14 +563,17 @@ store_retire_fd(int fd)
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
         st.st_size < (off_t)FMT_PAGE)
         return -EINVAL;
-    p = mmap(NULL, FMT_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    /* The whole file, not just its first page: a hugetlbfs file can only
+     * be mapped in whole huge pages.  Nothing is touched but one word. */
+    p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+             0);
     if (p == MAP_FAILED)
         return -errno;
     state =
         (uint32_t *)((unsigned char *)p + offsetof(struct fmt_header, h_state));
     /* ORDERING: release; pairs with the acquire in table_state(). */
     __atomic_store_n(state, FMT_STATE_RETIRED, __ATOMIC_RELEASE);
-    munmap(p, FMT_PAGE);
+    munmap(p, (size_t)st.st_size);
     return 0;
 }
 

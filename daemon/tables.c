@@ -41,6 +41,7 @@
 #include "format_v1.h"
 #include "guard.h"
 #include "log.h"
+#include "mapping.h"
 #include "migrate.h"
 #include "notify.h"
 #include "tables.h"
@@ -55,7 +56,8 @@ tables_same_geometry(const struct conf_table *a, const struct conf_table *b)
     return a->disk == b->disk && a->size_bytes == b->size_bytes &&
            a->buckets == b->buckets && a->item_bytes == b->item_bytes &&
            a->max_key_bytes == b->max_key_bytes &&
-           a->max_value_bytes == b->max_value_bytes;
+           a->max_value_bytes == b->max_value_bytes &&
+           strcmp(a->directory, b->directory) == 0;
 }
 
 /* The geometry a table's config asks for. */
@@ -256,6 +258,72 @@ set_group(const struct dtable *t)
                  (long long)t->cfg.file_gid, strerror(errno));
 }
 
+/* The FMT_RES_* a table's config asks for. */
+static uint32_t
+residency_wanted(const struct conf_table *cfg)
+{
+    return (cfg->populate ? FMT_RES_POPULATE : 0u) |
+           (cfg->lock ? FMT_RES_LOCK : 0u) |
+           (cfg->huge_pages ? FMT_RES_HUGE : 0u);
+}
+
+/*
+ * Make t's table as resident as its config asks (residency.c) and log
+ * what came of it: one notice if anything was asked, one warning per
+ * shortfall.  Returns 0, or -errno with err[] filled if the table cannot
+ * be locked (the caller decides whether that is fatal: at start it is).
+ */
+int
+tables_apply_residency(struct dtable *t, char *err, size_t errlen)
+{
+    struct residency *r = &t->res;
+    uint32_t want = residency_wanted(&t->cfg);
+    int rc;
+
+    if (want == 0 && r->have == 0)
+        return 0;
+    rc = residency_apply(t->st, want, r);
+    log_notice("residency: table=%s populate=%s lock=%s huge_pages=%s "
+               "huge_bytes=%llu%s%s ms=%llu",
+               t->cfg.name, t->cfg.populate ? "yes" : "no",
+               r->have & FMT_RES_LOCK ? "yes" : "no",
+               residency_huge_name(r->huge), (unsigned long long)r->huge_bytes,
+               *r->huge_via ? " via=" : "", r->huge_via,
+               (unsigned long long)r->ms);
+    if (r->why[0] != '\0')
+        log_warn("residency: table=%s %s", t->cfg.name, r->why);
+    if (rc != 0)
+        snprintf(err, errlen, "table %s: cannot lock it in memory: %s",
+                 t->cfg.name, r->why);
+    return rc;
+}
+
+/*
+ * Refuse a directory that cannot hold the table: on hugetlbfs the file's
+ * size must be a whole number of its huge pages.  0, or -EINVAL with
+ * err[] filled.
+ */
+static int
+check_dir(const struct dtable *t, const char *dir, char *err, size_t errlen)
+{
+    uint64_t page;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), fs;
+
+    if (fd < 0)
+        return 0; /* building the table will say what is wrong */
+    fs = mapping_fs(fd, &page);
+    close(fd);
+    if (fs == MAPPING_FS_HUGETLBFS && t->cfg.size_bytes % page != 0) {
+        snprintf(err, errlen,
+                 "table %s: size_bytes %llu is not a multiple of the huge "
+                 "page size %llu of the hugetlbfs at %s",
+                 t->cfg.name, (unsigned long long)t->cfg.size_bytes,
+                 (unsigned long long)page, dir);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 /* Open, reuse, resize, convert or replace one table. */
 static int
 open_one(struct dtable *t, const char *dir, char *err, size_t errlen)
@@ -272,6 +340,9 @@ open_one(struct dtable *t, const char *dir, char *err, size_t errlen)
         snprintf(err, errlen, "table %s: directory path too long", t->cfg.name);
         return -ENAMETOOLONG;
     }
+    rc = check_dir(t, dir, err, errlen);
+    if (rc != 0)
+        return rc;
     extend_if_unclean(t);
     t0 = table_now_ms();
     rc = store_open(t->path, &old, why, sizeof(why));
@@ -346,7 +417,7 @@ created:
 adopted:
     store_set_live_hwm(t->st, t->cfg.live_hwm_pct);
     tables_apply_mode(t);
-    return 0;
+    return tables_apply_residency(t, err, errlen);
 }
 
 /* Open every table of c.  Returns 0, or a negative code with err filled. */
@@ -367,10 +438,13 @@ tables_open(const struct conf *c, const char *runtime_dir,
     }
     for (i = 0; i < c->ntables; i++) {
         t[i].cfg = c->tables[i];
-        rc = open_one(&t[i], t[i].cfg.disk ? state_dir : runtime_dir, err,
-                      errlen);
+        rc = open_one(&t[i],
+                      t[i].cfg.disk                   ? state_dir
+                      : t[i].cfg.directory[0] != '\0' ? t[i].cfg.directory
+                                                      : runtime_dir,
+                      err, errlen);
         if (rc != 0) {
-            tables_close(t, i);
+            tables_close(t, t[i].st != NULL ? i + 1 : i);
             return rc;
         }
     }
@@ -544,6 +618,9 @@ replace_damaged(struct dtable *t, const char *cause)
     set_group(t);
     store_set_live_hwm(t->st, t->cfg.live_hwm_pct);
     tables_apply_mode(t);
+    memset(&t->res, 0, sizeof(t->res)); /* a new mapping: nothing locked */
+    if (tables_apply_residency(t, why, sizeof(why)) != 0)
+        log_err("tables: %s", why);
     log_notice(
         "tables: replaced damaged table=%s path=%s generation=%llu "
         "kept=%llu dropped=%llu aside=%s",

@@ -10,6 +10,7 @@
 #include "conf.h"
 #include "hints.h"
 #include "loader.h"
+#include "residency.h"
 #include "store.h"
 
 struct dtable {
@@ -18,6 +19,7 @@ struct dtable {
     struct store *replaced;     /* old file, retired once the socket listens */
     struct hints hints;         /* readers' hit hints (hints.c) */
     struct loader_stats lstats; /* loader.c */
+    struct residency res;       /* what populate/lock/huge_pages achieved */
     char path[PATH_MAX];
 };
 
@@ -29,6 +31,7 @@ int tables_check_size(struct dtable *t);
 void tables_faulted(struct dtable *t);
 void tables_retire_replaced(struct dtable *t, size_t n);
 void tables_apply_mode(const struct dtable *t);
+int tables_apply_residency(struct dtable *t, char *err, size_t errlen);
 struct dtable *tables_find(struct dtable *t, size_t n, const char *name,
                            size_t len);
 int tables_same_geometry(const struct conf_table *a,

@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: MIT
 # Install what building and testing shmcache needs on Debian 12 (or a close
 # relative), but only what is missing.  Run as root, or with sudo available.
-# "deps.sh bench" adds what the comparisons in bench/ run against,
+# "deps.sh bench" adds what the comparisons in bench/ run against (the
+# servers, and the C libraries bench/bench_vs.c links when configure finds
+# them),
 # "deps.sh fuzz" the compiler and runtime of the fuzz targets.  groff-base
 # and mandoc are for tests/check-man.sh, which lints the man pages.
 set -eu
@@ -13,8 +15,8 @@ PKGS="autoconf automake libtool pkg-config make gcc libc6-dev
       groff-base mandoc
       debhelper dh-python fakeroot lintian"
 case "${1:-}" in
-bench) PKGS="$PKGS memcached redis-server python3-redis python3-hiredis
-       python3-pymemcache python3-lmdb nscd" ;;
+bench) PKGS="$PKGS memcached redis-server liblmdb-dev libhiredis-dev
+       python3-redis python3-hiredis python3-pymemcache python3-lmdb nscd" ;;
 fuzz) PKGS="$PKGS clang-14 libclang-rt-14-dev" ;;
 esac
 

@@ -16,15 +16,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "client.h"
 #include "error.h"
+#include "mapping.h"
 #include "proto.h"
 #include "table.h"
 #include "testutil.h"
@@ -1533,6 +1538,418 @@ START_TEST(test_planted_table_file_is_not_adopted)
 }
 END_TEST
 
+/* ---- residency: populate, lock, huge_pages ---- */
+
+/* Report a test that cannot run here, and why (Check has no per-test
+ * SKIP: the reason goes to the log, and the test ends). */
+#define SKIP_TEST(...)                                                         \
+    do {                                                                       \
+        fprintf(stderr, "SKIP %s: ", __func__);                                \
+        fprintf(stderr, __VA_ARGS__);                                          \
+        fputc('\n', stderr);                                                   \
+        return;                                                                \
+    } while (0)
+
+/* A /proc/PID/status field in KiB (VmLck, VmRSS, ...), or -1. */
+static long
+status_kib(pid_t pid, const char *field)
+{
+    char path[64], line[256], pat[64];
+    long kib = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    snprintf(pat, sizeof(pat), "%s: %%ld", field);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, pat, &kib) == 1)
+            break;
+    fclose(f);
+    return kib;
+}
+
+/* The sum of an smaps field (KiB) over pid's mappings of files whose path
+ * ends in suffix; -1 if pid maps no such file. */
+static long
+smaps_kib(pid_t pid, const char *suffix, const char *field)
+{
+    char path[64], line[1024], pat[64];
+    long total = -1, kib;
+    size_t n, sl = strlen(suffix);
+    int in = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
+    snprintf(pat, sizeof(pat), "%s: %%ld kB", field);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f)) {
+        if ((line[0] >= '0' && line[0] <= '9') ||
+            (line[0] >= 'a' && line[0] <= 'f')) {
+            n = strlen(line);
+            while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == ' '))
+                line[--n] = '\0';
+            in = n >= sl && strcmp(line + n - sl, suffix) == 0;
+            if (in && total < 0)
+                total = 0;
+        } else if (in && sscanf(line, pat, &kib) == 1) {
+            total += kib;
+        }
+    }
+    fclose(f);
+    return total;
+}
+
+/* A table's stats (JSON text, allocated). */
+static char *
+table_stats(const char *table)
+{
+    struct treply r;
+    char *s;
+    int fd = tc_connect(d.sock, 1);
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(
+        tc_call(fd, PROTO_OP_STATS, table, NULL, 0, NULL, 0, 0, 0, &r), 0);
+    ck_assert_int_eq(r.status, 0);
+    s = strndup((const char *)r.body, r.blen);
+    tc_reply_free(&r);
+    close(fd);
+    return s;
+}
+
+/* A string field of a stats document into buf ("" if absent). */
+static const char *
+stats_str(const char *doc, const char *name, char *buf, size_t size)
+{
+    char pat[64];
+    const char *p, *e;
+
+    snprintf(pat, sizeof(pat), "\"%s\":\"", name);
+    buf[0] = '\0';
+    if ((p = strstr(doc, pat)) != NULL) {
+        p += strlen(pat);
+        e = strchr(p, '"');
+        snprintf(buf, size, "%.*s", e ? (int)(e - p) : 0, p);
+    }
+    return buf;
+}
+
+/* Map table `name` the way the library does (OPEN, table_open_fd). */
+static void
+map_table(const char *name, struct table *tb)
+{
+    struct treply r;
+    char why[128];
+    int fd = tc_connect(d.sock, 1);
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(
+        tc_call(fd, PROTO_OP_OPEN, name, NULL, 0, NULL, 0, 0, 0, &r), 0);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_int_ge(r.fd, 0);
+    ck_assert_msg(table_open_fd(tb, r.fd, why, sizeof(why)) == 0, "%s", why);
+    close(r.fd);
+    tc_reply_free(&r);
+    close(fd);
+}
+
+/* populate: the daemon's mapping is all resident from the start, and a
+ * reader's mapping is prefaulted at open (the header tells it to); a
+ * table without it has only what the daemon touched (header, index). */
+START_TEST(test_populate_prefaults_daemon_and_readers)
+{
+    struct table tb, tu;
+    long kib;
+    char *st;
+
+    ck_assert_int_eq(
+        td_start(&d,
+                 "{\"log_level\": \"warning\", \"tables\": {"
+                 "\"t\": {\"size_bytes\": \"16M\", \"expected_item_bytes\": "
+                 "4096, \"populate\": true},"
+                 "\"u\": {\"size_bytes\": \"16M\", \"expected_item_bytes\": "
+                 "4096}}}",
+                 -1),
+        0);
+    kib = smaps_kib(d.pid, "/t.shm", "Rss");
+    ck_assert_msg(kib >= 16384, "daemon maps %ld KiB of t resident", kib);
+    kib = smaps_kib(d.pid, "/u.shm", "Rss");
+    ck_assert_msg(kib >= 0 && kib < 4096, "daemon maps %ld KiB of u", kib);
+    st = table_stats("t");
+    ck_assert_ptr_nonnull(strstr(st, "\"populate\":true"));
+    free(st);
+    st = table_stats("u");
+    ck_assert_ptr_nonnull(strstr(st, "\"populate\":false"));
+    free(st);
+
+    /* Readers: this process maps both, as libshmcache would. */
+    map_table("t", &tb);
+    map_table("u", &tu);
+    ck_assert_uint_eq(tb.residency & FMT_RES_POPULATE, FMT_RES_POPULATE);
+    ck_assert_uint_eq(tu.residency & FMT_RES_POPULATE, 0);
+    kib = smaps_kib(getpid(), "/t.shm", "Rss");
+    ck_assert_msg(kib >= 16384, "reader maps %ld KiB of t resident", kib);
+    kib = smaps_kib(getpid(), "/u.shm", "Rss");
+    ck_assert_msg(kib >= 0 && kib < 1024, "reader maps %ld KiB of u", kib);
+    table_close(&tb);
+    table_close(&tu);
+}
+END_TEST
+
+/* lock: the table is mlock()ed (VmLck) and, on reload without it,
+ * unlocked again. */
+START_TEST(test_lock_pins_the_table)
+{
+    const char *cfg = "{\"log_level\": \"warning\", \"tables\": {"
+                      "\"t\": {\"size_bytes\": \"8M\"%s}}}";
+    char c[256], *st;
+    double end;
+
+    snprintf(c, sizeof(c), cfg, ", \"lock\": true");
+    ck_assert_int_eq(td_start(&d, c, -1), 0);
+    ck_assert_msg(status_kib(d.pid, "VmLck") >= 8192, "VmLck %ld KiB",
+                  status_kib(d.pid, "VmLck"));
+    st = table_stats("t");
+    ck_assert_ptr_nonnull(strstr(st, "\"lock\":true"));
+    free(st);
+    snprintf(c, sizeof(c), cfg, "");
+    ck_assert_int_eq(td_write_conf(&d, c), 0);
+    kill(d.pid, SIGHUP);
+    ck_assert_int_eq(td_wait_notify(&d, "READY=1", 5000), 0);
+    end = tu_deadline(5);
+    while (status_kib(d.pid, "VmLck") != 0 && tu_poll(end))
+        ;
+    ck_assert_int_eq(status_kib(d.pid, "VmLck"), 0);
+    st = table_stats("t");
+    ck_assert_ptr_nonnull(strstr(st, "\"lock\":false"));
+    free(st);
+}
+END_TEST
+
+/* lock that cannot be had (RLIMIT_MEMLOCK below the table, no
+ * CAP_IPC_LOCK): the daemon does not start, exits 69, and says which
+ * limit to raise and how. */
+START_TEST(test_lock_over_the_limit_fails_clearly)
+{
+    char *dir = tu_tmpdir(), *conf_path, *log_path, *run, *state, *text;
+    const char *bin = getenv("SHMCACHED");
+    struct rlimit rl = {65536, 65536};
+    FILE *f;
+    int status;
+    pid_t pid;
+
+    conf_path = tu_path(dir, "c.json");
+    log_path = tu_path(dir, "log");
+    run = tu_path(dir, "run");
+    state = tu_path(dir, "state");
+    f = fopen(conf_path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("{\"tables\": {\"t\": {\"size_bytes\": \"8M\", \"lock\": true}}}", f);
+    fclose(f);
+    /* root has CAP_IPC_LOCK, which ignores the limit: run as nobody. */
+    if (geteuid() == 0)
+        ck_assert_int_eq(chown(dir, 65534, 65534), 0);
+    chmod(dir, 0755);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int lfd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (lfd < 0 || dup2(lfd, STDERR_FILENO) < 0)
+            _exit(120);
+        if (setrlimit(RLIMIT_MEMLOCK, &rl) != 0)
+            _exit(121);
+        if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+            _exit(122);
+        execl(bin ? bin : "daemon/shmcached", "shmcached", "-f", "-c",
+              conf_path, "--runtime-dir", run, "--state-dir", state,
+              (char *)NULL);
+        _exit(127);
+    }
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    f = fopen(log_path, "r");
+    ck_assert_ptr_nonnull(f);
+    text = calloc(1, 65536);
+    (void)!fread(text, 1, 65535, f);
+    fclose(f);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 69,
+                  "status %#x, log: %s", status, text);
+    ck_assert_msg(strstr(text, "table t: cannot lock it in memory") != NULL &&
+                      strstr(text, "RLIMIT_MEMLOCK is 65536 bytes") != NULL &&
+                      strstr(text, "LimitMEMLOCK=") != NULL,
+                  "log: %s", text);
+    free(text);
+    free(conf_path);
+    free(log_path);
+    free(run);
+    free(state);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
+/* huge_pages on a tmpfs (/dev/shm): the table is moved into 2 MiB pages
+ * (MADV_COLLAPSE, whatever the mount's huge= says), the daemon's mapping
+ * maps them with PMDs, and so does a reader's (2 MiB-aligned). */
+START_TEST(test_huge_pages_on_tmpfs)
+{
+    char *st, state[32], note[320];
+    const char *old = getenv("TMPDIR");
+    struct statfs sfs;
+    struct table tb;
+    long kib;
+
+    if (statfs("/dev/shm", &sfs) != 0 || (uint32_t)sfs.f_type != 0x01021994u)
+        SKIP_TEST("/dev/shm is not a tmpfs");
+    setenv("TMPDIR", "/dev/shm", 1);
+    ck_assert_int_eq(td_start(&d,
+                              "{\"log_level\": \"warning\", \"tables\": {"
+                              "\"t\": {\"size_bytes\": \"8M\", "
+                              "\"huge_pages\": true}}}",
+                              -1),
+                     0);
+    if (old != NULL)
+        setenv("TMPDIR", old, 1);
+    else
+        unsetenv("TMPDIR");
+    st = table_stats("t");
+    stats_str(st, "huge_pages", state, sizeof(state));
+    stats_str(st, "residency_note", note, sizeof(note));
+    free(st);
+    if (strcmp(state, "unavailable") == 0)
+        SKIP_TEST("no huge pages for tmpfs on this host: %s", note);
+    ck_assert_msg(strcmp(state, "on") == 0, "huge_pages \"%s\": %s", state,
+                  note);
+    kib = smaps_kib(d.pid, "/t.shm", "ShmemPmdMapped") +
+          smaps_kib(d.pid, "/t.shm", "FilePmdMapped");
+    ck_assert_msg(kib >= 8192, "daemon: %ld KiB PMD-mapped", kib);
+
+    map_table("t", &tb);
+    ck_assert_uint_eq((uintptr_t)tb.base % (2u << 20), 0);
+    ck_assert_uint_eq(tb.residency & FMT_RES_HUGE, FMT_RES_HUGE);
+    ck_assert_int_eq(mapping_populate(tb.base, tb.size), 0);
+    kib = smaps_kib(getpid(), "/t.shm", "ShmemPmdMapped") +
+          smaps_kib(getpid(), "/t.shm", "FilePmdMapped");
+    ck_assert_msg(kib >= 8192, "reader: %ld KiB PMD-mapped", kib);
+    table_close(&tb);
+}
+END_TEST
+
+/* huge_pages where there are none to be had (a memory table on a disk
+ * file system): the daemon serves on 4 KiB pages and says why, in its
+ * log and in stats. */
+START_TEST(test_huge_pages_unavailable_is_reported)
+{
+    char *st, state[32], note[320], *log;
+    struct statfs sfs;
+    int fd;
+
+    ck_assert_int_eq(td_start_logged(&d, "{\"log_level\": \"warning\", "
+                                         "\"tables\": {\"t\": {\"size_bytes\": "
+                                         "\"8M\", \"huge_pages\": true}}}"),
+                     0);
+    ck_assert_int_eq(statfs(d.run, &sfs), 0);
+    if ((uint32_t)sfs.f_type == 0x01021994u ||
+        (uint32_t)sfs.f_type == 0x958458f6u)
+        SKIP_TEST("%s is a tmpfs or hugetlbfs: huge pages may be there", d.run);
+    st = table_stats("t");
+    ck_assert_str_eq(stats_str(st, "huge_pages", state, sizeof(state)),
+                     "unavailable");
+    ck_assert_ptr_nonnull(
+        strstr(stats_str(st, "residency_note", note, sizeof(note)),
+               "neither on tmpfs nor on hugetlbfs"));
+    ck_assert_ptr_nonnull(strstr(st, "\"huge_pages_bytes\":0"));
+    free(st);
+    log = td_log(&d);
+    ck_assert_msg(strstr(log, "warning: residency: table=t huge_pages: ") !=
+                      NULL,
+                  "log: %s", log);
+    free(log);
+    fd = tc_connect(d.sock, 1);
+    ck_assert_int_eq(call(fd, PROTO_OP_SET, "k", "v", 0), 0);
+    close(fd);
+}
+END_TEST
+
+/* KiB of hugetlb pages a process maps of a file (smaps counts a page
+ * Private_ while one process maps it, Shared_ once more do). */
+static long
+hugetlb_kib(pid_t pid, const char *suffix)
+{
+    long a = smaps_kib(pid, suffix, "Shared_Hugetlb"),
+         b = smaps_kib(pid, suffix, "Private_Hugetlb");
+
+    return a < 0 || b < 0 ? -1 : a + b;
+}
+
+/* huge_pages from a hugetlbfs "directory": the table file lives there,
+ * every page of it is a huge page, and it survives a restart.  Needs
+ * root (a private mount) and free pages in the pool (vm.nr_hugepages). */
+START_TEST(test_huge_pages_on_hugetlbfs)
+{
+    char line[128], *mnt, *c, *st, state[32], note[320], buf[16];
+    struct table tb;
+    struct table_hit hit;
+    long free_pages = -1, kib;
+    FILE *f;
+    int fd;
+
+    f = fopen("/proc/meminfo", "r");
+    while (f != NULL && fgets(line, sizeof(line), f))
+        if (sscanf(line, "HugePages_Free: %ld", &free_pages) == 1)
+            break;
+    if (f != NULL)
+        fclose(f);
+    if (free_pages < 4)
+        SKIP_TEST("%ld free 2 MiB pages in the hugetlb pool (vm.nr_hugepages)",
+                  free_pages);
+    if (geteuid() != 0 || unshare(CLONE_NEWNS) != 0 ||
+        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        SKIP_TEST("cannot make a private mount namespace: %s", strerror(errno));
+    mnt = tu_tmpdir();
+    if (mount("none", mnt, "hugetlbfs", 0, "pagesize=2M") != 0)
+        SKIP_TEST("mount hugetlbfs: %s", strerror(errno));
+    ck_assert_int_ne(asprintf(&c,
+                              "{\"log_level\": \"warning\", \"tables\": {"
+                              "\"t\": {\"size_bytes\": \"8M\", "
+                              "\"huge_pages\": true, \"directory\": \"%s\"}}}",
+                              mnt),
+                     -1);
+    ck_assert_int_eq(td_start(&d, c, -1), 0);
+    free(c);
+    st = table_stats("t");
+    ck_assert_msg(
+        strcmp(stats_str(st, "huge_pages", state, sizeof(state)), "on") == 0,
+        "huge_pages %s: %s", state,
+        stats_str(st, "residency_note", note, sizeof(note)));
+    free(st);
+    /* The daemon touched the header and the index: huge pages, all. */
+    kib = hugetlb_kib(d.pid, "/t.shm");
+    ck_assert_msg(kib >= 2048, "daemon: %ld KiB of hugetlb pages", kib);
+    ck_assert_int_eq(smaps_kib(d.pid, "/t.shm", "Rss"), 0);
+    fd = tc_connect(d.sock, 1);
+    ck_assert_int_eq(call(fd, PROTO_OP_SET, "k", "huge", 0), 0);
+    close(fd);
+    ck_assert_int_eq(td_restart(&d), 0);
+    map_table("t", &tb);
+    ck_assert_int_eq(table_lookup(&tb, "k", 1, buf, sizeof(buf), 0, &hit), 0);
+    ck_assert_mem_eq(buf, "huge", 4);
+    ck_assert_int_eq(mapping_populate(tb.base, tb.size), 0);
+    kib = hugetlb_kib(getpid(), "/t.shm");
+    ck_assert_msg(kib >= 8192, "reader: %ld KiB of hugetlb pages", kib);
+    table_close(&tb);
+    td_free(&d);
+    memset(&d, 0, sizeof(d));
+    tu_rmtree(mnt); /* the files; the mount point stays */
+    umount2(mnt, MNT_DETACH);
+    rmdir(mnt);
+    free(mnt);
+}
+END_TEST
+
 static Suite *
 daemon_suite(void)
 {
@@ -1577,6 +1994,17 @@ daemon_suite(void)
     tcase_add_test(tc, test_planted_table_file_is_not_adopted);
     tcase_add_test(tc, test_truncated_table_is_replaced);
     tcase_add_test(tc, test_truncation_under_a_request);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("residency");
+    tcase_add_checked_fixture(tc, NULL, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_populate_prefaults_daemon_and_readers);
+    tcase_add_test(tc, test_lock_pins_the_table);
+    tcase_add_test(tc, test_lock_over_the_limit_fails_clearly);
+    tcase_add_test(tc, test_huge_pages_on_tmpfs);
+    tcase_add_test(tc, test_huge_pages_unavailable_is_reported);
+    tcase_add_test(tc, test_huge_pages_on_hugetlbfs);
     suite_add_tcase(s, tc);
     return s;
 }
