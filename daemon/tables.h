@@ -27,6 +27,8 @@ int tables_open(const struct conf *c, const char *runtime_dir,
 void tables_close(struct dtable *t, size_t n);
 int tables_check_size(struct dtable *t);
 void tables_faulted(struct dtable *t);
+void tables_flush(struct dtable *t);
+int tables_delete(struct dtable *t, const void *key, size_t klen, uint64_t now);
 void tables_retire_replaced(struct dtable *t, size_t n);
 void tables_apply_mode(const struct dtable *t);
 struct dtable *tables_find(struct dtable *t, size_t n, const char *name,
