@@ -150,18 +150,37 @@ table_json(const struct dtable *t)
         const struct loader_stats *l = &t->lstats;
         json_object_set_new(
             o, "loader",
-            json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+            json_pack(
+                "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+                "s:I, s:I}",
+                "type",
+                t->cfg.loader.type == LOADER_NSS     ? "nss"
+                : t->cfg.loader.type == LOADER_REDIS ? "redis"
+                                                     : "exec",
+                "calls", (json_int_t)l->calls, "merged", (json_int_t)l->merged,
+                "values", (json_int_t)l->values, "negatives",
+                (json_int_t)l->negatives, "errors", (json_int_t)l->errors,
+                "timeouts", (json_int_t)l->timeouts, "refused",
+                (json_int_t)l->refused, "not_stored", (json_int_t)l->not_stored,
+                "latency_ms_total", (json_int_t)l->latency_ms_total,
+                "latency_ms_max", (json_int_t)l->latency_ms_max, "running",
+                (json_int_t)l->running, "queued", (json_int_t)l->queued));
+    }
+    if (o != NULL && t->cfg.loader.type == LOADER_REDIS) {
+        const struct redis_stats *r = &t->rstats;
+        json_object_set_new(
+            o, "redis",
+            json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
                       "s:I}",
-                      "type", t->cfg.loader.type == LOADER_NSS ? "nss" : "exec",
-                      "calls", (json_int_t)l->calls, "merged",
-                      (json_int_t)l->merged, "values", (json_int_t)l->values,
-                      "negatives", (json_int_t)l->negatives, "errors",
-                      (json_int_t)l->errors, "timeouts",
-                      (json_int_t)l->timeouts, "refused",
-                      (json_int_t)l->refused, "latency_ms_total",
-                      (json_int_t)l->latency_ms_total, "latency_ms_max",
-                      (json_int_t)l->latency_ms_max, "running",
-                      (json_int_t)l->running, "queued", (json_int_t)l->queued));
+                      "endpoint", t->cfg.loader.endpoint, "connected",
+                      (int)r->connected, "gets", (json_int_t)r->gets,
+                      "invalidations", (json_int_t)r->invalidations,
+                      "keys_invalidated", (json_int_t)r->keys_invalidated,
+                      "flushes", (json_int_t)r->flushes, "connects",
+                      (json_int_t)r->connects, "reconnects",
+                      (json_int_t)r->reconnects, "disconnects",
+                      (json_int_t)r->disconnects, "pings", (json_int_t)r->pings,
+                      "max_stale_s", (json_int_t)t->cfg.loader.max_stale_s));
     }
     return o;
 }

@@ -21,6 +21,12 @@
  * group.  At most max_running runs per table at once; further keys wait
  * in order, at most max_queued of them, then LOADs are refused (EBUSY).
  *
+ * A "redis" loader's run is a GET on the table's Redis session (redis.c),
+ * which answers through loader_done(); the same records, waiters, bounds
+ * and timer serve both kinds, and complete() is the one place a run ends:
+ * stored (unless the result is known stale), every waiter answered, the
+ * next queued key started.
+ *
  * Nothing here blocks the event loop: the child's stdout is read as it
  * becomes readable, children are reaped on SIGCHLD, and the connection
  * that waits simply reads no further requests until its reply is queued
@@ -46,6 +52,7 @@
 #include "loader.h"
 #include "log.h"
 #include "proto.h"
+#include "redis.h"
 #include "tables.h"
 
 #define READ_CHUNK 65536
@@ -66,6 +73,7 @@ struct load {
     size_t klen;
     struct waiter *waiters, **tail;
     int started; /* 0: queued, waiting for a free slot of its table */
+    void *src;   /* redis: its request (redis.c), until it is answered */
     pid_t pid;   /* exec: the child */
     int out_fd;  /* exec: the child's stdout, or -1 once at EOF */
     struct event *rev, *timer;
@@ -128,12 +136,16 @@ load_free(struct load *l)
     free(l);
 }
 
-/* The expiry of a loaded entry: the table's TTL (0 = never expires). */
+/* The expiry of a loaded entry: the table's TTL, capped by the loader's
+ * max_stale_s when it has one (0 = never expires). */
 static uint64_t
 result_expiry(const struct dtable *t, int negative, uint64_t now)
 {
-    uint32_t ttl = negative ? t->cfg.negative_ttl_s : t->cfg.default_ttl_s;
+    uint32_t ttl = negative ? t->cfg.negative_ttl_s : t->cfg.default_ttl_s,
+             cap = t->cfg.loader.max_stale_s;
 
+    if (cap != 0 && (ttl == 0 || ttl > cap))
+        ttl = cap;
     return ttl == 0 ? 0 : now + (uint64_t)ttl * 1000u;
 }
 
@@ -209,11 +221,12 @@ complete(struct load *l, int status, const void *val, size_t vlen, unsigned how)
     start_next(d, t);
 }
 
-/* A run that is not a child process is over. */
+/* A run that is not a child process is over (redis.c). */
 void
 loader_done(struct load *l, int status, const void *val, size_t vlen,
             unsigned how)
 {
+    l->src = NULL;
     complete(l, status, val, vlen, how);
 }
 
@@ -329,6 +342,15 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    if (l->t->cfg.loader.type == LOADER_REDIS) {
+        log_warn("loader: no answer from redis after %ums table=%s key=%.*s",
+                 l->t->cfg.loader.timeout_ms, l->t->cfg.name,
+                 (int)(l->klen > 64 ? 64 : l->klen), (const char *)l->key);
+        if (l->src != NULL)
+            redis_cancel(l->src);
+        loader_done(l, -ETIMEDOUT, NULL, 0, 0);
+        return;
+    }
     l->timed_out = 1;
     kill_run(l);
     close_out(l);
@@ -466,7 +488,7 @@ spawn(struct load *l)
     return 0;
 }
 
-/* Start a load: its timer, then its child.  0, or an
+/* Start a load: its timer, then its child or its redis request.  0, or an
  * error for its waiters. */
 static int
 start_run(struct load *l)
@@ -479,7 +501,11 @@ start_run(struct load *l)
     l->timer = evtimer_new(l->d->base, timer_cb, l);
     if (l->timer == NULL)
         return -ENOMEM;
-    if ((rc = spawn(l)) != 0)
+    if (ld->type == LOADER_REDIS)
+        rc = redis_load(l->d, l->t, l, l->key, l->klen, &l->src);
+    else
+        rc = spawn(l);
+    if (rc != 0)
         return rc;
     l->started = 1;
     l->started_ms = mono_ms();
@@ -632,6 +658,8 @@ loader_shutdown(struct daemon *d)
             kill_run(l);
             waitpid(l->pid, NULL, 0);
         }
+        if (l->src != NULL)
+            redis_cancel(l->src);
         if (l->started)
             l->t->lstats.running--;
         load_free(l);

@@ -2,8 +2,8 @@
 /*
  * loader.h -- read-through: a LOAD of a key missing from a table runs the
  * table's loader once, however many clients ask meanwhile (loader.c).  A
- * run that is not a child process reports its result through
- * loader_done().
+ * run is a child process (loader.c itself) or a request to Redis
+ * (redis.c), which reports the result through loader_done().
  */
 #ifndef SHMC_LOADER_H
 #define SHMC_LOADER_H

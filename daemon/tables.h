@@ -10,6 +10,7 @@
 #include "conf.h"
 #include "hints.h"
 #include "loader.h"
+#include "redis.h"
 #include "store.h"
 
 struct dtable {
@@ -18,6 +19,7 @@ struct dtable {
     struct store *replaced;     /* old file, retired once the socket listens */
     struct hints hints;         /* readers' hit hints (hints.c) */
     struct loader_stats lstats; /* loader.c */
+    struct redis_stats rstats;  /* redis.c */
     char path[PATH_MAX];
 };
 
