@@ -507,6 +507,39 @@ START_TEST(test_invalidation_connection_killed)
 }
 END_TEST
 
+/* BCAST tracking with a key prefix: Redis key "app:" + table key; a write
+ * to any key under the prefix drops it, though this host never read it
+ * since; keys outside the prefix are none of the table's business. */
+START_TEST(test_bcast_tracking_with_a_key_prefix)
+{
+    static const char *const kv[] = {"key_prefix", "\"app:\"", "tracking",
+                                     "\"bcast\"", NULL};
+    shmc_t *ha;
+    char buf[8];
+    size_t n;
+
+    ha = host(&a, kv);
+    ck_assert_int_eq(rcmd("SET app:k v1"), REDIS_REPLY_STATUS);
+    ck_assert_int_eq(rcmd("SET k other"), REDIS_REPLY_STATUS);
+    ck_assert(loads_as(ha, "k", "v1"));
+    ck_assert_int_eq(rcmd("SET app:k v2"), REDIS_REPLY_STATUS);
+    ck_assert(gone_after(ha, "k", tu_now(), 1) >= 0);
+    ck_assert(loads_as(ha, "k", "v2"));
+    /* Written twice without a read in between: dropped both times. */
+    ck_assert_int_eq(rcmd("SET app:k v3"), REDIS_REPLY_STATUS);
+    ck_assert(gone_after(ha, "k", tu_now(), 1) >= 0);
+    ck_assert_int_eq(shmc_set(ha, "k", 1, "local", 5, 0), 0);
+    ck_assert_int_eq(rcmd("SET app:k v4"), REDIS_REPLY_STATUS);
+    ck_assert(gone_after(ha, "k", tu_now(), 1) >= 0);
+    /* Outside the prefix: nothing to drop, nothing to load. */
+    ck_assert_int_eq(rcmd("DEL app:x"), REDIS_REPLY_INTEGER);
+    ck_assert_int_eq(load(ha, "x", buf, sizeof(buf), &n), SHMC_ENEGATIVE);
+    ck_assert_int_eq(rcmd("SET x 1"), REDIS_REPLY_STATUS);
+    ck_assert(cached(ha, "x"));
+    shmc_close(ha);
+}
+END_TEST
+
 static void *
 debug_sleep(void *arg)
 {
@@ -578,6 +611,7 @@ redis_suite(void)
     tcase_add_test(tc, test_silent_redis_is_detected);
     tcase_add_test(tc, test_invalidation_connection_killed);
     tcase_add_test(tc, test_slow_redis_does_not_stall_readers);
+    tcase_add_test(tc, test_bcast_tracking_with_a_key_prefix);
     suite_add_tcase(s, tc);
     return s;
 }
