@@ -540,6 +540,155 @@ START_TEST(test_bcast_tracking_with_a_key_prefix)
 }
 END_TEST
 
+/*
+ * The coherence checker: a writer sets keys in Redis at random (values
+ * "key:version", versions counting up) while 2 readers on each host read
+ * them through shmcache.  A value read is stale when the read began after
+ * Redis already held a newer version (its SET had returned): the time
+ * between the two is how stale.  max_stale_s is 60 s, but none may be
+ * staler than 1 s: a reply stored against the race rule (an invalidation
+ * read before it) would stay until its TTL and be read again.  The worst
+ * and the p99 of the stale reads are printed, and how often the race
+ * rule kept a reply out of the table.
+ */
+enum { CK_KEYS = 16, CK_VERSIONS = 2048, CK_READERS = 4, CK_READS = 100000 };
+
+struct ck_read {
+    int key, version;
+    double t; /* when the read began */
+};
+
+/* A reader process: read random keys until the deadline, recording what
+ * was read and when into its file. */
+static void
+ck_reader(const char *sock, const char *file, double until, unsigned seed)
+{
+    static struct ck_read rec[CK_READS];
+    uint64_t rnd = seed;
+    char key[16], buf[64];
+    size_t n, nrec = 0;
+    shmc_t *h;
+    FILE *f;
+    int k, v;
+
+    if (shmc_open(sock, "near", 0, &h) != 0)
+        _exit(2);
+    while (nrec < CK_READS && tu_now() < until) {
+        k = (int)(tu_rand(&rnd) % CK_KEYS);
+        snprintf(key, sizeof(key), "c%d", k);
+        rec[nrec].t = tu_now();
+        if (shmc_get_or_load(h, key, strlen(key), buf, sizeof(buf) - 1, &n) !=
+            0)
+            _exit(3);
+        buf[n] = '\0';
+        if (sscanf(buf, "c%d:%d", &k, &v) != 2)
+            _exit(4);
+        rec[nrec].key = k;
+        rec[nrec].version = v;
+        nrec++;
+        usleep(50); /* readers with work to do, not 4 spinning cores */
+    }
+    shmc_close(h);
+    f = fopen(file, "w");
+    if (f == NULL || fwrite(rec, sizeof(rec[0]), nrec, f) != nrec)
+        _exit(5);
+    fclose(f);
+    _exit(0);
+}
+
+START_TEST(test_coherence_checker)
+{
+    static const char *const kv[] = {"max_stale_s", "60", NULL};
+    static double done[CK_KEYS][CK_VERSIONS]; /* when each SET returned */
+    static double late[CK_READERS * CK_READS];
+    static struct ck_read rec[CK_READS];
+    int ver[CK_KEYS] = {0}, status, i, k, bad = 0;
+    size_t nlate = 0, nreads = 0, n, j;
+    pid_t pids[CK_READERS];
+    uint64_t rnd = 42, sets = 0;
+    redisContext *c;
+    redisReply *r;
+    double until, d;
+    char *file;
+    shmc_t *ha, *hb;
+
+    ha = host(&a, kv);
+    hb = host(&b, kv);
+    c = rconnect();
+    ck_assert_ptr_nonnull(c);
+    for (k = 0; k < CK_KEYS; k++) {
+        r = redisCommand(c, "SET c%d c%d:0", k, k);
+        ck_assert(r != NULL && r->type == REDIS_REPLY_STATUS);
+        freeReplyObject(r);
+        done[k][0] = tu_now();
+    }
+    until = tu_now() + 2.0;
+    for (i = 0; i < CK_READERS; i++) {
+        ck_assert_int_ne(asprintf(&file, "%s/reads.%d", dir, i), -1);
+        pids[i] = fork();
+        ck_assert_int_ge(pids[i], 0);
+        if (pids[i] == 0)
+            ck_reader(i % 2 ? b.sock : a.sock, file, until,
+                      1000u + (unsigned)i);
+        free(file);
+    }
+    while (tu_now() < until) {
+        k = (int)(tu_rand(&rnd) % CK_KEYS);
+        if (ver[k] + 1 >= CK_VERSIONS)
+            continue;
+        r = redisCommand(c, "SET c%d c%d:%d", k, k, ver[k] + 1);
+        ck_assert(r != NULL && r->type == REDIS_REPLY_STATUS);
+        freeReplyObject(r);
+        done[k][++ver[k]] = tu_now();
+        sets++;
+        usleep(200);
+    }
+    redisFree(c);
+    for (i = 0; i < CK_READERS; i++) {
+        ck_assert_int_eq(waitpid(pids[i], &status, 0), pids[i]);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                      "reader %d failed: status %d", i, status);
+    }
+    for (i = 0; i < CK_READERS; i++) {
+        FILE *f;
+        ck_assert_int_ne(asprintf(&file, "%s/reads.%d", dir, i), -1);
+        f = fopen(file, "r");
+        ck_assert_ptr_nonnull(f);
+        n = fread(rec, sizeof(rec[0]), CK_READS, f);
+        fclose(f);
+        free(file);
+        for (j = 0; j < n; j++) {
+            const struct ck_read *x = &rec[j];
+            nreads++;
+            if (x->key < 0 || x->key >= CK_KEYS || x->version < 0 ||
+                x->version > ver[x->key]) {
+                bad++; /* a value Redis never held */
+                continue;
+            }
+            if (x->version < ver[x->key] &&
+                (d = x->t - done[x->key][x->version + 1]) > 0)
+                late[nlate++] = d;
+        }
+    }
+    qsort(late, nlate, sizeof(double), cmp_double);
+    fprintf(stderr,
+            "# coherence: %llu SETs, %zu reads on 2 hosts; %zu began after "
+            "a newer value was in Redis: p99 %.3f ms, worst %.3f ms; "
+            "replies not stored (race rule): %lld + %lld\n",
+            (unsigned long long)sets, nreads, nlate,
+            nlate ? late[nlate * 99 / 100] * 1e3 : 0.0,
+            nlate ? late[nlate - 1] * 1e3 : 0.0,
+            stat_of(ha, "loader", "not_stored"),
+            stat_of(hb, "loader", "not_stored"));
+    ck_assert_int_eq(bad, 0);
+    ck_assert_uint_gt(nreads, 1000);
+    ck_assert_msg(nlate == 0 || late[nlate - 1] < 1.0, "a value %.3f s stale",
+                  late[nlate - 1]);
+    shmc_close(ha);
+    shmc_close(hb);
+}
+END_TEST
+
 static void *
 debug_sleep(void *arg)
 {
@@ -612,6 +761,7 @@ redis_suite(void)
     tcase_add_test(tc, test_invalidation_connection_killed);
     tcase_add_test(tc, test_slow_redis_does_not_stall_readers);
     tcase_add_test(tc, test_bcast_tracking_with_a_key_prefix);
+    tcase_add_test(tc, test_coherence_checker);
     suite_add_tcase(s, tc);
     return s;
 }
