@@ -43,6 +43,7 @@
 #include "error.h"
 #include "guard.h"
 #include "loader.h"
+#include "redis.h"
 #include "log.h"
 #include "proto.h"
 
@@ -171,7 +172,7 @@ table_json(const struct dtable *t)
         json_object_set_new(
             o, "redis",
             json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-                      "s:I}",
+                      "s:I, s:b, s:I}",
                       "endpoint", t->cfg.loader.endpoint, "connected",
                       (int)r->connected, "gets", (json_int_t)r->gets,
                       "invalidations", (json_int_t)r->invalidations,
@@ -180,7 +181,9 @@ table_json(const struct dtable *t)
                       (json_int_t)r->connects, "reconnects",
                       (json_int_t)r->reconnects, "disconnects",
                       (json_int_t)r->disconnects, "pings", (json_int_t)r->pings,
-                      "max_stale_s", (json_int_t)t->cfg.loader.max_stale_s));
+                      "writes", (json_int_t)r->writes, "write_through",
+                      t->cfg.loader.write_through, "max_stale_s",
+                      (json_int_t)t->cfg.loader.max_stale_s));
     }
     return o;
 }
@@ -397,6 +400,31 @@ table_op(struct daemon *d, struct peer *p, struct dtable *t,
     unsigned char v[8];
     int rc, fd;
 
+    if (t->cfg.loader.type == LOADER_REDIS && t->cfg.loader.write_through) {
+        /* Writes go to Redis first (redis.c); those it cannot express
+         * would make the local copy differ from Redis: refused. */
+        switch (r->op) {
+        case PROTO_OP_SET:
+        case PROTO_OP_ADD:
+        case PROTO_OP_REPLACE:
+        case PROTO_OP_DELETE:
+            rc = redis_write(d, t, p, r->id, r->op, r->key, r->klen, r->val,
+                             r->vlen, r->ttl_s);
+            if (rc == 0) {
+                p->waiting = 1; /* answered through control_resume() */
+                return 0;
+            }
+            command_reply(out, rop, r->id, rc, NULL, 0, NULL, 0);
+            return 0;
+        case PROTO_OP_TOUCH:
+        case PROTO_OP_INCR:
+        case PROTO_OP_DECR:
+        case PROTO_OP_SETNEG:
+        case PROTO_OP_BATCH:
+            command_reply(out, rop, r->id, -EOPNOTSUPP, NULL, 0, NULL, 0);
+            return 0;
+        }
+    }
     switch (r->op) {
     case PROTO_OP_SET:
     case PROTO_OP_ADD:

@@ -151,12 +151,22 @@ static const struct field loader_fields[] = {
     {"noloop", F_BOOL, L(noloop), 0, 0, 0},
     {"bcast_prefixes", F_PREFIX, L(prefixes), 0, 0, 0},
     {"ping_interval_ms", F_U32, L(ping_interval_ms), 10, 3600000, 0},
+    {"write_through", F_BOOL, L(write_through), 0, 0, 0},
 };
 
 /* Keys that only a redis loader takes. */
 static const char *const redis_only[] = {
-    "max_stale_s", "endpoint", "username", "password_file",  "db",
-    "key_prefix",  "tracking", "noloop",   "bcast_prefixes", "ping_interval_ms",
+    "max_stale_s",
+    "endpoint",
+    "username",
+    "password_file",
+    "db",
+    "key_prefix",
+    "tracking",
+    "noloop",
+    "bcast_prefixes",
+    "ping_interval_ms",
+    "write_through",
 };
 
 /*
@@ -635,6 +645,10 @@ redis_loader(struct loader *l, const char *path, json_t *v,
         ld->max_running = 256; /* requests in flight: cheap */
     if (json_object_get(v, "max_stale_s") == NULL)
         ld->max_stale_s = 300;
+    if (json_object_get(v, "write_through") == NULL)
+        ld->write_through = 1;
+    if (json_object_get(v, "noloop") == NULL)
+        ld->noloop = ld->write_through; /* our writes re-read, not dropped */
     if (ld->endpoint[0] == '\0')
         return fail(l, path,
                     "a \"redis\" loader needs an \"endpoint\": a Unix "

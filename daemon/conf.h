@@ -50,6 +50,7 @@ struct conf_loader {
     char prefixes[CONF_ARGV_BYTES]; /* bcast: PREFIX arguments, NUL-separated */
     uint32_t nprefixes;
     uint32_t ping_interval_ms; /* a round trip through both connections */
+    int write_through;         /* local SET/ADD/REPLACE/DELETE go to Redis */
 };
 
 struct conf_table {

@@ -149,13 +149,15 @@ result_expiry(const struct dtable *t, int negative, uint64_t now)
     return ttl == 0 ? 0 : now + (uint64_t)ttl * 1000u;
 }
 
-/* Store the result with the table's TTLs, the mapping guarded (a file cut
- * under us faults; the table is then replaced).  0 or an error code. */
-static int
-store_result(struct load *l, int negative, const void *val, size_t vlen,
-             uint64_t now)
+/* Store a loaded result (a value, or with LOADER_DONE_NEGATIVE "no such
+ * key") with the table's TTLs, the mapping guarded (a file cut under us
+ * faults; the table is then replaced).  0 or an error code. */
+int
+loader_store(struct dtable *t, const void *key, size_t klen, const void *val,
+             size_t vlen, unsigned how)
 {
-    struct dtable *t = l->t;
+    int negative = (how & LOADER_DONE_NEGATIVE) != 0;
+    uint64_t now = table_now_ms();
     struct guard g;
     int rc;
 
@@ -164,8 +166,8 @@ store_result(struct load *l, int negative, const void *val, size_t vlen,
         return SHMC_ECORRUPT;
     }
     guard_arm(&g, t->st->base, t->st->size);
-    rc = store_set(t->st, l->key, l->klen, negative ? NULL : val,
-                   negative ? 0 : vlen, result_expiry(t, negative, now),
+    rc = store_set(t->st, key, klen, negative ? NULL : val, negative ? 0 : vlen,
+                   result_expiry(t, negative, now),
                    negative ? FMT_ENTRY_NEGATIVE : 0, STORE_SET, now);
     guard_disarm(&g);
     return rc;
@@ -182,7 +184,7 @@ complete(struct load *l, int status, const void *val, size_t vlen, unsigned how)
 {
     struct daemon *d = l->d;
     struct dtable *t = l->t;
-    uint64_t now = table_now_ms(), took = mono_ms() - l->started_ms;
+    uint64_t took = mono_ms() - l->started_ms;
     int negative = status == 0 && (how & LOADER_DONE_NEGATIVE) != 0;
     unsigned char meta[16];
     struct waiter *w;
@@ -192,7 +194,7 @@ complete(struct load *l, int status, const void *val, size_t vlen, unsigned how)
     if (took > t->lstats.latency_ms_max)
         t->lstats.latency_ms_max = took;
     if (status == 0 && !(how & LOADER_DONE_NOSTORE))
-        status = store_result(l, negative, val, vlen, now);
+        status = loader_store(t, l->key, l->klen, val, vlen, how);
     if (status == 0 && (how & LOADER_DONE_NOSTORE))
         t->lstats.not_stored++;
     if (status == 0 && negative)
@@ -211,10 +213,12 @@ complete(struct load *l, int status, const void *val, size_t vlen, unsigned how)
     while ((w = l->waiters) != NULL) {
         l->waiters = w->next;
         if (status == 0)
-            control_resume(d, w->peer, w->id, 0, meta, sizeof(meta),
-                           negative ? NULL : val, negative ? 0 : vlen);
+            control_resume(d, w->peer, PROTO_OP_LOAD, w->id, 0, meta,
+                           sizeof(meta), negative ? NULL : val,
+                           negative ? 0 : vlen);
         else
-            control_resume(d, w->peer, w->id, status, NULL, 0, NULL, 0);
+            control_resume(d, w->peer, PROTO_OP_LOAD, w->id, status, NULL, 0,
+                           NULL, 0);
         free(w);
     }
     load_free(l);
@@ -524,7 +528,8 @@ fail_load(struct load *l, int status)
     l->t->lstats.errors++;
     while ((w = l->waiters) != NULL) {
         l->waiters = w->next;
-        control_resume(l->d, w->peer, w->id, status, NULL, 0, NULL, 0);
+        control_resume(l->d, w->peer, PROTO_OP_LOAD, w->id, status, NULL, 0,
+                       NULL, 0);
         free(w);
     }
     load_free(l);

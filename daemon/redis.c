@@ -53,6 +53,7 @@
 #include "error.h"
 #include "loader.h"
 #include "log.h"
+#include "proto.h"
 #include "redis.h"
 #include "table.h"
 #include "tables.h"
@@ -70,11 +71,27 @@ enum rs_state {
 
 struct rsess;
 
-/* A LOAD's GET: held until the session is ready, then in flight. */
+/* A local client's write, sent through to Redis: answered when Redis has
+ * answered (and, for a SET, the GET after it). */
+struct wreq {
+    struct wreq *prev, *next;
+    struct rsess *s;
+    struct peer *peer; /* NULL: the connection went away */
+    uint32_t id;
+    uint8_t op;
+    int status;
+    int last;           /* no GET follows the SET: set_cb answers */
+    unsigned char *key; /* DELETE: the key to drop locally */
+    size_t klen;
+};
+
+/* A GET: a LOAD's (held until the session is ready, then in flight), or
+ * the one after a write's SET. */
 struct rreq {
     struct rreq *prev, *next;
     struct rsess *s;
     struct load *l; /* NULL: cancelled (timed out); drop the reply */
+    struct wreq *w; /* a write's GET: store the value, answer the write */
     unsigned char *key;
     size_t klen;
     int sent;
@@ -102,6 +119,7 @@ struct rsess {
 };
 
 static struct rsess *sessions;
+static struct wreq *writes; /* every write in flight */
 
 static void sess_connect(struct rsess *s);
 static void sess_lost(struct rsess *s, const char *why);
@@ -147,6 +165,59 @@ req_free(struct rreq *r)
     free(r);
 }
 
+/* The Redis key of a table key: key_prefix + key (malloc'd). */
+static char *
+redis_key(const struct rsess *s, const void *key, size_t klen, size_t *len)
+{
+    size_t plen = strlen(s->cfg.key_prefix);
+    char *k = malloc(plen + klen + 1);
+
+    if (k == NULL)
+        return NULL;
+    memcpy(k, s->cfg.key_prefix, plen);
+    memcpy(k + plen, key, klen);
+    k[plen + klen] = '\0';
+    *len = plen + klen;
+    return k;
+}
+
+/* A write is over: answer its client (if still there) and free it. */
+static void
+write_answer(struct wreq *w)
+{
+    struct daemon *d = w->s->d;
+
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        writes = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    if (w->peer != NULL)
+        control_resume(d, w->peer, w->op, w->id, w->status, NULL, 0, NULL, 0);
+    free(w->key);
+    free(w);
+}
+
+/* The GET after a write's SET: what Redis holds now, read on the
+ * tracked connection, so the local copy is tracked too (the SET alone
+ * would not be); stored unless an invalidation raced it. */
+static void
+write_got(struct rreq *r, const redisReply *rep)
+{
+    struct wreq *w = r->w;
+    struct dtable *t = r->s->t;
+
+    if (w->status == 0 && rep != NULL && !r->invalidated) {
+        if (rep->type == REDIS_REPLY_STRING &&
+            rep->len <= t->cfg.max_value_bytes)
+            loader_store(t, r->key, r->klen, rep->str, rep->len, 0);
+        else if (rep->type == REDIS_REPLY_NIL)
+            loader_store(t, r->key, r->klen, NULL, 0, LOADER_DONE_NEGATIVE);
+    }
+    write_answer(w);
+}
+
 /* A GET's reply (NULL: the connection went away). */
 static void
 get_cb(redisAsyncContext *ac, void *reply, void *arg)
@@ -159,6 +230,8 @@ get_cb(redisAsyncContext *ac, void *reply, void *arg)
 
     (void)ac;
     req_unlink(r);
+    if (r->w != NULL)
+        write_got(r, rep);
     req_free(r);
     if (l == NULL)
         return;
@@ -188,20 +261,16 @@ get_cb(redisAsyncContext *ac, void *reply, void *arg)
 static int
 req_send(struct rsess *s, struct rreq *r)
 {
-    size_t plen = strlen(s->cfg.key_prefix), lens[2];
     const char *argv[2];
+    size_t lens[2];
     char *key;
     int rc;
 
-    key = malloc(plen + r->klen);
-    if (key == NULL)
+    if ((key = redis_key(s, r->key, r->klen, &lens[1])) == NULL)
         return -1;
-    memcpy(key, s->cfg.key_prefix, plen);
-    memcpy(key + plen, r->key, r->klen);
     argv[0] = "GET";
     lens[0] = 3;
     argv[1] = key;
-    lens[1] = plen + r->klen;
     rc = redisAsyncCommandArgv(s->data, get_cb, r, 2, argv, lens);
     free(key);
     if (rc != REDIS_OK)
@@ -728,8 +797,12 @@ sess_free(struct rsess *s)
     fail_held(s, -ECONNREFUSED);
     while ((r = s->reqs) != NULL) { /* none should be left */
         req_unlink(r);
-        if (r->l != NULL)
+        if (r->w != NULL) {
+            r->w->status = -ECONNRESET;
+            write_got(r, NULL);
+        } else if (r->l != NULL) {
             loader_done(r->l, -ECONNRESET, NULL, 0, 0);
+        }
         req_free(r);
     }
     tables_flush(s->t);
@@ -852,4 +925,169 @@ redis_cancel(void *req)
         req_unlink(r);
         req_free(r);
     }
+}
+
+/* A write's SET (or ADD, REPLACE): its status, for the GET after it. */
+static void
+set_cb(redisAsyncContext *ac, void *reply, void *arg)
+{
+    struct wreq *w = arg;
+    redisReply *rep = reply;
+
+    (void)ac;
+    if (rep == NULL)
+        w->status = -ECONNRESET;
+    else if (rep->type == REDIS_REPLY_STATUS)
+        w->status = 0;
+    else if (rep->type == REDIS_REPLY_NIL) /* NX or XX said no */
+        w->status = w->op == PROTO_OP_ADD ? SHMC_EEXISTS : SHMC_ENOTFOUND;
+    else {
+        w->status = -EIO;
+        log_warn("redis: SET failed table=%s: %.*s", w->s->t->cfg.name,
+                 rep->type == REDIS_REPLY_ERROR ? (int)rep->len : 12,
+                 rep->type == REDIS_REPLY_ERROR ? rep->str : "not a status");
+    }
+    if (w->last)
+        write_answer(w);
+}
+
+/* A write's DEL: drop the key locally too, and answer. */
+static void
+del_cb(redisAsyncContext *ac, void *reply, void *arg)
+{
+    struct wreq *w = arg;
+    redisReply *rep = reply;
+
+    (void)ac;
+    if (rep == NULL) {
+        w->status = -ECONNRESET;
+    } else if (rep->type == REDIS_REPLY_INTEGER) {
+        w->status = rep->integer > 0 ? 0 : SHMC_ENOTFOUND;
+        mark_invalidated(w->s, w->key, w->klen);
+        tables_delete(w->s->t, w->key, w->klen, table_now_ms());
+    } else {
+        w->status = -EIO;
+        log_warn("redis: DEL failed table=%s: %.*s", w->s->t->cfg.name,
+                 rep->type == REDIS_REPLY_ERROR ? (int)rep->len : 14,
+                 rep->type == REDIS_REPLY_ERROR ? rep->str : "not an integer");
+    }
+    write_answer(w);
+}
+
+/*
+ * A local client's SET, ADD, REPLACE or DELETE on a write-through table
+ * (command.c): Redis first.  A SET goes as SET key value [EX ttl] [NX|XX]
+ * followed by a GET on the same (tracked) connection, whose reply is
+ * stored locally: so a client reads its own write on this host, and the
+ * copy is tracked like any loaded one.  A DELETE is a DEL, then the key
+ * is dropped locally.  Returns 0 when p now waits for its reply (through
+ * control_resume()), or an error to answer at once: ECONNREFUSED while
+ * there is no session.
+ */
+int
+redis_write(struct daemon *d, struct dtable *t, struct peer *p, uint32_t id,
+            int op, const void *key, size_t klen, const void *val, size_t vlen,
+            uint32_t ttl_s)
+{
+    struct rsess *s = sess_of(t);
+    const char *argv[6];
+    size_t lens[6], n;
+    struct rreq *g = NULL;
+    char ttl[16], *rkey;
+    struct wreq *w;
+    int argc = 0, rc;
+
+    (void)d;
+    if (s == NULL || s->state != RS_READY)
+        return -ECONNREFUSED;
+    w = calloc(1, sizeof(*w));
+    if (w == NULL || (rkey = redis_key(s, key, klen, &n)) == NULL) {
+        free(w);
+        return -ENOMEM;
+    }
+    w->s = s;
+    w->peer = p;
+    w->id = id;
+    w->op = (uint8_t)op;
+    argv[argc] = op == PROTO_OP_DELETE ? "DEL" : "SET";
+    lens[argc++] = 3;
+    argv[argc] = rkey;
+    lens[argc++] = n;
+    if (op == PROTO_OP_DELETE) {
+        w->key = malloc(klen);
+        if (w->key == NULL)
+            goto nomem;
+        memcpy(w->key, key, klen);
+        w->klen = klen;
+        rc = redisAsyncCommandArgv(s->data, del_cb, w, argc, argv, lens);
+    } else {
+        argv[argc] = val;
+        lens[argc++] = vlen;
+        if (ttl_s != 0 && ttl_s != PROTO_TTL_NEVER) {
+            snprintf(ttl, sizeof(ttl), "%u", ttl_s);
+            argv[argc] = "EX";
+            lens[argc++] = 2;
+            argv[argc] = ttl;
+            lens[argc++] = strlen(ttl);
+        }
+        if (op != PROTO_OP_SET) {
+            argv[argc] = op == PROTO_OP_ADD ? "NX" : "XX";
+            lens[argc++] = 2;
+        }
+        g = calloc(1, sizeof(*g));
+        if (g == NULL || (g->key = malloc(klen)) == NULL)
+            goto nomem;
+        memcpy(g->key, key, klen);
+        g->klen = klen;
+        g->s = s;
+        g->w = w;
+        rc = redisAsyncCommandArgv(s->data, set_cb, w, argc, argv, lens);
+        if (rc == REDIS_OK) {
+            g->prev = s->reqs_tail;
+            if (s->reqs_tail)
+                s->reqs_tail->next = g;
+            else
+                s->reqs = g;
+            s->reqs_tail = g;
+            if (req_send(s, g) != 0) { /* the connection is going away */
+                req_unlink(g);
+                req_free(g);
+                w->last = 1; /* set_cb answers */
+            }
+        } else {
+            req_free(g);
+        }
+    }
+    free(rkey);
+    if (rc != REDIS_OK) {
+        free(w->key);
+        free(w);
+        return -ECONNRESET;
+    }
+    s->t->rstats.writes++;
+    w->next = writes;
+    if (writes)
+        writes->prev = w;
+    writes = w;
+    return 0;
+nomem:
+    free(rkey);
+    if (g != NULL)
+        free(g->key);
+    free(g);
+    free(w->key);
+    free(w);
+    return -ENOMEM;
+}
+
+/* p's connection is going away: its writes go on, unanswered. */
+void
+redis_forget(struct daemon *d, struct peer *p)
+{
+    struct wreq *w;
+
+    (void)d;
+    for (w = writes; w != NULL; w = w->next)
+        if (w->peer == p)
+            w->peer = NULL;
 }

@@ -15,6 +15,7 @@
 struct daemon;
 struct dtable;
 struct load;
+struct peer;
 
 /* A redis table's counters (STATS "redis"). */
 struct redis_stats {
@@ -26,6 +27,7 @@ struct redis_stats {
     uint64_t reconnects;       /* ... after the first */
     uint64_t disconnects;      /* sessions lost */
     uint64_t pings;            /* round trips through both connections */
+    uint64_t writes;           /* local writes sent through to Redis */
     uint32_t connected;        /* 1 while the session is up */
 };
 
@@ -35,6 +37,10 @@ void redis_shutdown(struct daemon *d);
 int redis_load(struct daemon *d, struct dtable *t, struct load *l,
                const void *key, size_t klen, void **req);
 void redis_cancel(void *req);
+int redis_write(struct daemon *d, struct dtable *t, struct peer *p, uint32_t id,
+                int op, const void *key, size_t klen, const void *val,
+                size_t vlen, uint32_t ttl_s);
+void redis_forget(struct daemon *d, struct peer *p);
 #else
 static inline int
 redis_setup(struct daemon *d)
@@ -61,6 +67,22 @@ static inline void
 redis_cancel(void *req)
 {
     (void)req;
+}
+
+static inline int
+redis_write(struct daemon *d, struct dtable *t, struct peer *p, uint32_t id,
+            int op, const void *key, size_t klen, const void *val, size_t vlen,
+            uint32_t ttl_s)
+{
+    (void)d, (void)t, (void)p, (void)id, (void)op, (void)key, (void)klen;
+    (void)val, (void)vlen, (void)ttl_s;
+    return SHMC_ELOADER;
+}
+
+static inline void
+redis_forget(struct daemon *d, struct peer *p)
+{
+    (void)d, (void)p;
 }
 #endif
 

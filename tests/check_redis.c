@@ -689,6 +689,70 @@ START_TEST(test_coherence_checker)
 }
 END_TEST
 
+/* Local writes go through to Redis first: the writer reads its own write
+ * on its host at once, the other host drops its copy; ADD, REPLACE and
+ * DELETE keep their meaning; what Redis cannot express is refused. */
+START_TEST(test_write_through)
+{
+    static const char *const down[] = {"timeout_ms", "300", NULL};
+    char buf[64];
+    size_t n = 0;
+    shmc_t *ha, *hb;
+    redisContext *c;
+    redisReply *r;
+    uint64_t v;
+
+    ha = host(&a, NULL);
+    hb = host(&b, down);
+    ck_assert_int_eq(rcmd("SET k old"), REDIS_REPLY_STATUS);
+    ck_assert(loads_as(ha, "k", "old"));
+    ck_assert(loads_as(hb, "k", "old"));
+    ck_assert_int_eq(shmc_set(ha, "k", 1, "new", 3, 0), 0);
+    /* Read-your-writes on host A: a lock-free hit, at once. */
+    ck_assert_int_eq(shmc_get(ha, "k", 1, buf, sizeof(buf), &n), 0);
+    ck_assert(n == 3 && memcmp(buf, "new", 3) == 0);
+    c = rconnect();
+    ck_assert_ptr_nonnull(c);
+    r = redisCommand(c, "GET k");
+    ck_assert(r != NULL && r->type == REDIS_REPLY_STRING &&
+              strcmp(r->str, "new") == 0);
+    freeReplyObject(r);
+    ck_assert(gone_after(hb, "k", tu_now(), 1) >= 0);
+    ck_assert(loads_as(hb, "k", "new"));
+    /* A TTL goes to Redis. */
+    ck_assert_int_eq(shmc_set(ha, "t", 1, "x", 1, 100), 0);
+    r = redisCommand(c, "TTL t");
+    ck_assert(r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer > 0 &&
+              r->integer <= 100);
+    freeReplyObject(r);
+    /* ADD, REPLACE. */
+    ck_assert_int_eq(shmc_add(ha, "k", 1, "x", 1, 0), SHMC_EEXISTS);
+    ck_assert_int_eq(shmc_replace(ha, "nokey", 5, "x", 1, 0), SHMC_ENOTFOUND);
+    ck_assert_int_eq(shmc_add(ha, "fresh", 5, "f", 1, 0), 0);
+    ck_assert(loads_as(hb, "fresh", "f"));
+    /* DELETE, here and there. */
+    ck_assert_int_eq(shmc_del(ha, "k", 1), 0);
+    ck_assert(!cached(ha, "k"));
+    r = redisCommand(c, "EXISTS k");
+    ck_assert(r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 0);
+    freeReplyObject(r);
+    ck_assert(gone_after(hb, "k", tu_now(), 1) >= 0);
+    ck_assert_int_eq(load(hb, "k", buf, sizeof(buf), &n), SHMC_ENEGATIVE);
+    ck_assert_int_eq(shmc_del(ha, "k", 1), SHMC_ENOTFOUND);
+    redisFree(c);
+    /* What Redis cannot do the same way is refused. */
+    ck_assert_int_eq(shmc_incr(ha, "n", 1, 1, &v), -EOPNOTSUPP);
+    ck_assert_int_eq(shmc_touch(ha, "fresh", 5, 10), -EOPNOTSUPP);
+    ck_assert_int_ge(stat_of(ha, "redis", "writes"), 6);
+    /* No Redis, no write. */
+    redis_kill();
+    ck_assert(gone_after(hb, "fresh", tu_now(), 2) >= 0);
+    ck_assert_int_eq(shmc_set(hb, "k", 1, "v", 1, 0), -ECONNREFUSED);
+    shmc_close(ha);
+    shmc_close(hb);
+}
+END_TEST
+
 static void *
 debug_sleep(void *arg)
 {
@@ -762,6 +826,7 @@ redis_suite(void)
     tcase_add_test(tc, test_slow_redis_does_not_stall_readers);
     tcase_add_test(tc, test_bcast_tracking_with_a_key_prefix);
     tcase_add_test(tc, test_coherence_checker);
+    tcase_add_test(tc, test_write_through);
     suite_add_tcase(s, tc);
     return s;
 }
