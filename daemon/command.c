@@ -43,6 +43,7 @@
 #include "error.h"
 #include "guard.h"
 #include "loader.h"
+#include "redis.h"
 #include "log.h"
 #include "proto.h"
 
@@ -170,18 +171,39 @@ table_json(const struct dtable *t)
         const struct loader_stats *l = &t->lstats;
         json_object_set_new(
             o, "loader",
-            json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-                      "s:I}",
-                      "type", t->cfg.loader.type == LOADER_NSS ? "nss" : "exec",
-                      "calls", (json_int_t)l->calls, "merged",
-                      (json_int_t)l->merged, "values", (json_int_t)l->values,
-                      "negatives", (json_int_t)l->negatives, "errors",
-                      (json_int_t)l->errors, "timeouts",
-                      (json_int_t)l->timeouts, "refused",
-                      (json_int_t)l->refused, "latency_ms_total",
-                      (json_int_t)l->latency_ms_total, "latency_ms_max",
-                      (json_int_t)l->latency_ms_max, "running",
-                      (json_int_t)l->running, "queued", (json_int_t)l->queued));
+            json_pack(
+                "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+                "s:I, s:I}",
+                "type",
+                t->cfg.loader.type == LOADER_NSS     ? "nss"
+                : t->cfg.loader.type == LOADER_REDIS ? "redis"
+                                                     : "exec",
+                "calls", (json_int_t)l->calls, "merged", (json_int_t)l->merged,
+                "values", (json_int_t)l->values, "negatives",
+                (json_int_t)l->negatives, "errors", (json_int_t)l->errors,
+                "timeouts", (json_int_t)l->timeouts, "refused",
+                (json_int_t)l->refused, "not_stored", (json_int_t)l->not_stored,
+                "latency_ms_total", (json_int_t)l->latency_ms_total,
+                "latency_ms_max", (json_int_t)l->latency_ms_max, "running",
+                (json_int_t)l->running, "queued", (json_int_t)l->queued));
+    }
+    if (o != NULL && t->cfg.loader.type == LOADER_REDIS) {
+        const struct redis_stats *r = &t->rstats;
+        json_object_set_new(
+            o, "redis",
+            json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+                      "s:I, s:b, s:I}",
+                      "endpoint", t->cfg.loader.endpoint, "connected",
+                      (int)r->connected, "gets", (json_int_t)r->gets,
+                      "invalidations", (json_int_t)r->invalidations,
+                      "keys_invalidated", (json_int_t)r->keys_invalidated,
+                      "flushes", (json_int_t)r->flushes, "connects",
+                      (json_int_t)r->connects, "reconnects",
+                      (json_int_t)r->reconnects, "disconnects",
+                      (json_int_t)r->disconnects, "pings", (json_int_t)r->pings,
+                      "writes", (json_int_t)r->writes, "write_through",
+                      t->cfg.loader.write_through, "max_stale_s",
+                      (json_int_t)t->cfg.loader.max_stale_s));
     }
     if (o != NULL && json_object_update_new(o, residency_json(t)) != 0) {
         json_decref(o);
@@ -402,6 +424,31 @@ table_op(struct daemon *d, struct peer *p, struct dtable *t,
     unsigned char v[8];
     int rc, fd;
 
+    if (t->cfg.loader.type == LOADER_REDIS && t->cfg.loader.write_through) {
+        /* Writes go to Redis first (redis.c); those it cannot express
+         * would make the local copy differ from Redis: refused. */
+        switch (r->op) {
+        case PROTO_OP_SET:
+        case PROTO_OP_ADD:
+        case PROTO_OP_REPLACE:
+        case PROTO_OP_DELETE:
+            rc = redis_write(d, t, p, r->id, r->op, r->key, r->klen, r->val,
+                             r->vlen, r->ttl_s);
+            if (rc == 0) {
+                p->waiting = 1; /* answered through control_resume() */
+                return 0;
+            }
+            command_reply(out, rop, r->id, rc, NULL, 0, NULL, 0);
+            return 0;
+        case PROTO_OP_TOUCH:
+        case PROTO_OP_INCR:
+        case PROTO_OP_DECR:
+        case PROTO_OP_SETNEG:
+        case PROTO_OP_BATCH:
+            command_reply(out, rop, r->id, -EOPNOTSUPP, NULL, 0, NULL, 0);
+            return 0;
+        }
+    }
     switch (r->op) {
     case PROTO_OP_SET:
     case PROTO_OP_ADD:

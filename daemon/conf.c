@@ -24,12 +24,15 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include "conf.h"
 #include "format.h"
@@ -69,7 +72,10 @@ enum ftype {
     F_KEYVIA, /* its "key" */
     F_NSSDB,  /* its "database" */
     F_PATHS,  /* a table's "invalidate_on" */
+    F_BUF,    /* a string into a char[max] */
+    F_TRACK,  /* a redis loader's "tracking" */
     F_BOOL,
+    F_PREFIX, /* a redis loader's "bcast_prefixes" */
 };
 
 struct field {
@@ -145,6 +151,36 @@ static const struct field loader_fields[] = {
     {"max_running", F_U32, L(max_running), 1, 1024, 0},
     {"max_queued", F_U32, L(max_queued), 0, 1000000, 0},
     {"database", F_NSSDB, L(database), 0, 0, 0},
+    {"max_stale_s", F_U32, L(max_stale_s), 1, 86400 * 365, 0},
+    {"endpoint", F_BUF, L(endpoint), 0,
+     sizeof(((struct conf_loader *)0)->endpoint), 0},
+    {"username", F_BUF, L(username), 0,
+     sizeof(((struct conf_loader *)0)->username), 0},
+    {"password_file", F_BUF, L(password_file), 0,
+     sizeof(((struct conf_loader *)0)->password_file), 0},
+    {"db", F_U32, L(db), 0, 1000000, 0},
+    {"key_prefix", F_BUF, L(key_prefix), 0,
+     sizeof(((struct conf_loader *)0)->key_prefix), 0},
+    {"tracking", F_TRACK, L(tracking), 0, 0, 0},
+    {"noloop", F_BOOL, L(noloop), 0, 0, 0},
+    {"bcast_prefixes", F_PREFIX, L(prefixes), 0, 0, 0},
+    {"ping_interval_ms", F_U32, L(ping_interval_ms), 10, 3600000, 0},
+    {"write_through", F_BOOL, L(write_through), 0, 0, 0},
+};
+
+/* Keys that only a redis loader takes. */
+static const char *const redis_only[] = {
+    "max_stale_s",
+    "endpoint",
+    "username",
+    "password_file",
+    "db",
+    "key_prefix",
+    "tracking",
+    "noloop",
+    "bcast_prefixes",
+    "ping_interval_ms",
+    "write_through",
 };
 
 /*
@@ -415,10 +451,59 @@ set_field(struct loader *l, const char *path, const struct field *f, json_t *v,
         return load_loader(l, path, v, (struct conf_loader *)d);
     case F_LTYPE:
         s = json_is_string(v) ? json_string_value(v) : "";
-        if (strcmp(s, "exec") != 0 && strcmp(s, "nss") != 0)
-            return fail(l, path, "\"%s\" must be \"exec\" or \"nss\"", f->name);
-        *(int *)d = strcmp(s, "nss") == 0 ? LOADER_NSS : LOADER_EXEC;
+        if (strcmp(s, "exec") != 0 && strcmp(s, "nss") != 0 &&
+            strcmp(s, "redis") != 0)
+            return fail(l, path,
+                        "\"%s\" must be \"exec\", \"nss\" or \"redis\"",
+                        f->name);
+#ifndef HAVE_HIREDIS
+        if (strcmp(s, "redis") == 0)
+            return fail(l, path,
+                        "this shmcached was built without hiredis: no "
+                        "\"redis\" loader");
+#endif
+        *(int *)d = strcmp(s, "nss") == 0     ? LOADER_NSS
+                    : strcmp(s, "redis") == 0 ? LOADER_REDIS
+                                              : LOADER_EXEC;
         return 0;
+    case F_BUF:
+        if (!json_is_string(v) || json_string_length(v) >= f->max ||
+            strlen(json_string_value(v)) != json_string_length(v))
+            return fail(l, path, "\"%s\" must be a string of under %llu bytes",
+                        f->name, (unsigned long long)f->max);
+        memcpy(d, json_string_value(v), json_string_length(v) + 1);
+        return 0;
+    case F_TRACK:
+        s = json_is_string(v) ? json_string_value(v) : "";
+        if (strcmp(s, "default") != 0 && strcmp(s, "bcast") != 0)
+            return fail(l, path, "\"%s\" must be \"default\" or \"bcast\"",
+                        f->name);
+        *(int *)d = strcmp(s, "bcast") == 0 ? TRACKING_BCAST : TRACKING_DEFAULT;
+        return 0;
+    case F_PREFIX: {
+        struct conf_loader *ld =
+            (struct conf_loader *)(d - offsetof(struct conf_loader, prefixes));
+        size_t used = 0, n;
+        if (!json_is_array(v) || json_array_size(v) > CONF_ARGV_MAX)
+            return fail(l, path,
+                        "\"%s\" must be an array of at most %d strings",
+                        f->name, CONF_ARGV_MAX);
+        for (i = 0; i < json_array_size(v); i++) {
+            json_t *e = json_array_get(v, i);
+            if (!json_is_string(e) ||
+                strlen(json_string_value(e)) != json_string_length(e))
+                return fail(l, path, "\"%s\" item %zu is not a string", f->name,
+                            i);
+            n = json_string_length(e) + 1;
+            if (used + n > CONF_ARGV_BYTES)
+                return fail(l, path, "\"%s\" is longer than %d bytes", f->name,
+                            CONF_ARGV_BYTES);
+            memcpy((char *)d + used, json_string_value(e), n);
+            used += n;
+        }
+        ld->nprefixes = (uint32_t)json_array_size(v);
+        return 0;
+    }
     case F_NSSDB:
         s = json_is_string(v) ? json_string_value(v) : "";
         if (strcmp(s, "passwd") != 0 && strcmp(s, "group") != 0 &&
@@ -529,11 +614,86 @@ set_field(struct loader *l, const char *path, const struct field *f, json_t *v,
 static int apply(struct loader *l, const char *prefix, json_t *obj,
                  const struct field *fields, size_t n, void *dst);
 
+/* Whether s is host:port with a numeric address (no name lookup may
+ * block the loop): "127.0.0.1:6379", "[::1]:6379". */
+static int
+valid_host_port(const char *s)
+{
+    unsigned char addr[16];
+    char host[64];
+    const char *colon = strrchr(s, ':');
+    size_t n;
+    char *end;
+    long port;
+
+    if (colon == NULL)
+        return 0;
+    n = (size_t)(colon - s);
+    if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
+        s++;
+        n -= 2;
+    }
+    if (n == 0 || n >= sizeof(host))
+        return 0;
+    memcpy(host, s, n);
+    host[n] = '\0';
+    errno = 0;
+    port = strtol(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || errno != 0 || port < 1 ||
+        port > 65535)
+        return 0;
+    return inet_pton(AF_INET, host, addr) == 1 ||
+           inet_pton(AF_INET6, host, addr) == 1;
+}
+
+/* The checks and defaults of a "redis" loader, its keys already applied. */
+static int
+redis_loader(struct loader *l, const char *path, json_t *v,
+             struct conf_loader *ld)
+{
+    if (json_object_get(v, "command") != NULL)
+        return fail(l, path, "a \"redis\" loader takes no \"command\"");
+    if (json_object_get(v, "timeout_ms") == NULL)
+        ld->timeout_ms = 1000;
+    if (json_object_get(v, "max_running") == NULL)
+        ld->max_running = 256; /* requests in flight: cheap */
+    if (json_object_get(v, "max_stale_s") == NULL)
+        ld->max_stale_s = 300;
+    if (json_object_get(v, "write_through") == NULL)
+        ld->write_through = 1;
+    if (json_object_get(v, "noloop") == NULL)
+        ld->noloop = ld->write_through; /* our writes re-read, not dropped */
+    if (ld->endpoint[0] == '\0')
+        return fail(l, path,
+                    "a \"redis\" loader needs an \"endpoint\": a Unix "
+                    "socket's path or address:port");
+    if (ld->endpoint[0] == '/') {
+        if (strlen(ld->endpoint) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+            return fail(l, path, "\"endpoint\" is too long for a socket path");
+    } else if (!valid_host_port(ld->endpoint)) {
+        return fail(l, path,
+                    "\"endpoint\" must be a Unix socket's absolute path or "
+                    "a numeric address and port such as \"127.0.0.1:6379\", "
+                    "not \"%s\"",
+                    ld->endpoint);
+    }
+    if (ld->password_file[0] != '\0' && ld->password_file[0] != '/')
+        return fail(l, path, "\"password_file\" must be an absolute path");
+    if (ld->username[0] != '\0' && ld->password_file[0] == '\0')
+        return fail(l, path, "\"username\" needs a \"password_file\"");
+    if (ld->nprefixes > 0 && ld->tracking != TRACKING_BCAST)
+        return fail(l, path,
+                    "\"bcast_prefixes\" needs \"tracking\": \"bcast\"");
+    return 0;
+}
+
 /* A table's "loader" object. */
 static int
 load_loader(struct loader *l, const char *path, json_t *v,
             struct conf_loader *ld)
 {
+    size_t k;
+
     if (!json_is_object(v))
         return fail(l, path, "\"loader\" must be an object");
     memset(ld, 0, sizeof(*ld));
@@ -541,12 +701,20 @@ load_loader(struct loader *l, const char *path, json_t *v,
     ld->timeout_ms = 5000;
     ld->max_running = 4;
     ld->max_queued = 1024;
+    ld->ping_interval_ms = 1000;
     if (apply(l, path, v, loader_fields,
               sizeof(loader_fields) / sizeof(loader_fields[0]), ld) != 0)
         return -1;
     if (ld->type == LOADER_NONE)
         return fail(l, path,
-                    "\"loader\" needs a \"type\" (\"exec\" or \"nss\")");
+                    "\"loader\" needs a \"type\" (\"exec\", \"nss\" or "
+                    "\"redis\")");
+    if (ld->type == LOADER_REDIS)
+        return redis_loader(l, path, v, ld);
+    for (k = 0; k < sizeof(redis_only) / sizeof(redis_only[0]); k++)
+        if (json_object_get(v, redis_only[k]) != NULL)
+            return fail(l, path, "\"%s\" is for a \"redis\" loader",
+                        redis_only[k]);
     if (ld->type == LOADER_NSS) {
         /* Our helper (or "command", for tests), given the database; the
          * key always comes on stdin. */

@@ -22,7 +22,10 @@ struct conf_ids {
 #define CONF_ARGV_BYTES 1024
 #define CONF_ARGV_MAX 32
 
-enum conf_loader_type { LOADER_NONE, LOADER_EXEC, LOADER_NSS };
+enum conf_loader_type { LOADER_NONE, LOADER_EXEC, LOADER_NSS, LOADER_REDIS };
+
+/* A redis loader's tracking mode (redis.c). */
+enum conf_tracking { TRACKING_DEFAULT, TRACKING_BCAST };
 
 /* A table's loader (loader.c): what runs on a LOAD of a missing key. */
 struct conf_loader {
@@ -35,6 +38,19 @@ struct conf_loader {
     uint32_t max_running; /* loads of this table at once */
     uint32_t max_queued;  /* distinct keys waiting for a free slot */
     char database[16];    /* nss: "passwd", "group" or "hosts" */
+    /* redis (redis.c); max_stale_s caps every loaded entry's TTL. */
+    uint32_t max_stale_s;
+    char endpoint[256];      /* a Unix socket's path, or host:port */
+    char username[64];       /* AUTH username password; "" = AUTH password */
+    char password_file[256]; /* "" = no AUTH */
+    uint32_t db;             /* SELECT */
+    char key_prefix[128];    /* Redis key = key_prefix + table key */
+    int tracking;            /* enum conf_tracking */
+    int noloop;              /* CLIENT TRACKING ... NOLOOP */
+    char prefixes[CONF_ARGV_BYTES]; /* bcast: PREFIX arguments, NUL-separated */
+    uint32_t nprefixes;
+    uint32_t ping_interval_ms; /* a round trip through both connections */
+    int write_through;         /* local SET/ADD/REPLACE/DELETE go to Redis */
 };
 
 struct conf_table {

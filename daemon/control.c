@@ -47,6 +47,7 @@
 #include "error.h"
 #include "fdpass.h"
 #include "loader.h"
+#include "redis.h"
 #include "log.h"
 #include "proto.h"
 
@@ -179,8 +180,10 @@ conn_free(struct conn *c)
     if (c->next)
         c->next->prev = c->prev;
     d->nconns--;
-    if (c->peer.waiting)
+    if (c->peer.waiting) {
         loader_forget(d, &c->peer);
+        redis_forget(d, &c->peer);
+    }
     for (i = 0; i < c->nfdq; i++)
         close(c->fdq[i].fd);
     if (c->peer.rx_fd >= 0)
@@ -496,18 +499,19 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * A LOAD's result (loader.c): queue the reply the connection waits for and
- * carry on with the requests that came after it.
+ * The result of a request answered later -- a LOAD (loader.c), a write
+ * through to Redis (redis.c): queue the reply the connection waits for
+ * and carry on with the requests that came after it.
  */
 void
-control_resume(struct daemon *d, struct peer *p, uint32_t id, int status,
-               const void *a, size_t alen, const void *b, size_t blen)
+control_resume(struct daemon *d, struct peer *p, uint8_t op, uint32_t id,
+               int status, const void *a, size_t alen, const void *b,
+               size_t blen)
 {
     struct conn *c =
         (struct conn *)(void *)((char *)p - offsetof(struct conn, peer));
 
-    command_reply(c->out, PROTO_OP_LOAD | PROTO_REPLY, id, status, a, alen, b,
-                  blen);
+    command_reply(c->out, op | PROTO_REPLY, id, status, a, alen, b, blen);
     p->waiting = 0;
     conn_process(c);
     if (conn_finished(c)) {

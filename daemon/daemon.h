@@ -67,8 +67,9 @@ int control_listen(struct daemon *d, char *err, size_t errlen);
 void control_shutdown(struct daemon *d);
 unsigned control_opens_of(const struct daemon *d, uid_t uid);
 void control_tidy(struct daemon *d);
-void control_resume(struct daemon *d, struct peer *p, uint32_t id, int status,
-                    const void *a, size_t alen, const void *b, size_t blen);
+void control_resume(struct daemon *d, struct peer *p, uint8_t op, uint32_t id,
+                    int status, const void *a, size_t alen, const void *b,
+                    size_t blen);
 
 /* command.c */
 int command_dispatch(struct daemon *d, struct peer *p,

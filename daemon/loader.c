@@ -21,6 +21,12 @@
  * group.  At most max_running runs per table at once; further keys wait
  * in order, at most max_queued of them, then LOADs are refused (EBUSY).
  *
+ * A "redis" loader's run is a GET on the table's Redis session (redis.c),
+ * which answers through loader_done(); the same records, waiters, bounds
+ * and timer serve both kinds, and complete() is the one place a run ends:
+ * stored (unless the result is known stale), every waiter answered, the
+ * next queued key started.
+ *
  * Nothing here blocks the event loop: the child's stdout is read as it
  * becomes readable, children are reaped on SIGCHLD, and the connection
  * that waits simply reads no further requests until its reply is queued
@@ -46,6 +52,7 @@
 #include "loader.h"
 #include "log.h"
 #include "proto.h"
+#include "redis.h"
 #include "tables.h"
 
 #define READ_CHUNK 65536
@@ -65,8 +72,10 @@ struct load {
     unsigned char *key;
     size_t klen;
     struct waiter *waiters, **tail;
-    pid_t pid;  /* 0: queued, not started */
-    int out_fd; /* the child's stdout, or -1 once at EOF */
+    int started; /* 0: queued, waiting for a free slot of its table */
+    void *src;   /* redis: its request (redis.c), until it is answered */
+    pid_t pid;   /* exec: the child */
+    int out_fd;  /* exec: the child's stdout, or -1 once at EOF */
     struct event *rev, *timer;
     unsigned char *val;
     size_t vlen, cap;
@@ -127,13 +136,28 @@ load_free(struct load *l)
     free(l);
 }
 
-/* Store the result with the table's TTLs, the mapping guarded (a file cut
- * under us faults; the table is then replaced).  0 or an error code. */
-static int
-store_result(struct load *l, int negative, uint64_t now)
+/* The expiry of a loaded entry: the table's TTL, capped by the loader's
+ * max_stale_s when it has one (0 = never expires). */
+static uint64_t
+result_expiry(const struct dtable *t, int negative, uint64_t now)
 {
-    struct dtable *t = l->t;
-    uint32_t ttl = negative ? t->cfg.negative_ttl_s : t->cfg.default_ttl_s;
+    uint32_t ttl = negative ? t->cfg.negative_ttl_s : t->cfg.default_ttl_s,
+             cap = t->cfg.loader.max_stale_s;
+
+    if (cap != 0 && (ttl == 0 || ttl > cap))
+        ttl = cap;
+    return ttl == 0 ? 0 : now + (uint64_t)ttl * 1000u;
+}
+
+/* Store a loaded result (a value, or with LOADER_DONE_NEGATIVE "no such
+ * key") with the table's TTLs, the mapping guarded (a file cut under us
+ * faults; the table is then replaced).  0 or an error code. */
+int
+loader_store(struct dtable *t, const void *key, size_t klen, const void *val,
+             size_t vlen, unsigned how)
+{
+    int negative = (how & LOADER_DONE_NEGATIVE) != 0;
+    uint64_t now = table_now_ms();
     struct guard g;
     int rc;
 
@@ -142,56 +166,98 @@ store_result(struct load *l, int negative, uint64_t now)
         return SHMC_ECORRUPT;
     }
     guard_arm(&g, t->st->base, t->st->size);
-    rc = store_set(t->st, l->key, l->klen, negative ? NULL : l->val,
-                   negative ? 0 : l->vlen,
-                   ttl == 0 ? 0 : now + (uint64_t)ttl * 1000u,
+    rc = store_set(t->st, key, klen, negative ? NULL : val, negative ? 0 : vlen,
+                   result_expiry(t, negative, now),
                    negative ? FMT_ENTRY_NEGATIVE : 0, STORE_SET, now);
     guard_disarm(&g);
     return rc;
 }
 
-/* The run is over (exited and its stdout closed, or killed): store, answer
- * every waiter, free, and start the next queued key of the table. */
+/*
+ * A run is over, whatever ran it: store the result (unless how says
+ * LOADER_DONE_NOSTORE), answer every waiter, free the load and start the next
+ * queued key of the table.  status 0 = a value (val, vlen) or, with
+ * LOADER_DONE_NEGATIVE, "no such key"; else the error every waiter gets.
+ */
 static void
-finish(struct load *l)
+complete(struct load *l, int status, const void *val, size_t vlen, unsigned how)
 {
     struct daemon *d = l->d;
     struct dtable *t = l->t;
-    uint64_t now = table_now_ms(), took = mono_ms() - l->started_ms;
+    uint64_t took = mono_ms() - l->started_ms;
+    int negative = status == 0 && (how & LOADER_DONE_NEGATIVE) != 0;
     unsigned char meta[16];
     struct waiter *w;
-    int status, negative = 0;
 
     t->lstats.running--;
     t->lstats.latency_ms_total += took;
     if (took > t->lstats.latency_ms_max)
         t->lstats.latency_ms_max = took;
+    if (status == 0 && !(how & LOADER_DONE_NOSTORE))
+        status = loader_store(t, l->key, l->klen, val, vlen, how);
+    if (status == 0 && (how & LOADER_DONE_NOSTORE))
+        t->lstats.not_stored++;
+    if (status == 0 && negative)
+        t->lstats.negatives++;
+    else if (status == 0)
+        t->lstats.values++;
+    else if (status == -ETIMEDOUT)
+        t->lstats.timeouts++;
+    else
+        t->lstats.errors++;
+    proto_put32(meta, negative ? FMT_ENTRY_NEGATIVE : 0);
+    proto_put64(meta + 4, 0);
+    proto_put32(meta + 12, negative ? 0 : (uint32_t)vlen);
+    /* Answer in arrival order; a waiter's connection may be freed by its
+     * resumption, so take each off the list first. */
+    while ((w = l->waiters) != NULL) {
+        l->waiters = w->next;
+        if (status == 0)
+            control_resume(d, w->peer, PROTO_OP_LOAD, w->id, 0, meta,
+                           sizeof(meta), negative ? NULL : val,
+                           negative ? 0 : vlen);
+        else
+            control_resume(d, w->peer, PROTO_OP_LOAD, w->id, status, NULL, 0,
+                           NULL, 0);
+        free(w);
+    }
+    load_free(l);
+    start_next(d, t);
+}
+
+/* A run that is not a child process is over (redis.c). */
+void
+loader_done(struct load *l, int status, const void *val, size_t vlen,
+            unsigned how)
+{
+    l->src = NULL;
+    complete(l, status, val, vlen, how);
+}
+
+/* An exec run is over (exited and its stdout closed, or killed): what did
+ * it say? */
+static void
+finish(struct load *l)
+{
+    struct dtable *t = l->t;
+    int status;
+
     if (l->timed_out) {
         status = -ETIMEDOUT;
-        t->lstats.timeouts++;
         log_warn("loader: timed out after %ums table=%s key=%.*s pid=%d",
                  t->cfg.loader.timeout_ms, t->cfg.name,
                  (int)(l->klen > 64 ? 64 : l->klen), (const char *)l->key,
                  (int)l->pid);
     } else if (l->too_big) {
         status = SHMC_ETOOBIG;
-        t->lstats.errors++;
         log_warn("loader: value over max_value_bytes %u table=%s pid=%d",
                  t->cfg.max_value_bytes, t->cfg.name, (int)l->pid);
     } else if (WIFEXITED(l->status) && WEXITSTATUS(l->status) <= 1) {
-        negative = WEXITSTATUS(l->status) == 1;
-        status = store_result(l, negative, now);
-        if (status == 0) {
-            if (negative)
-                t->lstats.negatives++;
-            else
-                t->lstats.values++;
-        } else {
-            t->lstats.errors++;
-        }
+        complete(l, 0, l->val, l->vlen,
+                 WEXITSTATUS(l->status) == 1 ? LOADER_DONE_NEGATIVE : 0);
+        return;
     } else {
         status = SHMC_ELOADER;
-        t->lstats.errors++;
         if (WIFSIGNALED(l->status))
             log_warn("loader: killed by signal %d table=%s pid=%d",
                      WTERMSIG(l->status), t->cfg.name, (int)l->pid);
@@ -199,22 +265,7 @@ finish(struct load *l)
             log_warn("loader: exit status %d table=%s pid=%d",
                      WEXITSTATUS(l->status), t->cfg.name, (int)l->pid);
     }
-    proto_put32(meta, negative ? FMT_ENTRY_NEGATIVE : 0);
-    proto_put64(meta + 4, 0);
-    proto_put32(meta + 12, negative ? 0 : (uint32_t)l->vlen);
-    /* Answer in arrival order; a waiter's connection may be freed by its
-     * resumption, so take each off the list first. */
-    while ((w = l->waiters) != NULL) {
-        l->waiters = w->next;
-        if (status == 0)
-            control_resume(d, w->peer, w->id, 0, meta, sizeof(meta),
-                           negative ? NULL : l->val, negative ? 0 : l->vlen);
-        else
-            control_resume(d, w->peer, w->id, status, NULL, 0, NULL, 0);
-        free(w);
-    }
-    load_free(l);
-    start_next(d, t);
+    complete(l, status, NULL, 0, 0);
 }
 
 /* Both halves of "done": the child exited, and its stdout is at EOF. */
@@ -295,6 +346,15 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    if (l->t->cfg.loader.type == LOADER_REDIS) {
+        log_warn("loader: no answer from redis after %ums table=%s key=%.*s",
+                 l->t->cfg.loader.timeout_ms, l->t->cfg.name,
+                 (int)(l->klen > 64 ? 64 : l->klen), (const char *)l->key);
+        if (l->src != NULL)
+            redis_cancel(l->src);
+        loader_done(l, -ETIMEDOUT, NULL, 0, 0);
+        return;
+    }
     l->timed_out = 1;
     kill_run(l);
     close_out(l);
@@ -374,13 +434,11 @@ exec_child(const struct dtable *t, int in_fd, int out_fd, const void *key,
     _exit(127);
 }
 
-/* Start a queued load's child.  0, or an error for its waiters. */
+/* Start a load's child.  0, or an error for its waiters. */
 static int
 spawn(struct load *l)
 {
     const struct conf_loader *ld = &l->t->cfg.loader;
-    struct timeval tv = {(time_t)(ld->timeout_ms / 1000),
-                         (suseconds_t)(ld->timeout_ms % 1000) * 1000};
     int in[2] = {-1, -1}, out[2] = {-1, -1}, drop = geteuid() == 0;
     struct passwd *pw = NULL;
     pid_t pid;
@@ -422,20 +480,42 @@ spawn(struct load *l)
     fcntl(out[0], F_SETFL, O_NONBLOCK);
     l->pid = pid;
     l->out_fd = out[0];
-    l->started_ms = mono_ms();
     l->rev = event_new(l->d->base, out[0], EV_READ | EV_PERSIST, read_cb, l);
-    l->timer = evtimer_new(l->d->base, timer_cb, l);
-    if (l->rev == NULL || l->timer == NULL) {
+    if (l->rev == NULL) {
         kill_run(l);
         close_out(l);
         l->timed_out = 1; /* reaped on SIGCHLD, reported as failed */
         return 0;
     }
     event_add(l->rev, NULL);
+    log_debug("loader: started table=%s pid=%d", l->t->cfg.name, (int)pid);
+    return 0;
+}
+
+/* Start a load: its timer, then its child or its redis request.  0, or an
+ * error for its waiters. */
+static int
+start_run(struct load *l)
+{
+    const struct conf_loader *ld = &l->t->cfg.loader;
+    struct timeval tv = {(time_t)(ld->timeout_ms / 1000),
+                         (suseconds_t)(ld->timeout_ms % 1000) * 1000};
+    int rc;
+
+    l->timer = evtimer_new(l->d->base, timer_cb, l);
+    if (l->timer == NULL)
+        return -ENOMEM;
+    if (ld->type == LOADER_REDIS)
+        rc = redis_load(l->d, l->t, l, l->key, l->klen, &l->src);
+    else
+        rc = spawn(l);
+    if (rc != 0)
+        return rc;
+    l->started = 1;
+    l->started_ms = mono_ms();
     evtimer_add(l->timer, &tv);
     l->t->lstats.calls++;
     l->t->lstats.running++;
-    log_debug("loader: started table=%s pid=%d", l->t->cfg.name, (int)pid);
     return 0;
 }
 
@@ -448,7 +528,8 @@ fail_load(struct load *l, int status)
     l->t->lstats.errors++;
     while ((w = l->waiters) != NULL) {
         l->waiters = w->next;
-        control_resume(l->d, w->peer, w->id, status, NULL, 0, NULL, 0);
+        control_resume(l->d, w->peer, PROTO_OP_LOAD, w->id, status, NULL, 0,
+                       NULL, 0);
         free(w);
     }
     load_free(l);
@@ -465,10 +546,10 @@ start_next(struct daemon *d, struct dtable *t)
     for (l = loads; l != NULL && t->lstats.running < t->cfg.loader.max_running;
          l = next) {
         next = l->next;
-        if (l->t != t || l->pid != 0)
+        if (l->t != t || l->started)
             continue;
         t->lstats.queued--;
-        if ((rc = spawn(l)) != 0)
+        if ((rc = start_run(l)) != 0)
             fail_load(l, rc);
     }
 }
@@ -526,7 +607,7 @@ loader_request(struct daemon *d, struct dtable *t, const void *key, size_t klen,
             l->prev = last;
         }
         if (t->lstats.running < t->cfg.loader.max_running) {
-            if ((rc = spawn(l)) != 0) {
+            if ((rc = start_run(l)) != 0) {
                 t->lstats.errors++;
                 load_free(l);
                 return rc;
@@ -582,7 +663,9 @@ loader_shutdown(struct daemon *d)
             kill_run(l);
             waitpid(l->pid, NULL, 0);
         }
-        if (l->pid > 0)
+        if (l->src != NULL)
+            redis_cancel(l->src);
+        if (l->started)
             l->t->lstats.running--;
         load_free(l);
     }

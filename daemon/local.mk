@@ -29,9 +29,15 @@ daemon_shmcached_SOURCES = \
 	daemon/loader.c daemon/loader.h \
 	daemon/watch.c daemon/watch.h \
 	daemon/pidfile.c daemon/pidfile.h \
+	daemon/redis.h \
 	daemon/control.c \
 	daemon/command.c
+# The redis loader only when configure found hiredis (redis.h has stubs).
+if HAVE_HIREDIS
+daemon_shmcached_SOURCES += daemon/redis.c
+endif
 daemon_shmcached_CPPFLAGS = $(DAEMON_CPPFLAGS)
-daemon_shmcached_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(JANSSON_CFLAGS)
+daemon_shmcached_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(JANSSON_CFLAGS) \
+	$(HIREDIS_CFLAGS)
 daemon_shmcached_LDADD = daemon/libstore.la \
-	$(LIBEVENT_LIBS) $(JANSSON_LIBS)
+	$(LIBEVENT_LIBS) $(JANSSON_LIBS) $(HIREDIS_LIBS)

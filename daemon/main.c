@@ -45,6 +45,7 @@
 #include "error.h"
 #include "guard.h"
 #include "loader.h"
+#include "redis.h"
 #include "log.h"
 #include "watch.h"
 #include "notify.h"
@@ -365,6 +366,8 @@ reload_cb(evutil_socket_t sig, short what, void *arg)
     /* The tables keep copies; the rest of the new config takes over. */
     arm_timers(c);
     watch_setup(&D);
+    if (redis_setup(&D) != 0)
+        log_err("config: out of memory starting redis sessions");
     snprintf(c->socket_path, sizeof(c->socket_path), "%s", D.conf->socket_path);
     conf_free(D.conf);
     D.conf = c;
@@ -641,6 +644,11 @@ main(int argc, char **argv)
         status = EX_SOFTWARE_;
         goto out;
     }
+    if (redis_setup(&D) != 0) {
+        log_err("main: out of memory");
+        status = EX_SOFTWARE_;
+        goto out;
+    }
     watch_setup(&D);
     arm_timers(D.conf);
     if (wd > 0) {
@@ -668,6 +676,7 @@ out:
     detach_done(ready_fd, status);
     watch_shutdown();
     loader_shutdown(&D);
+    redis_shutdown(&D);
     control_shutdown(&D);
     for (i = 0; i < 6; i++)
         if (ev[i] != NULL)

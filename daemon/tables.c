@@ -674,3 +674,36 @@ tables_find(struct dtable *t, size_t n, const char *name, size_t len)
             return &t[i];
     return NULL;
 }
+
+/* Flush t, its mapping guarded (as every write from the loop). */
+void
+tables_flush(struct dtable *t)
+{
+    struct guard g;
+
+    if (sigsetjmp(g.env, 0) != 0) {
+        tables_faulted(t);
+        return;
+    }
+    guard_arm(&g, t->st->base, t->st->size);
+    store_flush(t->st);
+    guard_disarm(&g);
+}
+
+/* Delete a key of t, its mapping guarded.  0, SHMC_ENOTFOUND, or
+ * SHMC_ECORRUPT when the mapping faulted (the table is replaced). */
+int
+tables_delete(struct dtable *t, const void *key, size_t klen, uint64_t now)
+{
+    struct guard g;
+    int rc;
+
+    if (sigsetjmp(g.env, 0) != 0) {
+        tables_faulted(t);
+        return SHMC_ECORRUPT;
+    }
+    guard_arm(&g, t->st->base, t->st->size);
+    rc = store_delete(t->st, key, klen, now);
+    guard_disarm(&g);
+    return rc;
+}

@@ -11,6 +11,7 @@
 #include "hints.h"
 #include "loader.h"
 #include "residency.h"
+#include "redis.h"
 #include "store.h"
 
 struct dtable {
@@ -20,6 +21,7 @@ struct dtable {
     struct hints hints;         /* readers' hit hints (hints.c) */
     struct loader_stats lstats; /* loader.c */
     struct residency res;       /* what populate/lock/huge_pages achieved */
+    struct redis_stats rstats;  /* redis.c */
     char path[PATH_MAX];
 };
 
@@ -29,6 +31,8 @@ int tables_open(const struct conf *c, const char *runtime_dir,
 void tables_close(struct dtable *t, size_t n);
 int tables_check_size(struct dtable *t);
 void tables_faulted(struct dtable *t);
+void tables_flush(struct dtable *t);
+int tables_delete(struct dtable *t, const void *key, size_t klen, uint64_t now);
 void tables_retire_replaced(struct dtable *t, size_t n);
 void tables_apply_mode(const struct dtable *t);
 int tables_apply_residency(struct dtable *t, char *err, size_t errlen);

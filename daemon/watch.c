@@ -23,7 +23,6 @@
 #include <unistd.h>
 
 #include "daemon.h"
-#include "guard.h"
 #include "log.h"
 #include "watch.h"
 
@@ -40,19 +39,11 @@ static struct event *iev;
 static struct watched watched[WATCH_MAX];
 static size_t nwatched;
 
-/* Flush t with its mapping guarded (as every write). */
+/* Flush t (guarded, tables.c) and say why. */
 static void
 flush_table(struct dtable *t, const char *why)
 {
-    struct guard g;
-
-    if (sigsetjmp(g.env, 0) != 0) {
-        tables_faulted(t);
-        return;
-    }
-    guard_arm(&g, t->st->base, t->st->size);
-    store_flush(t->st);
-    guard_disarm(&g);
+    tables_flush(t);
     log_notice("watch: %s changed: flushed table=%s", why, t->cfg.name);
 }
 

@@ -2,21 +2,22 @@
 # SPDX-License-Identifier: MIT
 # Install what building and testing shmcache needs on Debian 12 (or a close
 # relative), but only what is missing.  Run as root, or with sudo available.
-# "deps.sh bench" adds what the comparisons in bench/ run against (the
-# servers, and the C libraries bench/bench_vs.c links when configure finds
-# them),
+# redis-server and libhiredis-dev are for the redis loader and
+# tests/check_redis (a real Redis on a Unix socket).  "deps.sh bench" adds
+# what the comparisons in bench/ run against (the servers, and the C
+# libraries bench/bench_vs.c links when configure finds them),
 # "deps.sh fuzz" the compiler and runtime of the fuzz targets.  groff-base
 # and mandoc are for tests/check-man.sh, which lints the man pages.
 set -eu
 
 PKGS="autoconf automake libtool pkg-config make gcc libc6-dev
-      libevent-dev libjansson-dev check
+      libevent-dev libjansson-dev check libhiredis-dev redis-server
       python3-dev python3-setuptools python3-pytest python3-pip
       groff-base mandoc
       debhelper dh-python fakeroot lintian"
 case "${1:-}" in
-bench) PKGS="$PKGS memcached redis-server liblmdb-dev libhiredis-dev
-       python3-redis python3-hiredis python3-pymemcache python3-lmdb nscd" ;;
+bench) PKGS="$PKGS memcached liblmdb-dev python3-redis python3-hiredis
+       python3-pymemcache python3-lmdb nscd" ;;
 fuzz) PKGS="$PKGS clang-14 libclang-rt-14-dev" ;;
 esac
 

@@ -33,6 +33,7 @@ static const char script[] = "#!/bin/sh\n"
                              "echo \"$key\" >>'%s'\n"
                              "case \"$key\" in\n"
                              "slow*) sleep 0.5; printf 'v:%%s' \"$key\" ;;\n"
+                             "long*) sleep 3; printf 'v:%%s' \"$key\" ;;\n"
                              "missing*) exit 1 ;;\n"
                              "fail*) exit 3 ;;\n"
                              "crash*) kill -SEGV $$ ;;\n"
@@ -70,10 +71,14 @@ start(const char *extra)
                  "\"t\": {\"size_bytes\": 4194304, \"max_value_bytes\": "
                  "100000, \"invalidate_on\": [\"%s/runs/source\"], "
                  "\"loader\": {\"type\": \"exec\", \"command\": "
-                 "[\"%s\"], \"timeout_ms\": 1500%s%s}},"
+                 "[\"%s\"]%s%s%s}},"
                  "\"plain\": {\"size_bytes\": 1048576, "
                  "\"max_value_bytes\": 1000}}}",
-                 dir, path, extra ? ", " : "", extra ? extra : ""),
+                 dir, path,
+                 extra && strstr(extra, "timeout_ms")
+                     ? ""
+                     : ", \"timeout_ms\": 1500",
+                 extra ? ", " : "", extra ? extra : ""),
         -1);
     ck_assert_msg(td_start(&d, conf, -1) == 0, "daemon did not start");
     free(conf);
@@ -326,21 +331,27 @@ load_in_thread(void *arg)
  * one runs once the first is done. */
 START_TEST(test_queue_is_bounded)
 {
-    struct loader_call c[2] = {{NULL, "slow-a", -1}, {NULL, "slow-b", -1}};
+    struct loader_call c[2] = {{NULL, "long-a", -1}, {NULL, "long-b", -1}};
+    const char *wait_for[2] = {"running", "queued"};
     pthread_t th[2];
     char buf[64];
     size_t n;
     shmc_t *h;
+    double end;
     int i;
 
-    start("\"max_running\": 1, \"max_queued\": 1");
+    start("\"max_running\": 1, \"max_queued\": 1, \"timeout_ms\": 20000");
+    ck_assert_int_eq(shmc_open(d.sock, "t", 0, &h), 0);
     for (i = 0; i < 2; i++) {
+        /* a runs (3 s), then b queues behind it. */
         c[i].sock = d.sock;
         ck_assert_int_eq(pthread_create(&th[i], NULL, load_in_thread, &c[i]),
                          0);
-        usleep(100000); /* a starts, then b queues */
+        end = tu_deadline(10);
+        while (loader_stat(h, wait_for[i]) < 1 && tu_poll(end))
+            ;
+        ck_assert_int_eq(loader_stat(h, wait_for[i]), 1);
     }
-    ck_assert_int_eq(shmc_open(d.sock, "t", 0, &h), 0);
     ck_assert_int_eq(load(h, "slow-c", buf, sizeof(buf), &n), SHMC_EBUSY);
     for (i = 0; i < 2; i++) {
         pthread_join(th[i], NULL);

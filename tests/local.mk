@@ -34,7 +34,7 @@ check_PROGRAMS += tests/check_format tests/check_hash tests/check_entry \
 	tests/check_seqlock \
 	tests/check_table tests/check_torture tests/check_hostile \
 	tests/check_proto tests/check_daemon tests/check_client \
-	tests/check_persist tests/check_loader
+	tests/check_persist tests/check_loader tests/check_redis
 TESTS += $(check_PROGRAMS)
 
 tests_check_format_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
@@ -63,6 +63,11 @@ tests_check_persist_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_persist_LDADD = client/libshmcache.la $(TEST_LIBS)
 tests_check_loader_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) -pthread
 tests_check_loader_LDADD = client/libshmcache.la $(TEST_LIBS) -lpthread
+# Skips itself without hiredis (HAVE_HIREDIS) or redis-server.
+tests_check_redis_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(HIREDIS_CFLAGS) \
+	-pthread
+tests_check_redis_LDADD = client/libshmcache.la $(TEST_LIBS) $(HIREDIS_LIBS) \
+	-lpthread
 tests_check_daemon_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_daemon_LDADD = $(TEST_LIBS)
 
