@@ -17,8 +17,7 @@ pkglibexec_PROGRAMS = nss/shmcache-nss-load
 nss_shmcache_nss_load_SOURCES = nss/nss-load.c nss/nsswire.h
 nss_shmcache_nss_load_CPPFLAGS = $(PATH_CPPFLAGS)
 
-# glibc opens the module by its soname only: the unversioned .so and the
-# .la have no use once installed.
+# glibc opens the module by its soname only: the unversioned .so is of no
+# use to anyone (the .la stays: libtool's uninstall works from it).
 install-exec-hook:
-	rm -f $(DESTDIR)$(libdir)/libnss_shmcache.so \
-		$(DESTDIR)$(libdir)/libnss_shmcache.la
+	rm -f $(DESTDIR)$(libdir)/libnss_shmcache.so
