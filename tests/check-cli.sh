@@ -8,7 +8,7 @@ dpid=
 trap '[ -n "$dpid" ] && kill "$dpid" 2>/dev/null; rm -rf "$tmp"' EXIT
 . "${top_srcdir:-.}/scripts/daemon-lib.sh"
 shmc_start_daemon "${SHMCACHED:-daemon/shmcached}" "$tmp" \
-    '{"log_level": "warning", "tables": {"default": {"size_bytes": 2097152, "max_value_bytes": 100000, "max_key_bytes": 64}}}'
+    '{"log_level": "warning", "tables": {"default": {"size_bytes": 2097152, "max_value_bytes": 100000, "max_key_bytes": 64}, "persistent": {"mode": "disk", "size_bytes": 2097152, "max_value_bytes": 100000}}}'
 dpid=$SHMC_DPID
 export SHMCACHE_SOCKET="$tmp/run/control.sock"
 
@@ -48,7 +48,7 @@ u() {
     fi
 }
 
-echo "1..69"
+echo "1..80"
 t "get of a missing key exits 1" 1 "" "$ctl" get nope
 t "set" 0 "" "$ctl" set k hello
 t "get prints the raw value" 0 "hello" "$ctl" get k
@@ -157,6 +157,7 @@ t "inspect counts the damaged entry" 0 "*" \
 printf 'not a table' >"$tmp/junk.shm"
 t "inspect of a non-table exits 1" 1 "" "$ctl" -q inspect "$tmp/junk.shm"
 "$ctl" set kept v >/dev/null
+"$ctl" -t persistent set pk pv --ttl 4294967295 >/dev/null
 kill "$dpid" && wait "$dpid" 2>/dev/null
 dpid=
 t "get works with the daemon down (from the mapping)" 0 "v" "$ctl" get kept
@@ -165,4 +166,35 @@ t "stats work with the daemon down" 0 "*" \
 t "set with the daemon down exits 69" 69 "" "$ctl" set x y
 t "ttl with the daemon down (from the mapping)" 0 "-1" "$ctl" ttl tn
 t "stats --all with the daemon down exits 69" 69 "" "$ctl" stats --all
+# Disk tables too (issue 13, item 7): the daemon links the table's file
+# into the runtime directory, where the tool looks.
+t "a disk table's runtime entry links to its file" 0 \
+    "$(readlink -f "$tmp/state/persistent.shm")" readlink "$tmp/run/persistent.shm"
+t "get from a disk table with the daemon down" 0 "pv" "$ctl" -t persistent get pk
+t "ttl from a disk table with the daemon down" 0 "-1" "$ctl" -t persistent ttl pk
+t "dump of a disk table with the daemon down" 0 '{"key":"pk","value":"pv"}' \
+    "$ctl" -t persistent dump
+t "no daemon and no table file: 69, the message names the socket" 0 "" sh -c \
+    "\"$ctl\" -t nosuch get k 2>&1 >/dev/null | grep -q 'cannot reach shmcached at $SHMCACHE_SOCKET'; [ \$? -eq 0 ] && { \"$ctl\" -q -t nosuch get k; [ \$? -eq 69 ]; }"
+# Swap the modes: the old link goes (the daemon must not open a disk
+# table as a memory table through it), and the old memory file is
+# retired (its readers reopen) and replaced by the link.
+ln "$tmp/run/default.shm" "$tmp/old-default.shm"
+shmc_start_daemon "${SHMCACHED:-daemon/shmcached}" "$tmp" \
+    '{"log_level": "warning", "tables": {"persistent": {"size_bytes": 2097152, "max_value_bytes": 100000}, "default": {"mode": "disk", "size_bytes": 2097152, "max_value_bytes": 100000, "max_key_bytes": 64}}}'
+dpid=$SHMC_DPID
+"$ctl" set kd vd >/dev/null && "$ctl" -t persistent set km vm >/dev/null
+t "a table now in memory has its own file, not the old link" 0 "" \
+    sh -c "[ -f \"$tmp/run/persistent.shm\" ] && [ ! -L \"$tmp/run/persistent.shm\" ]"
+t "a table now on disk: its old memory file is retired" 0 "*" \
+    sh -c "\"$ctl\" -f \"$tmp/old-default.shm\" stats | grep -q '\"retired\":true'"
+t "... and replaced by the link" 0 \
+    "$(readlink -f "$tmp/state/default.shm")" readlink "$tmp/run/default.shm"
+kill "$dpid" && wait "$dpid" 2>/dev/null
+dpid=
+t "reads with the daemon down follow the swap (disk)" 0 "vd" "$ctl" get kd
+t "reads with the daemon down follow the swap (memory)" 0 "vm" \
+    "$ctl" -t persistent get km
+t "the disk file of the table now in memory is kept" 0 "pv" \
+    "$ctl" -f "$tmp/state/persistent.shm" get pk
 exit 0

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,6 +42,12 @@ struct opts {
     const char *socket, *table, *file;
     uint32_t ttl;
     int json, quiet, ttl_given, all;
+};
+
+/* The table file a read mapped when the daemon was down (or -f). */
+struct where {
+    const char *mode; /* "memory", "disk", or NULL: cannot tell */
+    char path[4096];  /* empty: opened through the daemon */
 };
 
 /* What a command takes. */
@@ -178,27 +185,60 @@ fail(const struct opts *o, const char *what, int rc)
     return st;
 }
 
-/* Open the table: through the daemon, or its file when the daemon cannot
- * be reached (reads only need the mapping). */
-static int
-open_table(const struct opts *o, int for_read, shmc_t **h)
+/* The socket the tool talks to: -s, $SHMCACHE_SOCKET, or the default. */
+static const char *
+socket_of(const struct opts *o)
 {
-    char path[4096];
     const char *sock = o->socket ? o->socket : getenv("SHMCACHE_SOCKET");
-    const char *slash;
-    int rc;
 
-    if (o->file != NULL)
+    return sock != NULL && *sock != '\0' ? sock
+                                         : RUNSTATEDIR
+               "/shmcached/control.sock";
+}
+
+/*
+ * Open the table: through the daemon, or, for a read while the daemon
+ * cannot be reached, its file.  Where the file is: the daemon keeps an
+ * entry for every table beside its socket, <dir>/<table>.shm, which is a
+ * memory table's file or a symbolic link to a disk table's file (see
+ * daemon/tables.c); with the default socket, a disk table is also looked
+ * for in the default state directory, where it stays when /run was
+ * emptied (a reboot).  *where says which file was mapped and what kind of
+ * table it is, when the tool can tell.
+ */
+static int
+open_table(const struct opts *o, int for_read, shmc_t **h, struct where *w)
+{
+    const char *sock = socket_of(o), *slash = strrchr(sock, '/');
+    struct stat st;
+    int rc, frc;
+
+    w->mode = NULL;
+    w->path[0] = '\0';
+    if (o->file != NULL) {
+        snprintf(w->path, sizeof(w->path), "%s", o->file);
         return shmc_open_file(o->file, 0, h);
+    }
     rc = shmc_open(sock, o->table, 0, h);
     if (rc == 0 || !for_read || (rc != -ENOENT && rc != -ECONNREFUSED))
         return rc;
-    if (sock == NULL || *sock == '\0')
-        sock = RUNSTATEDIR "/shmcached/control.sock";
-    slash = strrchr(sock, '/');
-    snprintf(path, sizeof(path), "%.*s/%s.shm", slash ? (int)(slash - sock) : 1,
-             slash ? sock : ".", o->table);
-    return shmc_open_file(path, 0, h) == 0 ? 0 : rc;
+    snprintf(w->path, sizeof(w->path), "%.*s/%s.shm",
+             slash ? (int)(slash - sock) : 1, slash ? sock : ".", o->table);
+    if (lstat(w->path, &st) == 0)
+        w->mode = S_ISLNK(st.st_mode) ? "disk" : "memory";
+    frc = shmc_open_file(w->path, 0, h);
+    if (frc == -ENOENT && o->socket == NULL &&
+        strcmp(sock, RUNSTATEDIR "/shmcached/control.sock") == 0) {
+        snprintf(w->path, sizeof(w->path), "%s/shmcached/%s.shm", STATEDIR,
+                 o->table);
+        w->mode = "disk";
+        frc = shmc_open_file(w->path, 0, h);
+    }
+    if (frc == -ENOENT) {
+        w->path[0] = '\0'; /* no file either: the daemon's error says it */
+        return rc;
+    }
+    return frc;
 }
 
 /* Parse a TTL in seconds; 0 on success. */
@@ -867,17 +907,6 @@ cmd_ping(const struct opts *o, shmc_t *h, const char *sock)
     return EX_OK;
 }
 
-/* The socket the tool talks to: -s, $SHMCACHE_SOCKET, or the default. */
-static const char *
-socket_of(const struct opts *o)
-{
-    const char *sock = o->socket ? o->socket : getenv("SHMCACHE_SOCKET");
-
-    return sock != NULL && *sock != '\0' ? sock
-                                         : RUNSTATEDIR
-               "/shmcached/control.sock";
-}
-
 int
 main(int argc, char **argv)
 {
@@ -900,6 +929,7 @@ main(int argc, char **argv)
     uint64_t nv;
     long long delta = 1;
     shmc_t *h = NULL;
+    struct where where;
     int c, rc, st, nargs = 0, dashdash = 0;
 
     /* Options before the command; getopt stops at the command ("+") or
@@ -1035,7 +1065,7 @@ main(int argc, char **argv)
         key = NULL;
     }
 
-    rc = open_table(&o, (cmd->flags & C_READ) && !o.all, &h);
+    rc = open_table(&o, (cmd->flags & C_READ) && !o.all, &h, &where);
     if (rc != 0 && strcmp(cmd->name, "inspect") == 0 &&
         (rc == SHMC_ECORRUPT || rc == SHMC_EVERSION)) {
         /* For inspect, an unreadable header is a finding, not a failure. */
@@ -1051,6 +1081,11 @@ main(int argc, char **argv)
         const char *sock = socket_of(&o);
         if (o.file != NULL)
             snprintf(what, sizeof(what), "open %s", o.file);
+        else if (where.path[0] != '\0')
+            snprintf(what, sizeof(what),
+                     "cannot reach shmcached at %s, nor read table \"%s\" "
+                     "from %s",
+                     sock, o.table, where.path);
         else if (rc == -ENOENT || rc == -ECONNREFUSED)
             snprintf(what, sizeof(what),
                      "cannot reach shmcached at %s (is it running? -s "
