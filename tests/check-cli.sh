@@ -48,7 +48,7 @@ u() {
     fi
 }
 
-echo "1..80"
+echo "1..86"
 t "get of a missing key exits 1" 1 "" "$ctl" get nope
 t "set" 0 "" "$ctl" set k hello
 t "get prints the raw value" 0 "hello" "$ctl" get k
@@ -107,7 +107,7 @@ t "--json mget: an object per key" 1 \
     "$ctl" --json mget tk nope
 t "stats --all: the daemon's counters and every table" 0 "*" \
     sh -c "\"$ctl\" stats --all |
-        grep -q '\"uptime_s\":.*\"connections_refused\":.*\"requests\":.*\"tables\":\\[{\"name\":\"default\"'"
+        grep -q '\"uptime_s\":.*\"connections_refused\":.*\"requests\":.*\"tables\":\\[{\"source\":\"daemon\",\"name\":\"default\"'"
 t "-- ends the options: a key may start with --" 0 "x" \
     sh -c "\"$ctl\" set -- --json x && \"$ctl\" get -- --json"
 t "-- before the command" 0 "x" "$ctl" -- get -- --json
@@ -158,14 +158,44 @@ printf 'not a table' >"$tmp/junk.shm"
 t "inspect of a non-table exits 1" 1 "" "$ctl" -q inspect "$tmp/junk.shm"
 "$ctl" set kept v >/dev/null
 "$ctl" -t persistent set pk pv --ttl 4294967295 >/dev/null
+# keys FILE: the keys of a stats document, in order (--all: the top
+# level's, then each table's on its own line).
+keys() {
+    python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+print(" ".join(k for k in d))
+for t in d.get("tables", []):
+    print(" ".join(t))' "$1"
+}
+"$ctl" stats >"$tmp/stats-up.json" && "$ctl" stats --all >"$tmp/all-up.json"
+keys "$tmp/stats-up.json" >"$tmp/keys-up"
+keys "$tmp/all-up.json" >"$tmp/keys-all-up"
 kill "$dpid" && wait "$dpid" 2>/dev/null
 dpid=
 t "get works with the daemon down (from the mapping)" 0 "v" "$ctl" get kept
-t "stats work with the daemon down" 0 "*" \
-    sh -c "\"$ctl\" stats | grep -q '\"source\":\"mapping\"'"
+"$ctl" stats >"$tmp/stats-down.json" && "$ctl" stats --all >"$tmp/all-down.json"
+t "stats with the daemon up: source daemon" 0 "daemon" \
+    python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["source"])' \
+    "$tmp/stats-up.json"
+t "stats with the daemon down: source file" 0 "file" \
+    python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["source"])' \
+    "$tmp/stats-down.json"
+t "stats: the same keys with the daemon up and down" 0 "$(cat "$tmp/keys-up")" \
+    keys "$tmp/stats-down.json"
+t "stats with the daemon down: counters from the header" 0 "*" \
+    sh -c "grep -q '\"entries\":[1-9]' \"$tmp/stats-down.json\""
+t "stats --all works with the daemon down, every table, the same keys" 0 \
+    "$(cat "$tmp/keys-all-up")" keys "$tmp/all-down.json"
+t "stats --all with the daemon down names every table and its mode" 0 \
+    "default memory persistent disk" python3 -c 'import json, sys
+print(" ".join(t["name"] + " " + t["mode"]
+               for t in json.load(open(sys.argv[1]))["tables"]))' "$tmp/all-down.json"
+t "stats --all with no daemon and no table file exits 69" 69 "" \
+    "$ctl" -s "$tmp/none/control.sock" stats --all
+t "stats -f FILE names the table after the file" 0 "*" \
+    sh -c "\"$ctl\" -f \"$tmp/run/default.shm\" stats | grep -q '\"name\":\"default\"'"
 t "set with the daemon down exits 69" 69 "" "$ctl" set x y
 t "ttl with the daemon down (from the mapping)" 0 "-1" "$ctl" ttl tn
-t "stats --all with the daemon down exits 69" 69 "" "$ctl" stats --all
 # Disk tables too (issue 13, item 7): the daemon links the table's file
 # into the runtime directory, where the tool looks.
 t "a disk table's runtime entry links to its file" 0 \

@@ -4,8 +4,9 @@
  * (and jansson for --json).
  *
  * Reads (get, mget, ttl, stats, dump) use the mapping, so they work while
- * the daemon is down: if the daemon cannot be reached, the table file next
- * to its socket (or --file) is mapped directly.  Writes go through the
+ * the daemon is down: if the daemon cannot be reached, the table's entry
+ * beside its socket (a memory table's file, a link to a disk table's) or
+ * --file is mapped directly (open_table()).  Writes go through the
  * daemon.  Every command is a row of cmds[] (operands, which options it
  * takes), so a usage error is one line naming what is wrong.
  *
@@ -16,7 +17,9 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -105,8 +108,8 @@ usage(FILE *f)
             "subtracts)\n"
             "  setneg KEY [--ttl S]    cache KEY as known absent\n"
             "  flush                   drop every entry of the table\n"
-            "  stats [--all]           the table's statistics (JSON; from "
-            "the mapping if the daemon is down);\n"
+            "  stats [--all]           the table's statistics (JSON; "
+            "\"source\": \"daemon\", or \"file\" when it is down);\n"
             "                          --all: the daemon's and every "
             "table's\n"
             "  tables                  the daemon's tables (JSON)\n"
@@ -539,22 +542,286 @@ info_json(shmc_t *h)
     if (shmc_info(h, &i, sizeof(i)) != 0)
         return NULL;
     return json_pack(
-        "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
         "s:I, s:I, s:I, s:b, s:b, s:I, s:I, s:I, s:I}",
-        "source", "mapping", "format_version", (json_int_t)i.format_version,
-        "generation", (json_int_t)i.generation, "size_bytes",
-        (json_int_t)i.file_size, "arena_bytes", (json_int_t)i.arena_bytes,
-        "used_bytes", (json_int_t)i.used_bytes, "buckets",
-        (json_int_t)i.buckets, "max_key_bytes", (json_int_t)i.max_key_bytes,
-        "max_value_bytes", (json_int_t)i.max_value_bytes, "entries",
-        (json_int_t)i.entries, "sets", (json_int_t)i.sets, "deletes",
-        (json_int_t)i.deletes, "evictions", (json_int_t)i.evictions,
-        "expirations", (json_int_t)i.expirations, "relocations",
-        (json_int_t)i.relocations, "heartbeat_ms", (json_int_t)i.heartbeat_ms,
-        "retired", i.retired, "clean", i.clean, "live_bytes",
-        (json_int_t)i.live_bytes, "dead_bytes",
+        "format_version", (json_int_t)i.format_version, "generation",
+        (json_int_t)i.generation, "size_bytes", (json_int_t)i.file_size,
+        "arena_bytes", (json_int_t)i.arena_bytes, "used_bytes",
+        (json_int_t)i.used_bytes, "buckets", (json_int_t)i.buckets,
+        "max_key_bytes", (json_int_t)i.max_key_bytes, "max_value_bytes",
+        (json_int_t)i.max_value_bytes, "entries", (json_int_t)i.entries, "sets",
+        (json_int_t)i.sets, "deletes", (json_int_t)i.deletes, "evictions",
+        (json_int_t)i.evictions, "expirations", (json_int_t)i.expirations,
+        "relocations", (json_int_t)i.relocations, "heartbeat_ms",
+        (json_int_t)i.heartbeat_ms, "retired", i.retired, "clean", i.clean,
+        "live_bytes", (json_int_t)i.live_bytes, "dead_bytes",
         (json_int_t)(i.used_bytes - i.live_bytes), "moves", (json_int_t)i.moves,
         "evictions_index", (json_int_t)i.evictions_index);
+}
+
+/*
+ * ---- stats: the same keys whether the daemon is up or down ----
+ *
+ * A table's statistics come from two places: the daemon's STATS reply
+ * (its own counters and settings) and the table file's header
+ * (shmc_info(): counters the daemon publishes there, and what only the
+ * file says).  stats_defs[] is the one list of keys, in output order, and
+ * says where each comes from; "source" says whether the daemon answered
+ * ("daemon") or the file was read without it ("file").  A key its source
+ * cannot know is null, never missing.
+ */
+#define S_DAEMON 1u /* the daemon's reply only: null with the daemon down */
+#define S_FILE 2u   /* the file's header only */
+#define S_BOTH 3u   /* the daemon's when up, else the header's */
+
+struct stat_def {
+    const char *key;
+    unsigned from;
+};
+
+static const struct stat_def table_defs[] = {
+    {"source", 0},
+    {"name", S_BOTH},
+    {"mode", S_BOTH},
+    {"path", S_BOTH},
+    {"format_version", S_FILE},
+    {"generation", S_BOTH},
+    {"size_bytes", S_BOTH},
+    {"arena_bytes", S_BOTH},
+    {"used_bytes", S_BOTH},
+    {"live_bytes", S_BOTH},
+    {"dead_bytes", S_BOTH},
+    {"live_high_water_bytes", S_DAEMON},
+    {"buckets", S_BOTH},
+    {"max_key_bytes", S_BOTH},
+    {"max_value_bytes", S_BOTH},
+    {"default_ttl_s", S_DAEMON},
+    {"entries", S_BOTH},
+    {"sets", S_BOTH},
+    {"deletes", S_BOTH},
+    {"evictions", S_BOTH},
+    {"evictions_index", S_BOTH},
+    {"expirations", S_BOTH},
+    {"relocations", S_BOTH},
+    {"moves", S_BOTH},
+    {"hint_areas", S_DAEMON},
+    {"reader_hits_hinted", S_DAEMON},
+    {"hints_stale", S_DAEMON},
+    {"heartbeat_ms", S_FILE},
+    {"retired", S_FILE},
+    {"clean", S_FILE},
+};
+
+/* The daemon's own keys of stats --all, before "tables". */
+static const struct stat_def daemon_defs[] = {
+    {"source", 0},
+    {"pid", S_DAEMON},
+    {"uptime_s", S_DAEMON},
+    {"connections", S_DAEMON},
+    {"connections_total", S_DAEMON},
+    {"connections_refused", S_DAEMON},
+    {"connections_shed", S_DAEMON},
+    {"closed_idle", S_DAEMON},
+    {"closed_frame_timeout", S_DAEMON},
+    {"closed_not_reading", S_DAEMON},
+    {"requests", S_DAEMON},
+    {"protocol_errors", S_DAEMON},
+    {"denied", S_DAEMON},
+    {"buffered_bytes", S_DAEMON},
+};
+
+#define NDEFS(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * One table's statistics, every key of table_defs[]: from the daemon's
+ * object d (NULL: the daemon is down) and the header of the mapping h
+ * (NULL: not readable); name, mode and path stand in for the daemon's
+ * when it is down (mode and path may be NULL).  Caller owns the result.
+ */
+static json_t *
+table_stats(json_t *d, shmc_t *h, const char *name, const char *mode,
+            const char *path)
+{
+    json_t *out = json_object(), *f = h ? info_json(h) : NULL, *v;
+    size_t i;
+
+    if (f != NULL) {
+        json_object_set_new(f, "name", json_string(name));
+        if (mode != NULL)
+            json_object_set_new(f, "mode", json_string(mode));
+        if (path != NULL)
+            json_object_set_new(f, "path", json_string(path));
+    }
+    for (i = 0; out != NULL && i < NDEFS(table_defs); i++) {
+        const struct stat_def *s = &table_defs[i];
+        if (s->from == 0)
+            v = json_string(d ? "daemon" : "file");
+        else if (d != NULL && (s->from & S_DAEMON))
+            v = json_incref(json_object_get(d, s->key));
+        else if (s->from & S_FILE)
+            v = json_incref(json_object_get(f, s->key));
+        else
+            v = NULL;
+        json_object_set_new(out, s->key, v ? v : json_null());
+    }
+    json_decref(f);
+    return out;
+}
+
+/* Whether name ends in ".shm" (and has something before it). */
+static int
+is_table_name(const char *name)
+{
+    size_t n = strlen(name);
+
+    return n > 4 && strcmp(name + n - 4, ".shm") == 0 && name[0] != '.';
+}
+
+/*
+ * Append to arr the statistics of every table file in dir, from the files
+ * (the daemon is down), skipping names in seen (a JSON object used as a
+ * set).  In the runtime directory (in_runtime) a file is a memory table
+ * and a symbolic link a disk table (daemon/tables.c); elsewhere every file
+ * is a disk table.  Files that cannot be read are reported and left out.
+ */
+static void
+tables_in_dir(const struct opts *o, const char *dir, int in_runtime,
+              json_t *seen, json_t *arr)
+{
+    struct dirent **names = NULL;
+    char path[4096], real[4096], name[256];
+    struct stat st;
+    shmc_t *h;
+    int n, i, rc;
+
+    n = scandir(dir, &names, NULL, alphasort);
+    for (i = 0; i < n; i++) {
+        const char *e = names[i]->d_name;
+        if (is_table_name(e) && strlen(e) - 4 < sizeof(name)) {
+            snprintf(name, sizeof(name), "%.*s", (int)(strlen(e) - 4), e);
+            snprintf(path, sizeof(path), "%s/%s", dir, e);
+            if (json_object_get(seen, name) == NULL && lstat(path, &st) == 0 &&
+                (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode))) {
+                rc = shmc_open_file(path, 0, &h);
+                if (rc == 0) {
+                    json_array_append_new(
+                        arr, table_stats(NULL, h, name,
+                                         !in_runtime || S_ISLNK(st.st_mode)
+                                             ? "disk"
+                                             : "memory",
+                                         realpath(path, real) ? real : path));
+                    json_object_set_new(seen, name, json_true());
+                    shmc_close(h);
+                } else if (!o->quiet) {
+                    fprintf(stderr, "shmcachectl: stats: %s: %s\n", path,
+                            shmc_strerror(rc));
+                }
+            }
+        }
+        free(names[i]);
+    }
+    free(names);
+}
+
+/*
+ * The statistics document: one table's (h open on it), or with --all the
+ * daemon's and every table's (h may then be NULL: the daemon is down).
+ * From the daemon when it answers, else from the files.
+ */
+static json_t *
+stats_doc(const struct opts *o, shmc_t *h, const struct where *w, int *rc)
+{
+    json_t *d = NULL, *doc, *arr, *seen, *t, *dt, *v;
+    char *js = NULL, real[4096], dir[4096];
+    const char *sock = socket_of(o), *slash = strrchr(sock, '/');
+    shmc_t *fh;
+    size_t i;
+
+    *rc =
+        h ? shmc_stats_json(h, o->all ? SHMC_STATS_ALL : SHMC_STATS_TABLE, &js)
+          : SHMC_EREADONLY;
+    if (*rc == 0) {
+        d = json_loads(js, 0, NULL);
+        free(js);
+        if (d == NULL) {
+            *rc = SHMC_EPROTO;
+            return NULL;
+        }
+    } else if (*rc != SHMC_EREADONLY) {
+        return NULL; /* the daemon is there, and said no */
+    }
+    *rc = 0;
+    if (!o->all) {
+        const char *path = w->path[0] && realpath(w->path, real) ? real
+                           : w->path[0]                          ? w->path
+                                                                 : NULL;
+        const char *name = o->table, *base;
+        size_t n;
+        if (o->file != NULL) { /* -f: the file's name says the table's */
+            base = strrchr(o->file, '/') ? strrchr(o->file, '/') + 1 : o->file;
+            n = strlen(base);
+            snprintf(dir, sizeof(dir), "%.*s",
+                     (int)(is_table_name(base) ? n - 4 : n), base);
+            name = dir;
+        }
+        doc = table_stats(d, h, name, w->mode, path);
+        json_decref(d);
+        return doc;
+    }
+    doc = json_object();
+    for (i = 0; i < NDEFS(daemon_defs); i++) {
+        v = daemon_defs[i].from == 0
+                ? json_string(d ? "daemon" : "file")
+                : json_incref(json_object_get(d, daemon_defs[i].key));
+        json_object_set_new(doc, daemon_defs[i].key, v ? v : json_null());
+    }
+    arr = json_array();
+    json_object_set_new(doc, "tables", arr);
+    if (d != NULL) {
+        /* The header's keys from each file, if this user can read it. */
+        json_array_foreach(json_object_get(d, "tables"), i, dt)
+        {
+            const char *path = json_string_value(json_object_get(dt, "path"));
+            fh = NULL;
+            if (path == NULL || shmc_open_file(path, 0, &fh) != 0)
+                fh = NULL;
+            t = table_stats(dt, fh, "", NULL, NULL);
+            json_array_append_new(arr, t);
+            shmc_close(fh);
+        }
+        json_decref(d);
+        return doc;
+    }
+    /* The daemon is down: every table beside its socket, then (default
+     * socket only) the default state directory's. */
+    seen = json_object();
+    snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - sock) : 1,
+             slash ? sock : ".");
+    tables_in_dir(o, dir[0] ? dir : "/", 1, seen, arr);
+    if (o->socket == NULL &&
+        strcmp(sock, RUNSTATEDIR "/shmcached/control.sock") == 0)
+        tables_in_dir(o, STATEDIR "/shmcached", 0, seen, arr);
+    json_decref(seen);
+    if (json_array_size(arr) == 0) {
+        json_decref(doc);
+        *rc = -ENOENT; /* no daemon, no table file */
+        return NULL;
+    }
+    return doc;
+}
+
+/* stats [--all] */
+static int
+cmd_stats(const struct opts *o, shmc_t *h, const struct where *w)
+{
+    json_t *doc;
+    int rc;
+
+    doc = stats_doc(o, h, w, &rc);
+    if (doc == NULL)
+        return fail(o, o->all ? "stats --all" : "stats", rc ? rc : -ENOMEM);
+    print_json(doc);
+    return EX_OK;
 }
 
 /* inspect: the header, and every entry checked. */
@@ -597,6 +864,7 @@ cmd_inspect(const struct opts *o, shmc_t *h)
     j = info_json(h);
     if (j == NULL)
         return fail(o, "inspect", -EINVAL);
+    json_object_set_new(j, "source", json_string("file"));
     json_object_set_new(j, "live_entries", json_integer((json_int_t)live));
     json_object_set_new(j, "negative_entries",
                         json_integer((json_int_t)negative));
@@ -1066,6 +1334,15 @@ main(int argc, char **argv)
     }
 
     rc = open_table(&o, (cmd->flags & C_READ) && !o.all, &h, &where);
+    if (o.all && (rc == -ENOENT || rc == -ECONNREFUSED)) {
+        /* stats --all with the daemon down: every table file found. */
+        json_t *doc = stats_doc(&o, NULL, &where, &st);
+        if (doc != NULL) {
+            print_json(doc);
+            rc = EX_OK;
+            goto out;
+        }
+    }
     if (rc != 0 && strcmp(cmd->name, "inspect") == 0 &&
         (rc == SHMC_ECORRUPT || rc == SHMC_EVERSION)) {
         /* For inspect, an unreadable header is a finding, not a failure. */
@@ -1118,23 +1395,16 @@ main(int argc, char **argv)
         rc = cmd_inspect(&o, h);
     else if (strcmp(cmd->name, "load") == 0)
         rc = cmd_load(&o, h);
-    else if (strcmp(cmd->name, "stats") == 0 ||
-             strcmp(cmd->name, "tables") == 0) {
+    else if (strcmp(cmd->name, "stats") == 0)
+        rc = cmd_stats(&o, h, &where);
+    else if (strcmp(cmd->name, "tables") == 0) {
         char *js = NULL;
-        int which = cmd->name[0] == 't' ? SHMC_LIST_TABLES
-                    : o.all             ? SHMC_STATS_ALL
-                                        : SHMC_STATS_TABLE;
-        rc = shmc_stats_json(h, which, &js);
+        rc = shmc_stats_json(h, SHMC_LIST_TABLES, &js);
         if (rc == 0) {
             printf("%s\n", js);
             free(js);
-        } else if (which == SHMC_STATS_TABLE && rc == SHMC_EREADONLY) {
-            /* No daemon: what the mapping's header says. */
-            json_t *j = info_json(h);
-            rc = j ? (print_json(j), EX_OK) : fail(&o, cmd->name, -EINVAL);
         } else {
-            rc = fail(&o, o.all ? "stats --all (needs the daemon)" : cmd->name,
-                      rc);
+            rc = fail(&o, cmd->name, rc);
         }
     } else {
         const char *name = cmd->name;
