@@ -4,13 +4,16 @@
 # relative), but only what is missing.  Run as root, or with sudo available.
 # "deps.sh bench" adds what the comparisons in bench/ run against,
 # "deps.sh fuzz" the compiler and runtime of the fuzz targets.  groff-base
-# and mandoc are for tests/check-man.sh, which lints the man pages.
+# and mandoc are for tests/check-man.sh, which lints the man pages;
+# prometheus for its promtool, which tests/check-prometheus.sh reads
+# shmcachectl's metrics with (a 19 MB download; it installs the server
+# too, enabled, so on a host booted with systemd apt starts it).
 set -eu
 
 PKGS="autoconf automake libtool pkg-config make gcc libc6-dev
       libevent-dev libjansson-dev check
       python3-dev python3-setuptools python3-pytest python3-pip
-      groff-base mandoc
+      groff-base mandoc prometheus
       debhelper dh-python fakeroot lintian"
 case "${1:-}" in
 bench) PKGS="$PKGS memcached redis-server python3-redis python3-hiredis

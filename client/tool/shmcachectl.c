@@ -45,6 +45,7 @@ struct opts {
     const char *socket, *table, *file;
     uint32_t ttl;
     int json, quiet, ttl_given, all;
+    int prometheus; /* stats --format prometheus */
 };
 
 /* The table file a read mapped when the daemon was down (or -f). */
@@ -57,6 +58,7 @@ struct where {
 #define C_READ 1u /* reads the mapping: works with the daemon down */
 #define C_TTL 2u  /* takes --ttl */
 #define C_ALL 4u  /* takes --all */
+#define C_FMT 8u  /* takes --format */
 
 struct cmd {
     const char *name;
@@ -77,7 +79,7 @@ static const struct cmd cmds[] = {
     {"incr", "KEY [N]", 1, 2, 0},
     {"setneg", "KEY", 1, 1, C_TTL},
     {"flush", "", 0, 0, 0},
-    {"stats", "", 0, 0, C_READ | C_ALL},
+    {"stats", "", 0, 0, C_READ | C_ALL | C_FMT},
     {"tables", "", 0, 0, 0},
     {"sync", "", 0, 0, 0},
     {"dump", "", 0, 0, C_READ},
@@ -108,10 +110,13 @@ usage(FILE *f)
             "subtracts)\n"
             "  setneg KEY [--ttl S]    cache KEY as known absent\n"
             "  flush                   drop every entry of the table\n"
-            "  stats [--all]           the table's statistics (JSON; "
+            "  stats [--all] [--format json|prometheus]\n"
+            "                          the table's statistics (JSON; "
             "\"source\": \"daemon\", or \"file\" when it is down);\n"
             "                          --all: the daemon's and every "
-            "table's\n"
+            "table's; --format prometheus:\n"
+            "                          the text exposition format "
+            "(node_exporter's textfile collector)\n"
             "  tables                  the daemon's tables (JSON)\n"
             "  sync                    write a disk table to its file now\n"
             "  dump                    every entry, one JSON object per "
@@ -577,57 +582,100 @@ info_json(shmc_t *h)
 struct stat_def {
     const char *key;
     unsigned from;
+    /* Prometheus (--format prometheus): shmcache_<prom>, its type and
+     * help; prom NULL: not a metric of its own.  A key ending in _ms is
+     * printed in seconds. */
+    const char *prom, *type, *help;
 };
 
 static const struct stat_def table_defs[] = {
-    {"source", 0},
-    {"name", S_BOTH},
-    {"mode", S_BOTH},
-    {"path", S_BOTH},
-    {"format_version", S_FILE},
-    {"generation", S_BOTH},
-    {"size_bytes", S_BOTH},
-    {"arena_bytes", S_BOTH},
-    {"used_bytes", S_BOTH},
-    {"live_bytes", S_BOTH},
-    {"dead_bytes", S_BOTH},
-    {"live_high_water_bytes", S_DAEMON},
-    {"buckets", S_BOTH},
-    {"max_key_bytes", S_BOTH},
-    {"max_value_bytes", S_BOTH},
-    {"default_ttl_s", S_DAEMON},
-    {"entries", S_BOTH},
-    {"sets", S_BOTH},
-    {"deletes", S_BOTH},
-    {"evictions", S_BOTH},
-    {"evictions_index", S_BOTH},
-    {"expirations", S_BOTH},
-    {"relocations", S_BOTH},
-    {"moves", S_BOTH},
-    {"hint_areas", S_DAEMON},
-    {"reader_hits_hinted", S_DAEMON},
-    {"hints_stale", S_DAEMON},
-    {"heartbeat_ms", S_FILE},
-    {"retired", S_FILE},
-    {"clean", S_FILE},
+    {"source", 0, NULL, NULL, NULL},
+    {"name", S_BOTH, NULL, NULL, NULL},
+    {"mode", S_BOTH, NULL, NULL, NULL},
+    {"path", S_BOTH, NULL, NULL, NULL},
+    {"format_version", S_FILE, NULL, NULL, NULL},
+    {"generation", S_BOTH, "table_generation", "gauge",
+     "Generation of the table's file (a resize or replacement makes the "
+     "next)."},
+    {"size_bytes", S_BOTH, "table_size_bytes", "gauge",
+     "Size of the table's file."},
+    {"arena_bytes", S_BOTH, "table_arena_bytes", "gauge",
+     "Bytes of the file that hold entries (the arena)."},
+    {"used_bytes", S_BOTH, "table_used_bytes", "gauge",
+     "Arena bytes in use, live and dead."},
+    {"live_bytes", S_BOTH, "table_live_bytes", "gauge",
+     "Arena bytes of live (linked) entries."},
+    {"dead_bytes", S_BOTH, "table_dead_bytes", "gauge",
+     "Arena bytes of replaced or deleted entries not yet reclaimed."},
+    {"live_high_water_bytes", S_DAEMON, "table_live_high_water_bytes", "gauge",
+     "Live bytes above which an entry at the arena's tail is evicted rather "
+     "than moved (live_high_water_pct)."},
+    {"buckets", S_BOTH, "table_buckets", "gauge",
+     "Buckets of the table's index, 7 slots each."},
+    {"max_key_bytes", S_BOTH, "table_max_key_bytes", "gauge",
+     "Longest key the table takes."},
+    {"max_value_bytes", S_BOTH, "table_max_value_bytes", "gauge",
+     "Longest value the table takes."},
+    {"default_ttl_s", S_DAEMON, "table_default_ttl_seconds", "gauge",
+     "TTL of a write that names none (0: no expiry)."},
+    {"entries", S_BOTH, "table_entries", "gauge",
+     "Entries in the table, negative ones included."},
+    {"sets", S_BOTH, "table_sets_total", "counter", "Entries written."},
+    {"deletes", S_BOTH, "table_deletes_total", "counter", "Entries deleted."},
+    {"evictions", S_BOTH, "table_evictions_total", "counter",
+     "Live entries evicted to make room in the arena."},
+    {"evictions_index", S_BOTH, "table_evictions_index_total", "counter",
+     "Live entries evicted because both buckets of a new key were full."},
+    {"expirations", S_BOTH, "table_expirations_total", "counter",
+     "Entries removed because their time was up."},
+    {"relocations", S_BOTH, "table_relocations_total", "counter",
+     "Entries moved to their other bucket to make room."},
+    {"moves", S_BOTH, "table_moves_total", "counter",
+     "Live entries moved forward in the arena instead of evicted."},
+    {"hint_areas", S_DAEMON, "table_hint_areas", "gauge",
+     "Readers' hit-hint areas the daemon drains."},
+    {"reader_hits_hinted", S_DAEMON, "table_reader_hits_hinted_total",
+     "counter", "Readers' hits the daemon learned of through hint areas."},
+    {"hints_stale", S_DAEMON, "table_hints_stale_total", "counter",
+     "Hints that named a slot whose entry had changed since."},
+    {"heartbeat_ms", S_FILE, "table_heartbeat_timestamp_seconds", "gauge",
+     "When the daemon last marked the table alive, in Unix time."},
+    {"retired", S_FILE, "table_retired", "gauge",
+     "1 if the file was replaced (its readers reopen), else 0."},
+    {"clean", S_FILE, "table_clean", "gauge",
+     "1 if the file was closed cleanly and no daemon writes it, else 0."},
 };
 
 /* The daemon's own keys of stats --all, before "tables". */
 static const struct stat_def daemon_defs[] = {
-    {"source", 0},
-    {"pid", S_DAEMON},
-    {"uptime_s", S_DAEMON},
-    {"connections", S_DAEMON},
-    {"connections_total", S_DAEMON},
-    {"connections_refused", S_DAEMON},
-    {"connections_shed", S_DAEMON},
-    {"closed_idle", S_DAEMON},
-    {"closed_frame_timeout", S_DAEMON},
-    {"closed_not_reading", S_DAEMON},
-    {"requests", S_DAEMON},
-    {"protocol_errors", S_DAEMON},
-    {"denied", S_DAEMON},
-    {"buffered_bytes", S_DAEMON},
+    {"source", 0, NULL, NULL, NULL},
+    {"pid", S_DAEMON, NULL, NULL, NULL},
+    {"uptime_s", S_DAEMON, "daemon_uptime_seconds", "gauge",
+     "Seconds since shmcached started."},
+    {"connections", S_DAEMON, "daemon_connections_open", "gauge",
+     "Connections open now."},
+    {"connections_total", S_DAEMON, "daemon_connections_total", "counter",
+     "Connections accepted."},
+    {"connections_refused", S_DAEMON, "daemon_connections_refused_total",
+     "counter", "Connections refused over max_connections."},
+    {"connections_shed", S_DAEMON, "daemon_connections_shed_total", "counter",
+     "Connections closed to keep buffers under max_buffered_bytes."},
+    {"closed_idle", S_DAEMON, "daemon_connections_closed_idle_total", "counter",
+     "Connections closed after idle_timeout_s."},
+    {"closed_frame_timeout", S_DAEMON,
+     "daemon_connections_closed_frame_timeout_total", "counter",
+     "Connections closed for a request frame left unfinished."},
+    {"closed_not_reading", S_DAEMON,
+     "daemon_connections_closed_not_reading_total", "counter",
+     "Connections closed for not reading their replies."},
+    {"requests", S_DAEMON, "daemon_requests_total", "counter",
+     "Requests answered."},
+    {"protocol_errors", S_DAEMON, "daemon_protocol_errors_total", "counter",
+     "Malformed requests (each closes its connection)."},
+    {"denied", S_DAEMON, "daemon_requests_denied_total", "counter",
+     "Requests refused by a table's ACL."},
+    {"buffered_bytes", S_DAEMON, "daemon_buffered_bytes", "gauge",
+     "Bytes held in connections' input and output buffers."},
 };
 
 #define NDEFS(a) (sizeof(a) / sizeof((a)[0]))
@@ -810,6 +858,120 @@ stats_doc(const struct opts *o, shmc_t *h, const struct where *w, int *rc)
     return doc;
 }
 
+/* A label value in the exposition format: \, " and newline escaped. */
+static void
+prom_label(const char *name, const char *v)
+{
+    printf("%s=\"", name);
+    for (; *v != '\0'; v++) {
+        if (*v == '\\' || *v == '"')
+            printf("\\%c", *v);
+        else if (*v == '\n')
+            fputs("\\n", stdout);
+        else
+            putchar(*v);
+    }
+    putchar('"');
+}
+
+/* A sample's value: an integer, 0/1 for a boolean, seconds for key_ms. */
+static void
+prom_value(const char *key, json_t *v)
+{
+    size_t n = strlen(key);
+    json_int_t i = json_integer_value(v);
+
+    if (json_is_boolean(v))
+        fputs(json_is_true(v) ? "1" : "0", stdout);
+    else if (n > 3 && strcmp(key + n - 3, "_ms") == 0 && i >= 0)
+        printf("%" JSON_INTEGER_FORMAT ".%03d", i / 1000, (int)(i % 1000));
+    else
+        printf("%" JSON_INTEGER_FORMAT, i);
+}
+
+/* HELP and TYPE of a family (once, before its samples). */
+static void
+prom_family(const struct stat_def *s)
+{
+    printf("# HELP shmcache_%s %s\n# TYPE shmcache_%s %s\n", s->prom, s->help,
+           s->prom, s->type);
+}
+
+/*
+ * The statistics document in Prometheus's text exposition format (0.0.4):
+ * shmcache_up, the daemon's families (stats --all with the daemon up),
+ * shmcache_table_info, then one family per table statistic with a sample
+ * per table, labelled table="NAME".  Keys that are null are left out, and
+ * so is a family without a sample.
+ */
+static void
+print_prometheus(json_t *doc, int all)
+{
+    json_t *tables = all ? json_object_get(doc, "tables") : json_array(), *t,
+           *v;
+    size_t i, k;
+    int any;
+
+    if (!all)
+        json_array_append(tables, doc);
+    printf("# HELP shmcache_up 1 if shmcached answered, 0 if these figures "
+           "were read from the table files.\n# TYPE shmcache_up gauge\n"
+           "shmcache_up %d\n",
+           strcmp(json_string_value(json_object_get(doc, "source")),
+                  "daemon") == 0);
+    for (i = 0; all && i < NDEFS(daemon_defs); i++) {
+        v = json_object_get(doc, daemon_defs[i].key);
+        if (daemon_defs[i].prom == NULL || json_is_null(v) || v == NULL)
+            continue;
+        prom_family(&daemon_defs[i]);
+        printf("shmcache_%s ", daemon_defs[i].prom);
+        prom_value(daemon_defs[i].key, v);
+        putchar('\n');
+    }
+    if (json_array_size(tables) > 0)
+        printf("# HELP shmcache_table_info A table's mode, file and format "
+               "version, as labels; always 1.\n"
+               "# TYPE shmcache_table_info gauge\n");
+    json_array_foreach(tables, k, t)
+    {
+        fputs("shmcache_table_info{", stdout);
+        prom_label("table", json_string_value(json_object_get(t, "name")));
+        if (json_is_string(v = json_object_get(t, "mode"))) {
+            putchar(',');
+            prom_label("mode", json_string_value(v));
+        }
+        if (json_is_string(v = json_object_get(t, "path"))) {
+            putchar(',');
+            prom_label("path", json_string_value(v));
+        }
+        if (json_is_integer(v = json_object_get(t, "format_version")))
+            printf(",format_version=\"%" JSON_INTEGER_FORMAT "\"",
+                   json_integer_value(v));
+        fputs("} 1\n", stdout);
+    }
+    for (i = 0; i < NDEFS(table_defs); i++) {
+        const struct stat_def *s = &table_defs[i];
+        if (s->prom == NULL)
+            continue;
+        any = 0;
+        json_array_foreach(tables, k, t)
+        {
+            v = json_object_get(t, s->key);
+            if (v == NULL || json_is_null(v))
+                continue;
+            if (!any++)
+                prom_family(s);
+            printf("shmcache_%s{", s->prom);
+            prom_label("table", json_string_value(json_object_get(t, "name")));
+            fputs("} ", stdout);
+            prom_value(s->key, v);
+            putchar('\n');
+        }
+    }
+    if (!all)
+        json_decref(tables);
+}
+
 /* stats [--all] */
 static int
 cmd_stats(const struct opts *o, shmc_t *h, const struct where *w)
@@ -820,7 +982,12 @@ cmd_stats(const struct opts *o, shmc_t *h, const struct where *w)
     doc = stats_doc(o, h, w, &rc);
     if (doc == NULL)
         return fail(o, o->all ? "stats --all" : "stats", rc ? rc : -ENOMEM);
-    print_json(doc);
+    if (o->prometheus) {
+        print_prometheus(doc, o->all);
+        json_decref(doc);
+    } else {
+        print_json(doc);
+    }
     return EX_OK;
 }
 
@@ -1189,7 +1356,8 @@ main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    struct opts o = {NULL, "default", NULL, 0, 0, 0, 0, 0};
+    struct opts o = {NULL, "default", NULL, 0, 0, 0, 0, 0, 0};
+    int fmt_given = 0;
     const char *key = NULL, *val = NULL, **operand = NULL;
     const struct cmd *cmd = NULL;
     char *in = NULL, *end;
@@ -1275,6 +1443,23 @@ main(int argc, char **argv)
             o.quiet = 1;
         } else if (strcmp(a, "--all") == 0) {
             o.all = 1;
+        } else if (strcmp(a, "--format") == 0 ||
+                   strncmp(a, "--format=", 9) == 0) {
+            const char *f = a[8] == '='    ? a + 9
+                            : c + 1 < argc ? argv[++c]
+                                           : NULL;
+            if (f == NULL) {
+                rc = usage_error("option --format needs an argument");
+                goto out;
+            }
+            if (strcmp(f, "json") != 0 && strcmp(f, "prometheus") != 0) {
+                rc = usage_error("--format wants json or prometheus, got "
+                                 "\"%s\"",
+                                 f);
+                goto out;
+            }
+            o.prometheus = strcmp(f, "prometheus") == 0;
+            fmt_given = 1;
         } else if (strcmp(a, "--help") == 0) {
             usage(stdout);
             rc = EX_OK;
@@ -1290,6 +1475,14 @@ main(int argc, char **argv)
     }
     if (o.all && !(cmd->flags & C_ALL)) {
         rc = usage_error("%s takes no --all", cmd->name);
+        goto out;
+    }
+    if (fmt_given && !(cmd->flags & C_FMT)) {
+        rc = usage_error("%s takes no --format", cmd->name);
+        goto out;
+    }
+    if (o.prometheus && o.json) {
+        rc = usage_error("--json and --format prometheus exclude each other");
         goto out;
     }
     if (nargs < cmd->min || (cmd->max >= 0 && nargs > cmd->max)) {
@@ -1338,7 +1531,12 @@ main(int argc, char **argv)
         /* stats --all with the daemon down: every table file found. */
         json_t *doc = stats_doc(&o, NULL, &where, &st);
         if (doc != NULL) {
-            print_json(doc);
+            if (o.prometheus) {
+                print_prometheus(doc, 1);
+                json_decref(doc);
+            } else {
+                print_json(doc);
+            }
             rc = EX_OK;
             goto out;
         }
