@@ -48,7 +48,7 @@ u() {
     fi
 }
 
-echo "1..86"
+echo "1..93"
 t "get of a missing key exits 1" 1 "" "$ctl" get nope
 t "set" 0 "" "$ctl" set k hello
 t "get prints the raw value" 0 "hello" "$ctl" get k
@@ -156,6 +156,65 @@ t "inspect counts the damaged entry" 0 "*" \
     sh -c "\"$ctl\" inspect \"$tmp/copy.shm\" | grep -q '\"damaged_entries\":[1-9]'"
 printf 'not a table' >"$tmp/junk.shm"
 t "inspect of a non-table exits 1" 1 "" "$ctl" -q inspect "$tmp/junk.shm"
+# load in batches (shmc_mset): 5000 lines of mixed TTLs, negative and
+# binary entries, then 10 keys again with other values (the last wins).
+python3 -c 'import base64, json, time
+now = int(time.time() * 1000)
+for i in range(5000):
+    e = {"key": "lk%d" % i}
+    if i % 97 == 0:
+        e["negative"] = True
+    elif i % 13 == 0:
+        e["value_b64"] = base64.b64encode(b"\xff\x00%d" % i).decode()
+    else:
+        e["value"] = "v%d" % i
+    if i % 7 == 0:
+        e["expiry_ms"] = now + 3600000 + i % 3 * 1000
+    print(json.dumps(e))
+for i in range(1, 11):
+    print(json.dumps({"key": "lk%d" % i, "value": "again%d" % i}))' >"$tmp/load.jl"
+# same DUMP INPUT: the dump holds exactly what the lines said, the last
+# line of a key winning (expiry aside).
+cat >"$tmp/same.py" <<'EOF2'
+import json, sys
+def entries(path):
+    d = {}
+    for line in open(path):
+        e = json.loads(line)
+        d[e.get("key")] = ("neg",) if e.get("negative") else (e.get("value"), e.get("value_b64"))
+    return d
+got, want = entries(sys.argv[1]), entries(sys.argv[2])
+if got != want:
+    bad = [k for k in set(got) | set(want) if got.get(k) != want.get(k)][:5]
+    print("differ:", len(got), "vs", len(want), [(k, got.get(k), want.get(k)) for k in bad])
+EOF2
+reqs() { "$ctl" stats --all | sed 's/.*"requests":\([0-9]*\).*/\1/'; }
+"$ctl" flush
+r0=$(reqs)
+t "load with stderr not a terminal is silent" 0 "" \
+    sh -c "\"$ctl\" load <\"$tmp/load.jl\" 2>&1"
+r1=$(reqs)
+t "load in batches: a few requests for 5000 lines" 0 "" \
+    sh -c "[ $((r1 - r0)) -lt 300 ] || echo '$((r1 - r0)) requests'"
+t "load stored every line, the last of a key winning" 0 "" \
+    sh -c "\"$ctl\" dump >\"$tmp/load-dump.jl\" && python3 \"$tmp/same.py\" \"$tmp/load-dump.jl\" \"$tmp/load.jl\""
+t "load keeps the TTLs" 0 "*" sh -c "\"$ctl\" ttl lk21 | grep -Eqx '(3599|3600)'"
+if command -v script >/dev/null 2>&1; then
+    "$ctl" flush
+    script -qec "\"$ctl\" load <\"$tmp/load.jl\"" /dev/null </dev/null >"$tmp/tty.out" 2>&1
+    t "load on a terminal shows its progress and a summary" 0 "*" \
+        grep -Eq "$(printf '\r')shmcachectl: loaded 5010 keys, [0-9.]+ MiB in [0-9.]+ s, [0-9]+ keys/s" "$tmp/tty.out"
+    t "load -q on a terminal is silent" 0 "" \
+        script -qec "\"$ctl\" -q load <\"$tmp/load.jl\"" /dev/null </dev/null
+else
+    n=$((n + 2))
+    echo "ok $((n - 1)) # SKIP no script(1) to give load a terminal"
+    echo "ok $n # SKIP no script(1) to give load a terminal"
+fi
+t "load: a bad line is named, what came before is stored" 64 "before" \
+    sh -c "printf '%s\n' '{\"key\":\"lb\",\"value\":\"before\"}' '{\"key\":\"lc\"}' |
+        \"$ctl\" load 2>\"$tmp/lerr\"; st=\$?; \"$ctl\" get lb; grep -q 'line 2: no value' \"$tmp/lerr\" && exit \$st"
+"$ctl" set tn v --ttl 4294967295
 "$ctl" set kept v >/dev/null
 "$ctl" -t persistent set pk pv --ttl 4294967295 >/dev/null
 # keys FILE: the keys of a stats document, in order (--all: the top
