@@ -7,13 +7,14 @@
 # and mandoc are for tests/check-man.sh, which lints the man pages;
 # prometheus for its promtool, which tests/check-prometheus.sh reads
 # shmcachectl's metrics with (a 19 MB download; it installs the server
-# too, enabled, so on a host booted with systemd apt starts it).
+# too, enabled, so on a host booted with systemd apt starts it);
+# debootstrap for scripts/systemd-test.sh.
 set -eu
 
 PKGS="autoconf automake libtool pkg-config make gcc libc6-dev
       libevent-dev libjansson-dev check
       python3-dev python3-setuptools python3-pytest python3-pip
-      groff-base mandoc prometheus
+      groff-base mandoc prometheus debootstrap
       debhelper dh-python fakeroot lintian"
 case "${1:-}" in
 bench) PKGS="$PKGS memcached redis-server python3-redis python3-hiredis

@@ -8,6 +8,7 @@
 #   4. build/       make distcheck (tarball, VPATH build, install/uninstall;
 #                   configured as a distribution would, without -Werror)
 #   5. Debian packages built, checked by lintian, installed, run, purged
+#   6. the packages under a real systemd in a debootstrapped tree
 # plus a short benchmark run so bench/ cannot rot.
 # Ends with one line "shmcache: N passed, N failed".
 set -eu
@@ -87,6 +88,25 @@ passed=$((passed + ${pp:-0}))
 if [ "$pst" -ne 0 ] && [ "$pst" -ne 77 ]; then
     failed=$((failed + ${pf:-0}))
     [ "${pf:-0}" -gt 0 ] || failed=$((failed + 1))
+    echo "shmcache: $passed passed, $failed failed"
+    exit 1
+fi
+
+echo "== the packages under a real systemd (debootstrap, a booted tree)"
+# 0 passed, 77 skipped (the reason is printed: the host cannot).
+{
+    sst=0
+    scripts/systemd-test.sh || sst=$?
+    echo "$sst" >build/systemd-test.rc
+} | tee build/systemd-test.log
+sst=$(cat build/systemd-test.rc)
+sp=$(sed -n 's/^systemd: \([0-9]*\) passed.*/\1/p' build/systemd-test.log)
+sf=$(sed -n 's/^systemd: [0-9]* passed, \([0-9]*\) failed$/\1/p' \
+    build/systemd-test.log)
+passed=$((passed + ${sp:-0}))
+if [ "$sst" -ne 0 ] && [ "$sst" -ne 77 ]; then
+    failed=$((failed + ${sf:-0}))
+    [ "${sf:-0}" -gt 0 ] || failed=$((failed + 1))
     echo "shmcache: $passed passed, $failed failed"
     exit 1
 fi
