@@ -3,6 +3,8 @@
  * shmcachectl.c -- the command-line tool, on libshmcache's public API only
  * (and jansson for --json).
  *
+ * stats lives in stats.c, load in load.c; ctl.h is what they share.
+ *
  * Reads (get, mget, ttl, stats, dump) use the mapping, so they work while
  * the daemon is down: if the daemon cannot be reached, the table's entry
  * beside its socket (a memory table's file, a link to a disk table's) or
@@ -17,9 +19,7 @@
  */
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <limits.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -30,29 +30,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "shmcache.h"
-
-#define EX_OK 0
-#define EX_MISS 1
-#define EX_USAGE 64
-#define EX_UNAVAILABLE 69
-#define EX_SOFTWARE 70
-#define EX_NOPERM 77
+#include "ctl.h"
 
 #define VALUE_MAX (64u << 20) /* largest value get will fetch */
-
-struct opts {
-    const char *socket, *table, *file;
-    uint32_t ttl;
-    int json, quiet, ttl_given, all;
-    int prometheus; /* stats --format prometheus */
-};
-
-/* The table file a read mapped when the daemon was down (or -f). */
-struct where {
-    const char *mode; /* "memory", "disk", or NULL: cannot tell */
-    char path[4096];  /* empty: opened through the daemon */
-};
 
 /* What a command takes. */
 #define C_READ 1u /* reads the mapping: works with the daemon down */
@@ -141,8 +121,8 @@ usage(FILE *f)
 }
 
 /* Exit status for a library result. */
-static int
-status_of(int rc)
+int
+ctl_status_of(int rc)
 {
     switch (rc) {
     case 0:
@@ -172,10 +152,10 @@ status_of(int rc)
 }
 
 /* Report a failure (unless -q) and return its exit status. */
-static int
-fail(const struct opts *o, const char *what, int rc)
+int
+ctl_fail(const struct opts *o, const char *what, int rc)
 {
-    int st = status_of(rc);
+    int st = ctl_status_of(rc);
     json_t *j;
     char *s;
 
@@ -195,8 +175,8 @@ fail(const struct opts *o, const char *what, int rc)
 }
 
 /* The socket the tool talks to: -s, $SHMCACHE_SOCKET, or the default. */
-static const char *
-socket_of(const struct opts *o)
+const char *
+ctl_socket_of(const struct opts *o)
 {
     const char *sock = o->socket ? o->socket : getenv("SHMCACHE_SOCKET");
 
@@ -218,7 +198,7 @@ socket_of(const struct opts *o)
 static int
 open_table(const struct opts *o, int for_read, shmc_t **h, struct where *w)
 {
-    const char *sock = socket_of(o), *slash = strrchr(sock, '/');
+    const char *sock = ctl_socket_of(o), *slash = strrchr(sock, '/');
     struct stat st;
     int rc, frc;
 
@@ -371,8 +351,8 @@ json_set_bytes(json_t *obj, const char *name, const void *p, size_t n)
 }
 
 /* Bytes stored in obj under name or name_b64 (caller frees), or NULL. */
-static unsigned char *
-json_get_bytes(json_t *obj, const char *name, size_t *len)
+unsigned char *
+ctl_json_get_bytes(json_t *obj, const char *name, size_t *len)
 {
     json_t *v = json_object_get(obj, name);
     char b64name[32];
@@ -391,8 +371,8 @@ json_get_bytes(json_t *obj, const char *name, size_t *len)
 }
 
 /* Print a JSON document and free it. */
-static void
-print_json(json_t *j)
+void
+ctl_print_json(json_t *j)
 {
     json_dumpf(j, stdout, JSON_COMPACT);
     putchar('\n');
@@ -444,24 +424,24 @@ cmd_dump(const struct opts *o, shmc_t *h)
         if (expiry != 0)
             json_object_set_new(j, "expiry_ms",
                                 json_integer((json_int_t)expiry));
-        print_json(j);
+        ctl_print_json(j);
         n++;
     }
     free(k);
     free(v);
     if (rc == SHMC_ERANGE || k == NULL || v == NULL)
-        return fail(o, "dump", -ENOMEM);
+        return ctl_fail(o, "dump", -ENOMEM);
     if (bad > 0 && !o->quiet)
         fprintf(stderr,
                 "shmcachectl: dump: %llu damaged or busy entries "
                 "skipped\n",
                 (unsigned long long)bad);
-    return rc == SHMC_ENOTFOUND ? EX_OK : fail(o, "dump", rc);
+    return rc == SHMC_ENOTFOUND ? EX_OK : ctl_fail(o, "dump", rc);
 }
 
 /* The wall clock in ms, as entry expiries count it. */
-static uint64_t
-now_ms(void)
+uint64_t
+ctl_now_ms(void)
 {
     struct timespec ts;
 
@@ -469,345 +449,9 @@ now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/*
- * ---- load ----
- *
- * Lines are parsed one by one and stored in batches with shmc_mset(): a
- * few round trips per thousands of entries instead of one each.  The
- * library's call takes one TTL for all its items, so lines are sorted
- * into up to LOAD_BATCHES batches by the TTL they ask for (dump writes
- * entries in the order they were written, so entries that never expire
- * and those written within the same second share a batch); a new TTL
- * with every batch in use sends the one least recently added to.
- *
- * Order: the batches go out in another order than their lines came, which
- * is the same thing only while no key is in two of them.  So a key is
- * never pending twice: a line whose key is pending sends every batch
- * first.  A negative entry is stored on its own (shmc_set_negative()),
- * under the same rule.  Whatever a run of load stores, it stores what the
- * lines said, the last line of a key winning.
- *
- * On a terminal, a progress line (keys, bytes, rate) is redrawn at most
- * five times a second and ends in a summary; otherwise load is silent but
- * for errors.
- */
-#define LOAD_ITEMS 4096       /* a batch: at most this many items */
-#define LOAD_BYTES (1u << 20) /* ... or this many key and value bytes */
-#define LOAD_BATCHES 8
-#define LOAD_SLOTS (2 * LOAD_BATCHES * LOAD_ITEMS) /* a power of two */
-#define PROGRESS_NS 200000000L                     /* between two redraws */
-
-struct batch {
-    size_t n, bytes;
-    uint32_t ttl;
-    unsigned long long last; /* line last added */
-    unsigned char *keys[LOAD_ITEMS], *vals[LOAD_ITEMS];
-    size_t klens[LOAD_ITEMS], vlens[LOAD_ITEMS];
-    unsigned long long lines[LOAD_ITEMS];
-    int rcs[LOAD_ITEMS];
-};
-
-struct progress {
-    int on; /* stderr is a terminal, and no -q */
-    unsigned long long keys, bytes, skipped;
-    struct timespec start, last;
-};
-
-struct loader {
-    struct batch b[LOAD_BATCHES];
-    /* The pending keys, open addressing: 0 empty, else 1 + the batch's
-     * index * LOAD_ITEMS + the item's.  Rebuilt after each send. */
-    uint32_t slots[LOAD_SLOTS];
-    struct progress p;
-};
-
-/* Nanoseconds from a to b. */
-static long long
-elapsed_ns(const struct timespec *a, const struct timespec *b)
-{
-    return (long long)(b->tv_sec - a->tv_sec) * 1000000000LL +
-           (b->tv_nsec - a->tv_nsec);
-}
-
-/* Redraw the progress line (if it is on, and it is time, or done). */
-static void
-progress_show(struct progress *p, int done)
-{
-    struct timespec now;
-    double s, mib;
-
-    if (!p->on)
-        return;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    if (!done && elapsed_ns(&p->last, &now) < PROGRESS_NS)
-        return;
-    p->last = now;
-    s = (double)elapsed_ns(&p->start, &now) / 1e9;
-    mib = (double)p->bytes / (1024.0 * 1024.0);
-    fprintf(stderr,
-            "\rshmcachectl: %s %llu keys, %.1f MiB%s %.1f s, %.0f keys/s, "
-            "%.1f MiB/s",
-            done ? "loaded" : "load:", p->keys, mib, done ? " in" : ",", s,
-            s > 0 ? (double)p->keys / s : 0.0, s > 0 ? mib / s : 0.0);
-    if (done && p->skipped > 0)
-        fprintf(stderr, "; %llu expired skipped", p->skipped);
-    fputs(done ? "\033[K\n" : "\033[K", stderr);
-}
-
-/* An error of load's, on its own line even under a progress line. */
-static void __attribute__((format(printf, 3, 4)))
-load_error(const struct opts *o, const struct progress *p, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (o->quiet)
-        return;
-    fputs(p->on ? "\nshmcachectl: load: " : "shmcachectl: load: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
-
-/* Slot of a key in the pending set: where it is, or the empty one where
- * it would go. */
-static size_t
-pending_slot(const struct loader *l, const unsigned char *k, size_t kl)
-{
-    uint64_t x = 14695981039346656037ULL; /* FNV-1a */
-    const struct batch *b;
-    size_t i, at;
-    uint32_t v;
-
-    for (i = 0; i < kl; i++)
-        x = (x ^ k[i]) * 1099511628211ULL;
-    for (i = (size_t)x & (LOAD_SLOTS - 1);; i = (i + 1) & (LOAD_SLOTS - 1)) {
-        if ((v = l->slots[i]) == 0)
-            return i;
-        b = &l->b[(v - 1) / LOAD_ITEMS];
-        at = (v - 1) % LOAD_ITEMS;
-        if (b->klens[at] == kl && memcmp(b->keys[at], k, kl) == 0)
-            return i;
-    }
-}
-
-/* Put item at of batch bi into the pending set. */
-static void
-pending_add(struct loader *l, size_t bi, size_t at)
-{
-    struct batch *b = &l->b[bi];
-
-    l->slots[pending_slot(l, b->keys[at], b->klens[at])] =
-        (uint32_t)(bi * LOAD_ITEMS + at + 1);
-}
-
-/* Exit status of a failed store during load (a miss-like result, such
- * as SHMC_EEXISTS, cannot come from a set: it is a failure here). */
-static int
-load_status(int rc)
-{
-    return status_of(rc) == EX_MISS ? EX_SOFTWARE : status_of(rc);
-}
-
-/* Send batch bi (shmc_mset()), then forget it; EX_OK, or the failure
- * reported.  The pending set is rebuilt from the other batches. */
-static int
-batch_send(const struct opts *o, shmc_t *h, struct loader *l, size_t bi)
-{
-    struct batch *b = &l->b[bi];
-    size_t i, j;
-    int rc, st = EX_OK;
-
-    if (b->n == 0)
-        return EX_OK;
-    rc = shmc_mset(h, b->n, (const void *const *)b->keys, b->klens,
-                   (const void *const *)b->vals, b->vlens, b->ttl, b->rcs);
-    if (rc != 0) {
-        load_error(o, &l->p, "lines %llu to %llu: %s", b->lines[0],
-                   b->lines[b->n - 1], shmc_strerror(rc));
-        st = load_status(rc);
-    }
-    for (i = 0; st == EX_OK && i < b->n; i++) {
-        if (b->rcs[i] == 0) {
-            l->p.keys++;
-            l->p.bytes += b->klens[i] + b->vlens[i];
-            continue;
-        }
-        load_error(o, &l->p, "line %llu: %s", b->lines[i],
-                   shmc_strerror(b->rcs[i]));
-        st = load_status(b->rcs[i]);
-    }
-    for (i = 0; i < b->n; i++) {
-        free(b->keys[i]);
-        free(b->vals[i]);
-    }
-    b->n = 0;
-    b->bytes = 0;
-    memset(l->slots, 0, sizeof(l->slots));
-    for (i = 0; i < LOAD_BATCHES; i++)
-        for (j = 0; j < l->b[i].n; j++)
-            pending_add(l, i, j);
-    progress_show(&l->p, 0);
-    return st;
-}
-
-/* Send every batch; EX_OK or the first failure. */
-static int
-batch_send_all(const struct opts *o, shmc_t *h, struct loader *l)
-{
-    size_t i;
-    int st = EX_OK, s1;
-
-    for (i = 0; i < LOAD_BATCHES; i++)
-        if ((s1 = batch_send(o, h, l, i)) != EX_OK && st == EX_OK)
-            st = s1;
-    return st;
-}
-
-/* The batch for ttl: the one that has it, else an empty one, else the one
- * least recently added to, sent first.  *st gets a send's failure. */
-static size_t
-batch_for(const struct opts *o, shmc_t *h, struct loader *l, uint32_t ttl,
-          int *st)
-{
-    size_t i, pick = LOAD_BATCHES, lru = 0;
-
-    for (i = 0; i < LOAD_BATCHES; i++) {
-        if (l->b[i].n > 0 && l->b[i].ttl == ttl)
-            return i;
-        if (l->b[i].n == 0 && pick == LOAD_BATCHES)
-            pick = i;
-        if (l->b[i].last < l->b[lru].last)
-            lru = i;
-    }
-    if (pick == LOAD_BATCHES) {
-        pick = lru;
-        *st = batch_send(o, h, l, pick);
-    }
-    l->b[pick].ttl = ttl;
-    return pick;
-}
-
-/* load: JSON Lines as dump writes them, from stdin. */
-static int
-cmd_load(const struct opts *o, shmc_t *h)
-{
-    struct loader *l = calloc(1, sizeof(*l));
-    unsigned long long lineno = 0;
-    uint64_t now = 0, expiry;
-    unsigned char *k, *v;
-    size_t kl, vl, cap = 0, bi;
-    char *line = NULL;
-    struct batch *b;
-    json_error_t err;
-    json_t *j, *ej;
-    const char *bad;
-    uint32_t ttl;
-    int rc, neg, st = EX_OK;
-
-    if (l == NULL)
-        return fail(o, "load", -ENOMEM);
-    l->p.on = !o->quiet && isatty(STDERR_FILENO);
-    clock_gettime(CLOCK_MONOTONIC, &l->p.start);
-    l->p.last = l->p.start;
-    /* Lines of any length (getline): values may be large. */
-    while (st == EX_OK && getline(&line, &cap, stdin) > 0) {
-        lineno++;
-        j = json_loads(line, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
-        k = j ? json_get_bytes(j, "key", &kl) : NULL;
-        ej = j ? json_object_get(j, "expiry_ms") : NULL;
-        neg = j != NULL && json_is_true(json_object_get(j, "negative"));
-        v = k != NULL && !neg ? json_get_bytes(j, "value", &vl) : NULL;
-        bad =
-            j == NULL   ? err.text
-            : k == NULL ? "no key"
-            : ej != NULL && (!json_is_integer(ej) || json_integer_value(ej) < 0)
-                ? "expiry_ms must be a non-negative integer"
-            : v == NULL && !neg ? "no value or value_b64"
-                                : NULL;
-        if (bad != NULL) {
-            /* What came before is stored; then the bad line is named
-             * (a usage error: even with -q). */
-            st = batch_send_all(o, h, l);
-            if (st == EX_OK) {
-                fprintf(stderr, "%sshmcachectl: load: line %llu: %s\n",
-                        l->p.on ? "\n" : "", lineno, bad);
-                st = EX_USAGE;
-            }
-            free(k);
-            free(v);
-            json_decref(j);
-            break;
-        }
-        expiry = ej ? (uint64_t)json_integer_value(ej) : 0;
-        json_decref(j);
-        ttl = SHMC_TTL_NEVER;
-        if (expiry != 0) {
-            if (now == 0) /* again after each send: loads take time */
-                now = now_ms();
-            if (expiry <= now) { /* expired meanwhile: not resurrected */
-                l->p.skipped++;
-                free(k);
-                free(v);
-                continue;
-            }
-            /* Beyond what a TTL can say: keep it forever. */
-            ttl = expiry - now > (uint64_t)(UINT32_MAX - 1) * 1000
-                      ? SHMC_TTL_NEVER
-                      : (uint32_t)((expiry - now + 999) / 1000);
-        }
-        /* A key already pending: everything before this line goes out. */
-        if (l->slots[pending_slot(l, k, kl)] != 0) {
-            st = batch_send_all(o, h, l);
-            now = 0;
-        }
-        if (neg) { /* a negative entry, on its own */
-            rc = st == EX_OK ? shmc_set_negative(h, k, kl, ttl) : 0;
-            if (rc != 0) {
-                load_error(o, &l->p, "line %llu: %s", lineno,
-                           shmc_strerror(rc));
-                st = load_status(rc);
-            } else if (st == EX_OK) {
-                l->p.keys++;
-                l->p.bytes += kl;
-            }
-            free(k);
-            continue;
-        }
-        bi = batch_for(o, h, l, ttl, &st);
-        b = &l->b[bi];
-        b->keys[b->n] = k;
-        b->klens[b->n] = kl;
-        b->vals[b->n] = v;
-        b->vlens[b->n] = vl;
-        b->lines[b->n] = lineno;
-        b->last = lineno;
-        b->bytes += kl + vl;
-        pending_add(l, bi, b->n++);
-        if (st == EX_OK && (b->n == LOAD_ITEMS || b->bytes >= LOAD_BYTES)) {
-            st = batch_send(o, h, l, bi);
-            now = 0;
-        }
-    }
-    if (st == EX_OK)
-        st = batch_send_all(o, h, l);
-    for (bi = 0; bi < LOAD_BATCHES; bi++) /* after a failure */
-        while (l->b[bi].n > 0) {
-            b = &l->b[bi];
-            b->n--;
-            free(b->keys[b->n]);
-            free(b->vals[b->n]);
-        }
-    if (st == EX_OK)
-        progress_show(&l->p, 1);
-    free(l);
-    free(line);
-    return st;
-}
-
 /* The header facts of the handle's mapping, as JSON. */
-static json_t *
-info_json(shmc_t *h)
+json_t *
+ctl_info_json(shmc_t *h)
 {
     struct shmc_info i;
 
@@ -831,433 +475,6 @@ info_json(shmc_t *h)
         "evictions_index", (json_int_t)i.evictions_index);
 }
 
-/*
- * ---- stats: the same keys whether the daemon is up or down ----
- *
- * A table's statistics come from two places: the daemon's STATS reply
- * (its own counters and settings) and the table file's header
- * (shmc_info(): counters the daemon publishes there, and what only the
- * file says).  stats_defs[] is the one list of keys, in output order, and
- * says where each comes from; "source" says whether the daemon answered
- * ("daemon") or the file was read without it ("file").  A key its source
- * cannot know is null, never missing.
- */
-#define S_DAEMON 1u /* the daemon's reply only: null with the daemon down */
-#define S_FILE 2u   /* the file's header only */
-#define S_BOTH 3u   /* the daemon's when up, else the header's */
-
-struct stat_def {
-    const char *key;
-    unsigned from;
-    /* Prometheus (--format prometheus): shmcache_<prom>, its type and
-     * help; prom NULL: not a metric of its own.  A key ending in _ms is
-     * printed in seconds. */
-    const char *prom, *type, *help;
-};
-
-static const struct stat_def table_defs[] = {
-    {"source", 0, NULL, NULL, NULL},
-    {"name", S_BOTH, NULL, NULL, NULL},
-    {"mode", S_BOTH, NULL, NULL, NULL},
-    {"path", S_BOTH, NULL, NULL, NULL},
-    {"format_version", S_FILE, NULL, NULL, NULL},
-    {"generation", S_BOTH, "table_generation", "gauge",
-     "Generation of the table's file (a resize or replacement makes the "
-     "next)."},
-    {"size_bytes", S_BOTH, "table_size_bytes", "gauge",
-     "Size of the table's file."},
-    {"arena_bytes", S_BOTH, "table_arena_bytes", "gauge",
-     "Bytes of the file that hold entries (the arena)."},
-    {"used_bytes", S_BOTH, "table_used_bytes", "gauge",
-     "Arena bytes in use, live and dead."},
-    {"live_bytes", S_BOTH, "table_live_bytes", "gauge",
-     "Arena bytes of live (linked) entries."},
-    {"dead_bytes", S_BOTH, "table_dead_bytes", "gauge",
-     "Arena bytes of replaced or deleted entries not yet reclaimed."},
-    {"live_high_water_bytes", S_DAEMON, "table_live_high_water_bytes", "gauge",
-     "Live bytes above which an entry at the arena's tail is evicted rather "
-     "than moved (live_high_water_pct)."},
-    {"buckets", S_BOTH, "table_buckets", "gauge",
-     "Buckets of the table's index, 7 slots each."},
-    {"max_key_bytes", S_BOTH, "table_max_key_bytes", "gauge",
-     "Longest key the table takes."},
-    {"max_value_bytes", S_BOTH, "table_max_value_bytes", "gauge",
-     "Longest value the table takes."},
-    {"default_ttl_s", S_DAEMON, "table_default_ttl_seconds", "gauge",
-     "TTL of a write that names none (0: no expiry)."},
-    {"entries", S_BOTH, "table_entries", "gauge",
-     "Entries in the table, negative ones included."},
-    {"sets", S_BOTH, "table_sets_total", "counter", "Entries written."},
-    {"deletes", S_BOTH, "table_deletes_total", "counter", "Entries deleted."},
-    {"evictions", S_BOTH, "table_evictions_total", "counter",
-     "Live entries evicted to make room in the arena."},
-    {"evictions_index", S_BOTH, "table_evictions_index_total", "counter",
-     "Live entries evicted because both buckets of a new key were full."},
-    {"expirations", S_BOTH, "table_expirations_total", "counter",
-     "Entries removed because their time was up."},
-    {"relocations", S_BOTH, "table_relocations_total", "counter",
-     "Entries moved to their other bucket to make room."},
-    {"moves", S_BOTH, "table_moves_total", "counter",
-     "Live entries moved forward in the arena instead of evicted."},
-    {"hint_areas", S_DAEMON, "table_hint_areas", "gauge",
-     "Readers' hit-hint areas the daemon drains."},
-    {"reader_hits_hinted", S_DAEMON, "table_reader_hits_hinted_total",
-     "counter", "Readers' hits the daemon learned of through hint areas."},
-    {"hints_stale", S_DAEMON, "table_hints_stale_total", "counter",
-     "Hints that named a slot whose entry had changed since."},
-    {"heartbeat_ms", S_FILE, "table_heartbeat_timestamp_seconds", "gauge",
-     "When the daemon last marked the table alive, in Unix time."},
-    {"retired", S_FILE, "table_retired", "gauge",
-     "1 if the file was replaced (its readers reopen), else 0."},
-    {"clean", S_FILE, "table_clean", "gauge",
-     "1 if the file was closed cleanly and no daemon writes it, else 0."},
-};
-
-/* The daemon's own keys of stats --all, before "tables". */
-static const struct stat_def daemon_defs[] = {
-    {"source", 0, NULL, NULL, NULL},
-    {"pid", S_DAEMON, NULL, NULL, NULL},
-    {"uptime_s", S_DAEMON, "daemon_uptime_seconds", "gauge",
-     "Seconds since shmcached started."},
-    {"connections", S_DAEMON, "daemon_connections_open", "gauge",
-     "Connections open now."},
-    {"connections_total", S_DAEMON, "daemon_connections_total", "counter",
-     "Connections accepted."},
-    {"connections_refused", S_DAEMON, "daemon_connections_refused_total",
-     "counter", "Connections refused over max_connections."},
-    {"connections_shed", S_DAEMON, "daemon_connections_shed_total", "counter",
-     "Connections closed to keep buffers under max_buffered_bytes."},
-    {"closed_idle", S_DAEMON, "daemon_connections_closed_idle_total", "counter",
-     "Connections closed after idle_timeout_s."},
-    {"closed_frame_timeout", S_DAEMON,
-     "daemon_connections_closed_frame_timeout_total", "counter",
-     "Connections closed for a request frame left unfinished."},
-    {"closed_not_reading", S_DAEMON,
-     "daemon_connections_closed_not_reading_total", "counter",
-     "Connections closed for not reading their replies."},
-    {"requests", S_DAEMON, "daemon_requests_total", "counter",
-     "Requests answered."},
-    {"protocol_errors", S_DAEMON, "daemon_protocol_errors_total", "counter",
-     "Malformed requests (each closes its connection)."},
-    {"denied", S_DAEMON, "daemon_requests_denied_total", "counter",
-     "Requests refused by a table's ACL."},
-    {"buffered_bytes", S_DAEMON, "daemon_buffered_bytes", "gauge",
-     "Bytes held in connections' input and output buffers."},
-};
-
-#define NDEFS(a) (sizeof(a) / sizeof((a)[0]))
-
-/*
- * One table's statistics, every key of table_defs[]: from the daemon's
- * object d (NULL: the daemon is down) and the header of the mapping h
- * (NULL: not readable); name, mode and path stand in for the daemon's
- * when it is down (mode and path may be NULL).  Caller owns the result.
- */
-static json_t *
-table_stats(json_t *d, shmc_t *h, const char *name, const char *mode,
-            const char *path)
-{
-    json_t *out = json_object(), *f = h ? info_json(h) : NULL, *v;
-    size_t i;
-
-    if (f != NULL) {
-        json_object_set_new(f, "name", json_string(name));
-        if (mode != NULL)
-            json_object_set_new(f, "mode", json_string(mode));
-        if (path != NULL)
-            json_object_set_new(f, "path", json_string(path));
-    }
-    for (i = 0; out != NULL && i < NDEFS(table_defs); i++) {
-        const struct stat_def *s = &table_defs[i];
-        if (s->from == 0)
-            v = json_string(d ? "daemon" : "file");
-        else if (d != NULL && (s->from & S_DAEMON))
-            v = json_incref(json_object_get(d, s->key));
-        else if (s->from & S_FILE)
-            v = json_incref(json_object_get(f, s->key));
-        else
-            v = NULL;
-        json_object_set_new(out, s->key, v ? v : json_null());
-    }
-    json_decref(f);
-    return out;
-}
-
-/* Whether name ends in ".shm" (and has something before it). */
-static int
-is_table_name(const char *name)
-{
-    size_t n = strlen(name);
-
-    return n > 4 && strcmp(name + n - 4, ".shm") == 0 && name[0] != '.';
-}
-
-/*
- * Append to arr the statistics of every table file in dir, from the files
- * (the daemon is down), skipping names in seen (a JSON object used as a
- * set).  In the runtime directory (in_runtime) a file is a memory table
- * and a symbolic link a disk table (daemon/tables.c); elsewhere every file
- * is a disk table.  Files that cannot be read are reported and left out.
- */
-static void
-tables_in_dir(const struct opts *o, const char *dir, int in_runtime,
-              json_t *seen, json_t *arr)
-{
-    struct dirent **names = NULL;
-    char path[4096], real[4096], name[256];
-    struct stat st;
-    shmc_t *h;
-    int n, i, rc;
-
-    n = scandir(dir, &names, NULL, alphasort);
-    for (i = 0; i < n; i++) {
-        const char *e = names[i]->d_name;
-        if (is_table_name(e) && strlen(e) - 4 < sizeof(name)) {
-            snprintf(name, sizeof(name), "%.*s", (int)(strlen(e) - 4), e);
-            snprintf(path, sizeof(path), "%s/%s", dir, e);
-            if (json_object_get(seen, name) == NULL && lstat(path, &st) == 0 &&
-                (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode))) {
-                rc = shmc_open_file(path, 0, &h);
-                if (rc == 0) {
-                    json_array_append_new(
-                        arr, table_stats(NULL, h, name,
-                                         !in_runtime || S_ISLNK(st.st_mode)
-                                             ? "disk"
-                                             : "memory",
-                                         realpath(path, real) ? real : path));
-                    json_object_set_new(seen, name, json_true());
-                    shmc_close(h);
-                } else if (!o->quiet) {
-                    fprintf(stderr, "shmcachectl: stats: %s: %s\n", path,
-                            shmc_strerror(rc));
-                }
-            }
-        }
-        free(names[i]);
-    }
-    free(names);
-}
-
-/*
- * The statistics document: one table's (h open on it), or with --all the
- * daemon's and every table's (h may then be NULL: the daemon is down).
- * From the daemon when it answers, else from the files.
- */
-static json_t *
-stats_doc(const struct opts *o, shmc_t *h, const struct where *w, int *rc)
-{
-    json_t *d = NULL, *doc, *arr, *seen, *t, *dt, *v;
-    char *js = NULL, real[4096], dir[4096];
-    const char *sock = socket_of(o), *slash = strrchr(sock, '/');
-    shmc_t *fh;
-    size_t i;
-
-    *rc =
-        h ? shmc_stats_json(h, o->all ? SHMC_STATS_ALL : SHMC_STATS_TABLE, &js)
-          : SHMC_EREADONLY;
-    if (*rc == 0) {
-        d = json_loads(js, 0, NULL);
-        free(js);
-        if (d == NULL) {
-            *rc = SHMC_EPROTO;
-            return NULL;
-        }
-    } else if (*rc != SHMC_EREADONLY) {
-        return NULL; /* the daemon is there, and said no */
-    }
-    *rc = 0;
-    if (!o->all) {
-        const char *path = w->path[0] && realpath(w->path, real) ? real
-                           : w->path[0]                          ? w->path
-                                                                 : NULL;
-        const char *name = o->table, *base;
-        size_t n;
-        if (o->file != NULL) { /* -f: the file's name says the table's */
-            base = strrchr(o->file, '/') ? strrchr(o->file, '/') + 1 : o->file;
-            n = strlen(base);
-            snprintf(dir, sizeof(dir), "%.*s",
-                     (int)(is_table_name(base) ? n - 4 : n), base);
-            name = dir;
-        }
-        doc = table_stats(d, h, name, w->mode, path);
-        json_decref(d);
-        return doc;
-    }
-    doc = json_object();
-    for (i = 0; i < NDEFS(daemon_defs); i++) {
-        v = daemon_defs[i].from == 0
-                ? json_string(d ? "daemon" : "file")
-                : json_incref(json_object_get(d, daemon_defs[i].key));
-        json_object_set_new(doc, daemon_defs[i].key, v ? v : json_null());
-    }
-    arr = json_array();
-    json_object_set_new(doc, "tables", arr);
-    if (d != NULL) {
-        /* The header's keys from each file, if this user can read it. */
-        json_array_foreach(json_object_get(d, "tables"), i, dt)
-        {
-            const char *path = json_string_value(json_object_get(dt, "path"));
-            fh = NULL;
-            if (path == NULL || shmc_open_file(path, 0, &fh) != 0)
-                fh = NULL;
-            t = table_stats(dt, fh, "", NULL, NULL);
-            json_array_append_new(arr, t);
-            shmc_close(fh);
-        }
-        json_decref(d);
-        return doc;
-    }
-    /* The daemon is down: every table beside its socket, then (default
-     * socket only) the default state directory's. */
-    seen = json_object();
-    snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - sock) : 1,
-             slash ? sock : ".");
-    tables_in_dir(o, dir[0] ? dir : "/", 1, seen, arr);
-    if (o->socket == NULL &&
-        strcmp(sock, RUNSTATEDIR "/shmcached/control.sock") == 0)
-        tables_in_dir(o, STATEDIR "/shmcached", 0, seen, arr);
-    json_decref(seen);
-    if (json_array_size(arr) == 0) {
-        json_decref(doc);
-        *rc = -ENOENT; /* no daemon, no table file */
-        return NULL;
-    }
-    return doc;
-}
-
-/* A label value in the exposition format: \, " and newline escaped. */
-static void
-prom_label(const char *name, const char *v)
-{
-    printf("%s=\"", name);
-    for (; *v != '\0'; v++) {
-        if (*v == '\\' || *v == '"')
-            printf("\\%c", *v);
-        else if (*v == '\n')
-            fputs("\\n", stdout);
-        else
-            putchar(*v);
-    }
-    putchar('"');
-}
-
-/* A sample's value: an integer, 0/1 for a boolean, seconds for key_ms. */
-static void
-prom_value(const char *key, json_t *v)
-{
-    size_t n = strlen(key);
-    json_int_t i = json_integer_value(v);
-
-    if (json_is_boolean(v))
-        fputs(json_is_true(v) ? "1" : "0", stdout);
-    else if (n > 3 && strcmp(key + n - 3, "_ms") == 0 && i >= 0)
-        printf("%" JSON_INTEGER_FORMAT ".%03d", i / 1000, (int)(i % 1000));
-    else
-        printf("%" JSON_INTEGER_FORMAT, i);
-}
-
-/* HELP and TYPE of a family (once, before its samples). */
-static void
-prom_family(const struct stat_def *s)
-{
-    printf("# HELP shmcache_%s %s\n# TYPE shmcache_%s %s\n", s->prom, s->help,
-           s->prom, s->type);
-}
-
-/*
- * The statistics document in Prometheus's text exposition format (0.0.4):
- * shmcache_up, the daemon's families (stats --all with the daemon up),
- * shmcache_table_info, then one family per table statistic with a sample
- * per table, labelled table="NAME".  Keys that are null are left out, and
- * so is a family without a sample.
- */
-static void
-print_prometheus(json_t *doc, int all)
-{
-    json_t *tables = all ? json_object_get(doc, "tables") : json_array(), *t,
-           *v;
-    size_t i, k;
-    int any;
-
-    if (!all)
-        json_array_append(tables, doc);
-    printf("# HELP shmcache_up 1 if shmcached answered, 0 if these figures "
-           "were read from the table files.\n# TYPE shmcache_up gauge\n"
-           "shmcache_up %d\n",
-           strcmp(json_string_value(json_object_get(doc, "source")),
-                  "daemon") == 0);
-    for (i = 0; all && i < NDEFS(daemon_defs); i++) {
-        v = json_object_get(doc, daemon_defs[i].key);
-        if (daemon_defs[i].prom == NULL || json_is_null(v) || v == NULL)
-            continue;
-        prom_family(&daemon_defs[i]);
-        printf("shmcache_%s ", daemon_defs[i].prom);
-        prom_value(daemon_defs[i].key, v);
-        putchar('\n');
-    }
-    if (json_array_size(tables) > 0)
-        printf("# HELP shmcache_table_info A table's mode, file and format "
-               "version, as labels; always 1.\n"
-               "# TYPE shmcache_table_info gauge\n");
-    json_array_foreach(tables, k, t)
-    {
-        fputs("shmcache_table_info{", stdout);
-        prom_label("table", json_string_value(json_object_get(t, "name")));
-        if (json_is_string(v = json_object_get(t, "mode"))) {
-            putchar(',');
-            prom_label("mode", json_string_value(v));
-        }
-        if (json_is_string(v = json_object_get(t, "path"))) {
-            putchar(',');
-            prom_label("path", json_string_value(v));
-        }
-        if (json_is_integer(v = json_object_get(t, "format_version")))
-            printf(",format_version=\"%" JSON_INTEGER_FORMAT "\"",
-                   json_integer_value(v));
-        fputs("} 1\n", stdout);
-    }
-    for (i = 0; i < NDEFS(table_defs); i++) {
-        const struct stat_def *s = &table_defs[i];
-        if (s->prom == NULL)
-            continue;
-        any = 0;
-        json_array_foreach(tables, k, t)
-        {
-            v = json_object_get(t, s->key);
-            if (v == NULL || json_is_null(v))
-                continue;
-            if (!any++)
-                prom_family(s);
-            printf("shmcache_%s{", s->prom);
-            prom_label("table", json_string_value(json_object_get(t, "name")));
-            fputs("} ", stdout);
-            prom_value(s->key, v);
-            putchar('\n');
-        }
-    }
-    if (!all)
-        json_decref(tables);
-}
-
-/* stats [--all] */
-static int
-cmd_stats(const struct opts *o, shmc_t *h, const struct where *w)
-{
-    json_t *doc;
-    int rc;
-
-    doc = stats_doc(o, h, w, &rc);
-    if (doc == NULL)
-        return fail(o, o->all ? "stats --all" : "stats", rc ? rc : -ENOMEM);
-    if (o->prometheus) {
-        print_prometheus(doc, o->all);
-        json_decref(doc);
-    } else {
-        print_json(doc);
-    }
-    return EX_OK;
-}
-
 /* inspect: the header, and every entry checked. */
 static int
 cmd_inspect(const struct opts *o, shmc_t *h)
@@ -1271,13 +488,13 @@ cmd_inspect(const struct opts *o, shmc_t *h)
 
     /* Buffers as large as the table allows: anything larger is damage. */
     if (shmc_info(h, &info, sizeof(info)) != 0)
-        return fail(o, "inspect", -EINVAL);
+        return ctl_fail(o, "inspect", -EINVAL);
     k = malloc(info.max_key_bytes + 1);
     v = malloc(info.max_value_bytes + 1);
     if (k == NULL || v == NULL) {
         free(k);
         free(v);
-        return fail(o, "inspect", -ENOMEM);
+        return ctl_fail(o, "inspect", -ENOMEM);
     }
     while ((rc = shmc_scan(h, &cursor, k, info.max_key_bytes + 1, &kl, v,
                            info.max_value_bytes + 1, &vl, NULL, &neg)) !=
@@ -1295,18 +512,18 @@ cmd_inspect(const struct opts *o, shmc_t *h)
     }
     free(k);
     free(v);
-    j = info_json(h);
+    j = ctl_info_json(h);
     if (j == NULL)
-        return fail(o, "inspect", -EINVAL);
+        return ctl_fail(o, "inspect", -EINVAL);
     json_object_set_new(j, "source", json_string("file"));
     json_object_set_new(j, "live_entries", json_integer((json_int_t)live));
     json_object_set_new(j, "negative_entries",
                         json_integer((json_int_t)negative));
     json_object_set_new(j, "damaged_entries",
                         json_integer((json_int_t)damaged));
-    print_json(j);
+    ctl_print_json(j);
     if (rc != SHMC_ENOTFOUND)
-        return fail(o, "inspect", rc);
+        return ctl_fail(o, "inspect", rc);
     return damaged == 0 ? EX_OK : EX_MISS;
 }
 
@@ -1373,7 +590,7 @@ print_result_json(const char *key, int rc, const char *val, size_t n)
             j, "error",
             json_pack("{s:i, s:s}", "code", rc, "message", shmc_strerror(rc)));
     }
-    print_json(j);
+    ctl_print_json(j);
 }
 
 /* get KEY */
@@ -1385,11 +602,11 @@ cmd_get(const struct opts *o, shmc_t *h, const char *key)
     int rc;
 
     if (buf == NULL)
-        return fail(o, "get", -ENOMEM);
+        return ctl_fail(o, "get", -ENOMEM);
     rc = fetch(h, key, &buf, &size, &n);
     if (rc == -ENOMEM) {
         free(buf);
-        return fail(o, "get", rc);
+        return ctl_fail(o, "get", rc);
     }
     if (o->json && (rc == 0 || rc == SHMC_ENOTFOUND || rc == SHMC_ENEGATIVE)) {
         /* A miss is an answer, on stdout: {"key":..,"found":false}.
@@ -1404,7 +621,7 @@ cmd_get(const struct opts *o, shmc_t *h, const char *key)
     if (o->json && (rc == SHMC_ENOTFOUND || rc == SHMC_ENEGATIVE))
         return EX_MISS;
     what_key(what, sizeof(what), "get", key);
-    return fail(o, what, rc);
+    return ctl_fail(o, what, rc);
 }
 
 /*
@@ -1452,7 +669,7 @@ cmd_mget(const struct opts *o, shmc_t *h, size_t n, const char *const keys[])
             s1 = EX_MISS;
         else {
             what_key(what, sizeof(what), "mget", keys[i]);
-            s1 = fail(o, what, rcs[i]);
+            s1 = ctl_fail(o, what, rcs[i]);
         }
         if (st == EX_OK || (st == EX_MISS && s1 != EX_MISS))
             st = s1;
@@ -1464,7 +681,7 @@ cmd_mget(const struct opts *o, shmc_t *h, size_t n, const char *const keys[])
     free(sizes);
     free(vlens);
     free(rcs);
-    return rc != 0 ? fail(o, "mget", rc) : st;
+    return rc != 0 ? ctl_fail(o, "mget", rc) : st;
 }
 
 /*
@@ -1536,7 +753,7 @@ cmd_ttl(const struct opts *o, shmc_t *h, const char *key)
             rc = 0;
     }
     if (rc == 0 && expiry != 0) {
-        now = now_ms();
+        now = ctl_now_ms();
         if (expiry <= now)
             rc = SHMC_ENOTFOUND; /* expired meanwhile */
         else
@@ -1554,7 +771,7 @@ cmd_ttl(const struct opts *o, shmc_t *h, const char *key)
         } else {
             json_object_set_new(j, "found", json_false());
         }
-        print_json(j);
+        ctl_print_json(j);
         return rc == 0 ? EX_OK : EX_MISS;
     }
     if (rc == 0) {
@@ -1562,7 +779,7 @@ cmd_ttl(const struct opts *o, shmc_t *h, const char *key)
         return EX_OK;
     }
     what_key(what, sizeof(what), "ttl", key);
-    return fail(o, what, rc);
+    return ctl_fail(o, what, rc);
 }
 
 /*
@@ -1584,7 +801,7 @@ cmd_ping(const struct opts *o, shmc_t *h, const char *sock)
     clock_gettime(CLOCK_MONOTONIC, &b);
     free(js);
     if (rc != 0) {
-        fail(o, "ping", rc);
+        ctl_fail(o, "ping", rc);
         return EX_MISS;
     }
     us = (long long)(b.tv_sec - a.tv_sec) * 1000000 +
@@ -1592,7 +809,7 @@ cmd_ping(const struct opts *o, shmc_t *h, const char *sock)
     if (o->json) {
         j = json_pack("{s:s, s:I}", "socket", sock, "latency_us",
                       (json_int_t)us);
-        print_json(j);
+        ctl_print_json(j);
     } else {
         printf("reply from %s in %lld.%03lld ms\n", sock, us / 1000, us % 1000);
     }
@@ -1676,7 +893,7 @@ main(int argc, char **argv)
      * stay operands; an unknown "--word" is an error, not a key. */
     operand = calloc((size_t)argc, sizeof(*operand));
     if (operand == NULL)
-        return fail(&o, "shmcachectl", -ENOMEM);
+        return ctl_fail(&o, "shmcachectl", -ENOMEM);
     for (c = optind + 1; c < argc; c++) {
         const char *a = argv[c];
         if (dashdash || a[0] != '-' || a[1] == '\0' ||
@@ -1764,7 +981,7 @@ main(int argc, char **argv)
         if (strcmp(val, "-") == 0) {
             in = read_stdin(&vlen);
             if (in == NULL) {
-                rc = fail(&o, "read stdin", -ENOMEM);
+                rc = ctl_fail(&o, "read stdin", -ENOMEM);
                 goto out;
             }
             val = in;
@@ -1788,12 +1005,7 @@ main(int argc, char **argv)
         /* stats --all with the daemon down: every table file found. */
         json_t *doc = stats_doc(&o, NULL, &where, &st);
         if (doc != NULL) {
-            if (o.prometheus) {
-                print_prometheus(doc, 1);
-                json_decref(doc);
-            } else {
-                print_json(doc);
-            }
+            stats_print(&o, doc);
             rc = EX_OK;
             goto out;
         }
@@ -1810,7 +1022,7 @@ main(int argc, char **argv)
     if (rc != 0) {
         /* Say which socket, table or file, and what to check. */
         char what[4300];
-        const char *sock = socket_of(&o);
+        const char *sock = ctl_socket_of(&o);
         if (o.file != NULL)
             snprintf(what, sizeof(what), "open %s", o.file);
         else if (where.path[0] != '\0')
@@ -1829,7 +1041,7 @@ main(int argc, char **argv)
         else
             snprintf(what, sizeof(what), "open table \"%s\" through %s",
                      o.table, sock);
-        st = fail(&o, what, rc);
+        st = ctl_fail(&o, what, rc);
         /* ping answers only "did the daemon reply": 0 or 1. */
         rc = strcmp(cmd->name, "ping") == 0 ? EX_MISS
              : st == EX_MISS                ? EX_UNAVAILABLE
@@ -1843,15 +1055,15 @@ main(int argc, char **argv)
     else if (strcmp(cmd->name, "ttl") == 0)
         rc = cmd_ttl(&o, h, key);
     else if (strcmp(cmd->name, "ping") == 0)
-        rc = cmd_ping(&o, h, socket_of(&o));
+        rc = cmd_ping(&o, h, ctl_socket_of(&o));
     else if (strcmp(cmd->name, "dump") == 0)
         rc = cmd_dump(&o, h);
     else if (strcmp(cmd->name, "inspect") == 0)
         rc = cmd_inspect(&o, h);
     else if (strcmp(cmd->name, "load") == 0)
-        rc = cmd_load(&o, h);
+        rc = load_cmd(&o, h);
     else if (strcmp(cmd->name, "stats") == 0)
-        rc = cmd_stats(&o, h, &where);
+        rc = stats_cmd(&o, h, &where);
     else if (strcmp(cmd->name, "tables") == 0) {
         char *js = NULL;
         rc = shmc_stats_json(h, SHMC_LIST_TABLES, &js);
@@ -1859,7 +1071,7 @@ main(int argc, char **argv)
             printf("%s\n", js);
             free(js);
         } else {
-            rc = fail(&o, cmd->name, rc);
+            rc = ctl_fail(&o, cmd->name, rc);
         }
     } else {
         const char *name = cmd->name;
@@ -1891,7 +1103,7 @@ main(int argc, char **argv)
                 what_key(what, sizeof(what), name, key);
             else
                 snprintf(what, sizeof(what), "%s", name);
-            rc = fail(&o, what, rc);
+            rc = ctl_fail(&o, what, rc);
         } else {
             rc = EX_OK;
         }
