@@ -193,7 +193,7 @@ fi
 # Readers keep reading across a restart: through the daemon, or the file
 # while it is down.
 inside sh -c 'i=0; while [ $i -lt 300 ]; do
-    [ "$(shmcachectl get k 2>&1)" = v ] || echo "read $i failed"
+    r=$(shmcachectl get k 2>&1); [ "$r" = v ] || echo "read $i: $r"
     i=$((i + 1)); done' >"$work/readers.log" 2>&1 &
 rpid=$!
 sleep 0.3

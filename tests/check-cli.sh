@@ -5,7 +5,9 @@ set -u
 ctl=${SHMCACHECTL:-client/tool/shmcachectl}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/shmc-cli.XXXXXX")
 dpid=
-trap '[ -n "$dpid" ] && kill "$dpid" 2>/dev/null; rm -rf "$tmp"' EXIT
+trap '[ -n "$dpid" ] && kill "$dpid" 2>/dev/null
+[ -n "${rspid:-}" ] && kill "$rspid" 2>/dev/null
+rm -rf "$tmp"' EXIT
 . "${top_srcdir:-.}/scripts/daemon-lib.sh"
 shmc_start_daemon "${SHMCACHED:-daemon/shmcached}" "$tmp" \
     '{"log_level": "warning", "tables": {"default": {"size_bytes": 2097152, "max_value_bytes": 100000, "max_key_bytes": 64}, "persistent": {"mode": "disk", "size_bytes": 2097152, "max_value_bytes": 100000}}}'
@@ -48,7 +50,7 @@ u() {
     fi
 }
 
-echo "1..93"
+echo "1..95"
 t "get of a missing key exits 1" 1 "" "$ctl" get nope
 t "set" 0 "" "$ctl" set k hello
 t "get prints the raw value" 0 "hello" "$ctl" get k
@@ -254,6 +256,31 @@ t "stats --all with no daemon and no table file exits 69" 69 "" \
 t "stats -f FILE names the table after the file" 0 "*" \
     sh -c "\"$ctl\" -f \"$tmp/run/default.shm\" stats | grep -q '\"name\":\"default\"'"
 t "set with the daemon down exits 69" 69 "" "$ctl" set x y
+# A daemon that stops while it has the connection (a restart under socket
+# activation) resets it: a read then maps the file.  A stand-in socket
+# that resets every connection, beside a copy of the table.
+mkdir "$tmp/reset" && cp "$tmp/run/default.shm" "$tmp/reset/"
+python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(8)
+while True:
+    c, _ = s.accept()
+    c.recv(1)  # the rest stays unread: close() resets the connection
+    time.sleep(0.02)
+    c.close()' "$tmp/reset/control.sock" &
+rspid=$!
+i=0
+while [ ! -S "$tmp/reset/control.sock" ] && [ "$i" -lt 100 ]; do
+    sleep 0.05
+    i=$((i + 1))
+done
+t "a connection reset while opening: get reads the file" 0 "v" \
+    "$ctl" -s "$tmp/reset/control.sock" get kept
+t "a connection reset while opening: set says so, 69" 69 "" \
+    "$ctl" -s "$tmp/reset/control.sock" set x y
+kill "$rspid" 2>/dev/null
+wait "$rspid" 2>/dev/null
 t "ttl with the daemon down (from the mapping)" 0 "-1" "$ctl" ttl tn
 # Disk tables too (issue 13, item 7): the daemon links the table's file
 # into the runtime directory, where the tool looks.

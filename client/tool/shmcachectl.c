@@ -187,13 +187,13 @@ ctl_socket_of(const struct opts *o)
 
 /*
  * Open the table: through the daemon, or, for a read while the daemon
- * cannot be reached, its file.  Where the file is: the daemon keeps an
- * entry for every table beside its socket, <dir>/<table>.shm, which is a
- * memory table's file or a symbolic link to a disk table's file (see
- * daemon/tables.c); with the default socket, a disk table is also looked
- * for in the default state directory, where it stays when /run was
- * emptied (a reboot).  *where says which file was mapped and what kind of
- * table it is, when the tool can tell.
+ * cannot be reached (or went away as we asked), its file.  Where the file is:
+ * the daemon keeps an entry for every table beside its socket,
+ * <dir>/<table>.shm, which is a memory table's file or a symbolic link to a
+ * disk table's file (see daemon/tables.c); with the default socket, a disk
+ * table is also looked for in the default state directory, where it stays when
+ * /run was emptied (a reboot).  *where says which file was mapped and what kind
+ * of table it is, when the tool can tell.
  */
 static int
 open_table(const struct opts *o, int for_read, shmc_t **h, struct where *w)
@@ -209,7 +209,14 @@ open_table(const struct opts *o, int for_read, shmc_t **h, struct where *w)
         return shmc_open_file(o->file, 0, h);
     }
     rc = shmc_open(sock, o->table, 0, h);
-    if (rc == 0 || !for_read || (rc != -ENOENT && rc != -ECONNREFUSED))
+    /* A daemon that stopped while it had our connection (a restart: under
+     * socket activation the next one takes the socket over) resets it;
+     * opening has no side effect, so try once more. */
+    if (rc == -ECONNRESET || rc == -EPIPE)
+        rc = shmc_open(sock, o->table, 0, h);
+    if (rc == 0 || !for_read ||
+        (rc != -ENOENT && rc != -ECONNREFUSED && rc != -ECONNRESET &&
+         rc != -EPIPE))
         return rc;
     snprintf(w->path, sizeof(w->path), "%.*s/%s.shm",
              slash ? (int)(slash - sock) : 1, slash ? sock : ".", o->table);
@@ -1001,7 +1008,8 @@ main(int argc, char **argv)
     }
 
     rc = open_table(&o, (cmd->flags & C_READ) && !o.all, &h, &where);
-    if (o.all && (rc == -ENOENT || rc == -ECONNREFUSED)) {
+    if (o.all && (rc == -ENOENT || rc == -ECONNREFUSED || rc == -ECONNRESET ||
+                  rc == -EPIPE)) {
         /* stats --all with the daemon down: every table file found. */
         json_t *doc = stats_doc(&o, NULL, &where, &st);
         if (doc != NULL) {
