@@ -22,7 +22,8 @@ pkgconfig_DATA = client/libshmcache.pc
 
 # The tool: public API only (client/shmcache.h), plus jansson for --json.
 bin_PROGRAMS = client/tool/shmcachectl
-client_tool_shmcachectl_SOURCES = client/tool/shmcachectl.c
+client_tool_shmcachectl_SOURCES = client/tool/shmcachectl.c client/tool/ctl.h \
+	client/tool/stats.c client/tool/load.c
 client_tool_shmcachectl_CPPFLAGS = $(PATH_CPPFLAGS) -I$(top_srcdir)/client
 client_tool_shmcachectl_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 client_tool_shmcachectl_LDADD = client/libshmcache.la $(JANSSON_LIBS)

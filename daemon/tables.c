@@ -24,11 +24,20 @@
  * more, a link to it is kept aside, a new table is built from the entries
  * that still check out and renamed over the path, and the old file is
  * marked RETIRED, so that its readers reopen.
+ *
+ * Every table also has an entry in the runtime directory, so that a reader
+ * with the daemon down finds any table's file in one place: a memory
+ * table's file is <runtime-dir>/<table>.shm; for a disk table the daemon
+ * makes that name a symbolic link to <state-dir>/<table>.shm (shmcachectl
+ * follows it; so does shmc_open_file()).  A link left by a disk table that
+ * is now a memory table is removed before the memory table is opened, so
+ * the daemon never opens a disk file as a memory table.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <stdio.h>
@@ -89,6 +98,21 @@ store_matches(const struct store *s, const struct store_geom *g)
            h->h_arena_off == want.h_arena_off &&
            h->h_arena_size == want.h_arena_size &&
            h->h_max_key == want.h_max_key && h->h_max_value == want.h_max_value;
+}
+
+/* Whether the file at path starts with a table's magic (any version). */
+static int
+is_table_file(const char *path)
+{
+    struct fmt_header h;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), yes;
+
+    if (fd < 0)
+        return 0;
+    yes = pread(fd, &h, sizeof(h), 0) == (ssize_t)sizeof(h) &&
+          h.h_magic == FMT_MAGIC;
+    close(fd);
+    return yes;
 }
 
 /* Whether the file at path starts like a format 1 table. */
@@ -420,6 +444,91 @@ adopted:
     return tables_apply_residency(t, err, errlen);
 }
 
+/* Remove a symbolic link at path (a disk table's runtime entry, left
+ * behind when that table became a memory table). */
+static void
+unlink_stale_link(const char *name, const char *path)
+{
+    struct stat st;
+
+    if (lstat(path, &st) != 0 || !S_ISLNK(st.st_mode))
+        return;
+    if (unlink(path) != 0)
+        log_warn("tables: remove old link table=%s path=%s: %s", name, path,
+                 strerror(errno));
+    else
+        log_notice("tables: removed old disk-table link table=%s path=%s", name,
+                   path);
+}
+
+/*
+ * Make <runtime_dir>/<name>.shm a symbolic link to the disk table t's
+ * file (see the top of this file).  A memory table's file found there
+ * (the table was in memory before) is marked RETIRED, so that its readers
+ * reopen and find the disk table, and then replaced by the link; one that
+ * another daemon holds is left alone.  Failures are logged, not fatal: the
+ * daemon serves the table either way.
+ */
+static void
+link_runtime_entry(const struct dtable *t, const char *runtime_dir)
+{
+    char link[PATH_MAX], tmp[PATH_MAX + 16], target[PATH_MAX], old[PATH_MAX];
+    struct stat st, rt, sd;
+    const char *slash = strrchr(t->path, '/');
+    ssize_t n;
+    int lock_fd;
+
+    if ((size_t)snprintf(link, sizeof(link), "%s/%s.shm", runtime_dir,
+                         t->cfg.name) >= sizeof(link) ||
+        realpath(t->path, target) == NULL)
+        goto fail;
+    /* One directory for both: the file is its own entry. */
+    snprintf(old, sizeof(old), "%.*s", slash ? (int)(slash - t->path) : 1,
+             slash ? t->path : ".");
+    if (stat(runtime_dir, &rt) == 0 && stat(old, &sd) == 0 &&
+        rt.st_dev == sd.st_dev && rt.st_ino == sd.st_ino)
+        return;
+    if (lstat(link, &st) == 0) {
+        if (S_ISLNK(st.st_mode)) {
+            n = readlink(link, old, sizeof(old) - 1);
+            if (n >= 0) {
+                old[n] = '\0';
+                if (strcmp(old, target) == 0)
+                    return; /* already right */
+            }
+        } else if (S_ISREG(st.st_mode)) {
+            lock_fd = store_lock(link, old, sizeof(old));
+            if (lock_fd < 0) {
+                log_warn("tables: runtime entry table=%s path=%s: %s; "
+                         "not linked",
+                         t->cfg.name, link, old);
+                return;
+            }
+            if (is_table_file(link))
+                store_retire_file(link);
+            close(lock_fd);
+        } else {
+            errno = EEXIST;
+            goto fail;
+        }
+    }
+    snprintf(tmp, sizeof(tmp), "%s.link-new", link);
+    unlink(tmp);
+    if (symlink(target, tmp) != 0)
+        goto fail;
+    if (rename(tmp, link) != 0) {
+        unlink(tmp);
+        goto fail;
+    }
+    log_info("tables: linked table=%s runtime_entry=%s target=%s", t->cfg.name,
+             link, target);
+    return;
+fail:
+    log_warn("tables: cannot link table=%s into %s: %s (readers with the "
+             "daemon down need its path)",
+             t->cfg.name, runtime_dir, strerror(errno));
+}
+
 /* Open every table of c.  Returns 0, or a negative code with err filled. */
 int
 tables_open(const struct conf *c, const char *runtime_dir,
@@ -438,6 +547,10 @@ tables_open(const struct conf *c, const char *runtime_dir,
     }
     for (i = 0; i < c->ntables; i++) {
         t[i].cfg = c->tables[i];
+        if (!t[i].cfg.disk &&
+            (size_t)snprintf(t[i].path, sizeof(t[i].path), "%s/%s.shm",
+                             runtime_dir, t[i].cfg.name) < sizeof(t[i].path))
+            unlink_stale_link(t[i].cfg.name, t[i].path);
         rc = open_one(&t[i],
                       t[i].cfg.disk                   ? state_dir
                       : t[i].cfg.directory[0] != '\0' ? t[i].cfg.directory
@@ -447,6 +560,8 @@ tables_open(const struct conf *c, const char *runtime_dir,
             tables_close(t, t[i].st != NULL ? i + 1 : i);
             return rc;
         }
+        if (t[i].cfg.disk)
+            link_runtime_entry(&t[i], runtime_dir);
     }
     *out = t;
     *n = c->ntables;

@@ -2,8 +2,16 @@
 # SPDX-License-Identifier: MIT
 # Build the Debian packages from this tree, check them with lintian (no
 # errors allowed), install them on this machine, show the result works,
-# and purge them again.  Needs root (it installs packages); prints TAP-ish
-# lines and "package: N passed, N failed".
+# and purge them again, checking that the purge leaves nothing behind.
+# Needs root (it installs packages); prints TAP-ish lines and "package: N
+# passed, N failed", or "package: skipped (REASON)" and exits 77.
+#
+# It never touches a real installation: it refuses to run (a skip) where
+# shmcached is installed other than by an earlier run of itself, or where
+# its directories hold files, and it removes nothing but through the purge
+# of the packages it installed.  Runs take turns (a lock), and a marker
+# says the packages on the machine are its own, so a run that was killed
+# is cleaned up by the next.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 pass=0
@@ -15,22 +23,71 @@ finish() {
     [ "$fail" -eq 0 ]
     exit $?
 }
+skip() {
+    echo "package: skipped ($1)"
+    exit 77
+}
+pkgs="shmcached libshmcache0 libshmcache-dev python3-shmcache libnss-shmcache"
+lock=/run/lock/shmcache-package-test.lock
+marker=/var/lib/shmcache-package-test.installed
 
 if [ "$(id -u)" -ne 0 ] || ! command -v dpkg-buildpackage >/dev/null; then
-    echo "package: skipped (needs root and dpkg-buildpackage)"
-    exit 0
+    skip "needs root and dpkg-buildpackage"
 fi
+# One run at a time (a second waits up to 15 minutes).
+mkdir -p /run/lock
+exec 9>"$lock"
+flock -w 900 9 || skip "another package test still holds $lock"
+
+purge() {
+    DEBIAN_FRONTEND=noninteractive apt-get purge -y -q $pkgs >"$1" 2>&1
+}
+# What of shmcache is on this machine that this script did not put there.
+foreign() {
+    for p in $pkgs; do
+        st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)
+        case "$st" in
+        "" | not-installed) ;;
+        *) echo "package $p ($st)" ;;
+        esac
+    done
+    for f in /usr/sbin/shmcached /usr/local/sbin/shmcached \
+        /usr/bin/shmcachectl /usr/local/bin/shmcachectl /etc/shmcached \
+        /usr/local/etc/shmcached /lib/systemd/system/shmcached.service \
+        /usr/lib/systemd/system/shmcached.service \
+        /usr/local/lib/systemd/system/shmcached.service \
+        /etc/systemd/system/shmcached.service; do
+        [ -e "$f" ] && echo "$f"
+    done
+    for d in /var/lib/shmcached /run/shmcached; do
+        [ -d "$d" ] && [ -n "$(ls -A "$d" 2>/dev/null)" ] &&
+            echo "files in $d"
+    done
+}
+if [ -e "$marker" ]; then
+    # An earlier run was killed before it purged: its packages, its files.
+    echo "# an earlier run left its packages installed ($marker): purging"
+    purge /dev/null
+    rm -f "$marker"
+fi
+found=$(foreign | tr '\n' ';' | sed 's/;$//; s/;/; /g')
+[ -z "$found" ] ||
+    skip "refused: shmcache is on this machine other than by this test: $found"
+
 work=$(mktemp -d "${TMPDIR:-/tmp}/shmc-pkg.XXXXXX")
 src="$work/shmcache-0.1.0"
 dpid=
 cleanup() {
     [ -n "$dpid" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get purge -y -q \
-        shmcached libshmcache0 libshmcache-dev python3-shmcache libnss-shmcache >/dev/null 2>&1
-    rm -rf "$work" /var/lib/shmcached/*.shm /var/lib/shmcached/*.lock \
-        /run/shmcached/*.shm /run/shmcached/*.lock
+    # Only what this run installed: the marker says so.
+    if [ -e "$marker" ]; then
+        purge /dev/null
+        rm -f "$marker"
+    fi
+    rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
 
 mkdir -p "$src"
 (cd "$top" && git ls-files -co --exclude-standard | tar -cf - -T -) |
@@ -43,6 +100,12 @@ else
     tail -30 "$work/build.log" | sed 's/^/# /'
     finish
 fi
+if dpkg-deb -c "$work"/libshmcache-dev_*.deb |
+    grep -q ' ./usr/share/doc/libshmcache-dev/protocol.md'; then
+    ok "libshmcache-dev ships doc/protocol.md"
+else
+    bad "libshmcache-dev lacks protocol.md"
+fi
 lintian --tag-display-limit 0 "$work"/*.changes >"$work/lintian.log" 2>&1
 if grep -q '^E:' "$work/lintian.log"; then
     bad "lintian reports errors"
@@ -50,6 +113,7 @@ if grep -q '^E:' "$work/lintian.log"; then
 else
     ok "lintian: no errors ($(grep -c '^W:' "$work/lintian.log") warnings)"
 fi
+touch "$marker"
 if DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
     "$work"/shmcached_*.deb "$work"/libshmcache0_*.deb \
     "$work"/libshmcache-dev_*.deb "$work"/python3-shmcache_*.deb \
@@ -82,7 +146,7 @@ pkg-config --exists libshmcache && ok "libshmcache.pc installed" ||
 install -d -o shmcache -g shmcache -m 0750 /run/shmcached /var/lib/shmcached
 runuser -u shmcache -- env RUNTIME_DIRECTORY=/run/shmcached \
     STATE_DIRECTORY=/var/lib/shmcached /usr/sbin/shmcached --foreground \
-    2>"$work/daemon.log" &
+    2>"$work/daemon.log" 9>&- &
 dpid=$!
 i=0
 while [ ! -S /run/shmcached/control.sock ] && [ "$i" -lt 100 ]; do
@@ -116,4 +180,34 @@ else
     bad "libnss-shmcache: getent -s shmcache passwd root: $(getent -s shmcache passwd root 2>&1)"
     sed 's/^/# /' "$work/daemon.log"
 fi
+# Purge: the daemon's tables and directories go too (Debian policy).
+shmcachectl -s /run/shmcached/control.sock -t persistent set pkg disk >/dev/null
+kill "$dpid" && wait "$dpid" 2>/dev/null
+dpid=
+if [ -f /var/lib/shmcached/persistent.shm ] &&
+    [ -f /run/shmcached/default.shm ]; then
+    ok "before the purge: tables in /var/lib/shmcached and /run/shmcached"
+else
+    bad "no tables in /var/lib/shmcached and /run/shmcached to purge"
+    ls -la /var/lib/shmcached /run/shmcached 2>&1 | sed 's/^/# /'
+fi
+if purge "$work/purge.log"; then
+    rm -f "$marker"
+    ok "apt-get purge of the packages"
+else
+    bad "apt-get purge"
+    tail -20 "$work/purge.log" | sed 's/^/# /'
+fi
+left=$(ls -d /var/lib/shmcached /run/shmcached /etc/shmcached \
+    /usr/sbin/shmcached /lib/systemd/system/shmcached.service 2>/dev/null)
+if [ -z "$left" ]; then
+    ok "purge leaves no state, config, program or unit behind"
+else
+    bad "purge left $(echo $left)"
+fi
+remaining=$(for p in $pkgs; do
+    dpkg-query -W -f='${db:Status-Status} ${Package}\n' "$p" 2>/dev/null
+done | grep -v '^not-installed' | grep -v '^ *$')
+[ -z "$remaining" ] && ok "dpkg knows none of the packages any more" ||
+    bad "dpkg still lists: $remaining"
 finish

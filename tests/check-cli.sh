@@ -5,10 +5,12 @@ set -u
 ctl=${SHMCACHECTL:-client/tool/shmcachectl}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/shmc-cli.XXXXXX")
 dpid=
-trap '[ -n "$dpid" ] && kill "$dpid" 2>/dev/null; rm -rf "$tmp"' EXIT
+trap '[ -n "$dpid" ] && kill "$dpid" 2>/dev/null
+[ -n "${rspid:-}" ] && kill "$rspid" 2>/dev/null
+rm -rf "$tmp"' EXIT
 . "${top_srcdir:-.}/scripts/daemon-lib.sh"
 shmc_start_daemon "${SHMCACHED:-daemon/shmcached}" "$tmp" \
-    '{"log_level": "warning", "tables": {"default": {"size_bytes": 2097152, "max_value_bytes": 100000, "max_key_bytes": 64}}}'
+    '{"log_level": "warning", "tables": {"default": {"size_bytes": 2097152, "max_value_bytes": 100000, "max_key_bytes": 64}, "persistent": {"mode": "disk", "size_bytes": 2097152, "max_value_bytes": 100000}}}'
 dpid=$SHMC_DPID
 export SHMCACHE_SOCKET="$tmp/run/control.sock"
 
@@ -48,7 +50,7 @@ u() {
     fi
 }
 
-echo "1..69"
+echo "1..95"
 t "get of a missing key exits 1" 1 "" "$ctl" get nope
 t "set" 0 "" "$ctl" set k hello
 t "get prints the raw value" 0 "hello" "$ctl" get k
@@ -107,7 +109,7 @@ t "--json mget: an object per key" 1 \
     "$ctl" --json mget tk nope
 t "stats --all: the daemon's counters and every table" 0 "*" \
     sh -c "\"$ctl\" stats --all |
-        grep -q '\"uptime_s\":.*\"connections_refused\":.*\"requests\":.*\"tables\":\\[{\"name\":\"default\"'"
+        grep -q '\"uptime_s\":.*\"connections_refused\":.*\"requests\":.*\"tables\":\\[{\"source\":\"daemon\",\"name\":\"default\"'"
 t "-- ends the options: a key may start with --" 0 "x" \
     sh -c "\"$ctl\" set -- --json x && \"$ctl\" get -- --json"
 t "-- before the command" 0 "x" "$ctl" -- get -- --json
@@ -156,13 +158,159 @@ t "inspect counts the damaged entry" 0 "*" \
     sh -c "\"$ctl\" inspect \"$tmp/copy.shm\" | grep -q '\"damaged_entries\":[1-9]'"
 printf 'not a table' >"$tmp/junk.shm"
 t "inspect of a non-table exits 1" 1 "" "$ctl" -q inspect "$tmp/junk.shm"
+# load in batches (shmc_mset): 5000 lines of mixed TTLs, negative and
+# binary entries, then 10 keys again with other values (the last wins).
+python3 -c 'import base64, json, time
+now = int(time.time() * 1000)
+for i in range(5000):
+    e = {"key": "lk%d" % i}
+    if i % 97 == 0:
+        e["negative"] = True
+    elif i % 13 == 0:
+        e["value_b64"] = base64.b64encode(b"\xff\x00%d" % i).decode()
+    else:
+        e["value"] = "v%d" % i
+    if i % 7 == 0:
+        e["expiry_ms"] = now + 3600000 + i % 3 * 1000
+    print(json.dumps(e))
+for i in range(1, 11):
+    print(json.dumps({"key": "lk%d" % i, "value": "again%d" % i}))' >"$tmp/load.jl"
+# same DUMP INPUT: the dump holds exactly what the lines said, the last
+# line of a key winning (expiry aside).
+cat >"$tmp/same.py" <<'EOF2'
+import json, sys
+def entries(path):
+    d = {}
+    for line in open(path):
+        e = json.loads(line)
+        d[e.get("key")] = ("neg",) if e.get("negative") else (e.get("value"), e.get("value_b64"))
+    return d
+got, want = entries(sys.argv[1]), entries(sys.argv[2])
+if got != want:
+    bad = [k for k in set(got) | set(want) if got.get(k) != want.get(k)][:5]
+    print("differ:", len(got), "vs", len(want), [(k, got.get(k), want.get(k)) for k in bad])
+EOF2
+reqs() { "$ctl" stats --all | sed 's/.*"requests":\([0-9]*\).*/\1/'; }
+"$ctl" flush
+r0=$(reqs)
+t "load with stderr not a terminal is silent" 0 "" \
+    sh -c "\"$ctl\" load <\"$tmp/load.jl\" 2>&1"
+r1=$(reqs)
+t "load in batches: a few requests for 5000 lines" 0 "" \
+    sh -c "[ $((r1 - r0)) -lt 300 ] || echo '$((r1 - r0)) requests'"
+t "load stored every line, the last of a key winning" 0 "" \
+    sh -c "\"$ctl\" dump >\"$tmp/load-dump.jl\" && python3 \"$tmp/same.py\" \"$tmp/load-dump.jl\" \"$tmp/load.jl\""
+t "load keeps the TTLs" 0 "*" sh -c "\"$ctl\" ttl lk21 | grep -Eqx '(3599|3600)'"
+if command -v script >/dev/null 2>&1; then
+    "$ctl" flush
+    script -qec "\"$ctl\" load <\"$tmp/load.jl\"" /dev/null </dev/null >"$tmp/tty.out" 2>&1
+    t "load on a terminal shows its progress and a summary" 0 "*" \
+        grep -Eq "$(printf '\r')shmcachectl: loaded 5010 keys, [0-9.]+ MiB in [0-9.]+ s, [0-9]+ keys/s" "$tmp/tty.out"
+    t "load -q on a terminal is silent" 0 "" \
+        script -qec "\"$ctl\" -q load <\"$tmp/load.jl\"" /dev/null </dev/null
+else
+    n=$((n + 2))
+    echo "ok $((n - 1)) # SKIP no script(1) to give load a terminal"
+    echo "ok $n # SKIP no script(1) to give load a terminal"
+fi
+t "load: a bad line is named, what came before is stored" 64 "before" \
+    sh -c "printf '%s\n' '{\"key\":\"lb\",\"value\":\"before\"}' '{\"key\":\"lc\"}' |
+        \"$ctl\" load 2>\"$tmp/lerr\"; st=\$?; \"$ctl\" get lb; grep -q 'line 2: no value' \"$tmp/lerr\" && exit \$st"
+"$ctl" set tn v --ttl 4294967295
 "$ctl" set kept v >/dev/null
+"$ctl" -t persistent set pk pv --ttl 4294967295 >/dev/null
+# keys FILE: the keys of a stats document, in order (--all: the top
+# level's, then each table's on its own line).
+keys() {
+    python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+print(" ".join(k for k in d))
+for t in d.get("tables", []):
+    print(" ".join(t))' "$1"
+}
+"$ctl" stats >"$tmp/stats-up.json" && "$ctl" stats --all >"$tmp/all-up.json"
+keys "$tmp/stats-up.json" >"$tmp/keys-up"
+keys "$tmp/all-up.json" >"$tmp/keys-all-up"
 kill "$dpid" && wait "$dpid" 2>/dev/null
 dpid=
 t "get works with the daemon down (from the mapping)" 0 "v" "$ctl" get kept
-t "stats work with the daemon down" 0 "*" \
-    sh -c "\"$ctl\" stats | grep -q '\"source\":\"mapping\"'"
+"$ctl" stats >"$tmp/stats-down.json" && "$ctl" stats --all >"$tmp/all-down.json"
+t "stats with the daemon up: source daemon" 0 "daemon" \
+    python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["source"])' \
+    "$tmp/stats-up.json"
+t "stats with the daemon down: source file" 0 "file" \
+    python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["source"])' \
+    "$tmp/stats-down.json"
+t "stats: the same keys with the daemon up and down" 0 "$(cat "$tmp/keys-up")" \
+    keys "$tmp/stats-down.json"
+t "stats with the daemon down: counters from the header" 0 "*" \
+    sh -c "grep -q '\"entries\":[1-9]' \"$tmp/stats-down.json\""
+t "stats --all works with the daemon down, every table, the same keys" 0 \
+    "$(cat "$tmp/keys-all-up")" keys "$tmp/all-down.json"
+t "stats --all with the daemon down names every table and its mode" 0 \
+    "default memory persistent disk" python3 -c 'import json, sys
+print(" ".join(t["name"] + " " + t["mode"]
+               for t in json.load(open(sys.argv[1]))["tables"]))' "$tmp/all-down.json"
+t "stats --all with no daemon and no table file exits 69" 69 "" \
+    "$ctl" -s "$tmp/none/control.sock" stats --all
+t "stats -f FILE names the table after the file" 0 "*" \
+    sh -c "\"$ctl\" -f \"$tmp/run/default.shm\" stats | grep -q '\"name\":\"default\"'"
 t "set with the daemon down exits 69" 69 "" "$ctl" set x y
+# A daemon that stops while it has the connection (a restart under socket
+# activation) resets it: a read then maps the file.  A stand-in socket
+# that resets every connection, beside a copy of the table.
+mkdir "$tmp/reset" && cp "$tmp/run/default.shm" "$tmp/reset/"
+python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(8)
+while True:
+    c, _ = s.accept()
+    c.recv(1)  # the rest stays unread: close() resets the connection
+    time.sleep(0.02)
+    c.close()' "$tmp/reset/control.sock" &
+rspid=$!
+i=0
+while [ ! -S "$tmp/reset/control.sock" ] && [ "$i" -lt 100 ]; do
+    sleep 0.05
+    i=$((i + 1))
+done
+t "a connection reset while opening: get reads the file" 0 "v" \
+    "$ctl" -s "$tmp/reset/control.sock" get kept
+t "a connection reset while opening: set says so, 69" 69 "" \
+    "$ctl" -s "$tmp/reset/control.sock" set x y
+kill "$rspid" 2>/dev/null
+wait "$rspid" 2>/dev/null
 t "ttl with the daemon down (from the mapping)" 0 "-1" "$ctl" ttl tn
-t "stats --all with the daemon down exits 69" 69 "" "$ctl" stats --all
+# Disk tables too (issue 13, item 7): the daemon links the table's file
+# into the runtime directory, where the tool looks.
+t "a disk table's runtime entry links to its file" 0 \
+    "$(readlink -f "$tmp/state/persistent.shm")" readlink "$tmp/run/persistent.shm"
+t "get from a disk table with the daemon down" 0 "pv" "$ctl" -t persistent get pk
+t "ttl from a disk table with the daemon down" 0 "-1" "$ctl" -t persistent ttl pk
+t "dump of a disk table with the daemon down" 0 '{"key":"pk","value":"pv"}' \
+    "$ctl" -t persistent dump
+t "no daemon and no table file: 69, the message names the socket" 0 "" sh -c \
+    "\"$ctl\" -t nosuch get k 2>&1 >/dev/null | grep -q 'cannot reach shmcached at $SHMCACHE_SOCKET'; [ \$? -eq 0 ] && { \"$ctl\" -q -t nosuch get k; [ \$? -eq 69 ]; }"
+# Swap the modes: the old link goes (the daemon must not open a disk
+# table as a memory table through it), and the old memory file is
+# retired (its readers reopen) and replaced by the link.
+ln "$tmp/run/default.shm" "$tmp/old-default.shm"
+shmc_start_daemon "${SHMCACHED:-daemon/shmcached}" "$tmp" \
+    '{"log_level": "warning", "tables": {"persistent": {"size_bytes": 2097152, "max_value_bytes": 100000}, "default": {"mode": "disk", "size_bytes": 2097152, "max_value_bytes": 100000, "max_key_bytes": 64}}}'
+dpid=$SHMC_DPID
+"$ctl" set kd vd >/dev/null && "$ctl" -t persistent set km vm >/dev/null
+t "a table now in memory has its own file, not the old link" 0 "" \
+    sh -c "[ -f \"$tmp/run/persistent.shm\" ] && [ ! -L \"$tmp/run/persistent.shm\" ]"
+t "a table now on disk: its old memory file is retired" 0 "*" \
+    sh -c "\"$ctl\" -f \"$tmp/old-default.shm\" stats | grep -q '\"retired\":true'"
+t "... and replaced by the link" 0 \
+    "$(readlink -f "$tmp/state/default.shm")" readlink "$tmp/run/default.shm"
+kill "$dpid" && wait "$dpid" 2>/dev/null
+dpid=
+t "reads with the daemon down follow the swap (disk)" 0 "vd" "$ctl" get kd
+t "reads with the daemon down follow the swap (memory)" 0 "vm" \
+    "$ctl" -t persistent get km
+t "the disk file of the table now in memory is kept" 0 "pv" \
+    "$ctl" -f "$tmp/state/persistent.shm" get pk
 exit 0

@@ -73,10 +73,12 @@ tests_check_daemon_LDADD = $(TEST_LIBS)
 
 EXTRA_DIST += tests/fuzz tests/README.md tests/check-exports.sh tests/check-installed.sh \
 	tests/check-cli.sh tests/check-nss.sh tests/check-werror.sh tests/check-daemon-log.sh \
-	tests/check-config.sh tests/data
+	tests/check-config.sh tests/data tests/check-prometheus.sh \
+	tests/promcheck.py
 TESTS += tests/check-exports.sh tests/check-installed.sh tests/check-cli.sh \
 	tests/check-nss.sh \
-	tests/check-werror.sh tests/check-daemon-log.sh tests/check-config.sh
+	tests/check-werror.sh tests/check-daemon-log.sh tests/check-config.sh \
+	tests/check-prometheus.sh
 
 # A stand-in for syslogd's /dev/log, for check-daemon-log.sh.  Not a
 # check program: those are all tests here (TESTS += $(check_PROGRAMS)).

@@ -3,9 +3,12 @@
  * shmcachectl.c -- the command-line tool, on libshmcache's public API only
  * (and jansson for --json).
  *
+ * stats lives in stats.c, load in load.c; ctl.h is what they share.
+ *
  * Reads (get, mget, ttl, stats, dump) use the mapping, so they work while
- * the daemon is down: if the daemon cannot be reached, the table file next
- * to its socket (or --file) is mapped directly.  Writes go through the
+ * the daemon is down: if the daemon cannot be reached, the table's entry
+ * beside its socket (a memory table's file, a link to a disk table's) or
+ * --file is mapped directly (open_table()).  Writes go through the
  * daemon.  Every command is a row of cmds[] (operands, which options it
  * takes), so a usage error is one line naming what is wrong.
  *
@@ -23,30 +26,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "shmcache.h"
-
-#define EX_OK 0
-#define EX_MISS 1
-#define EX_USAGE 64
-#define EX_UNAVAILABLE 69
-#define EX_SOFTWARE 70
-#define EX_NOPERM 77
+#include "ctl.h"
 
 #define VALUE_MAX (64u << 20) /* largest value get will fetch */
-
-struct opts {
-    const char *socket, *table, *file;
-    uint32_t ttl;
-    int json, quiet, ttl_given, all;
-};
 
 /* What a command takes. */
 #define C_READ 1u /* reads the mapping: works with the daemon down */
 #define C_TTL 2u  /* takes --ttl */
 #define C_ALL 4u  /* takes --all */
+#define C_FMT 8u  /* takes --format */
 
 struct cmd {
     const char *name;
@@ -67,7 +59,7 @@ static const struct cmd cmds[] = {
     {"incr", "KEY [N]", 1, 2, 0},
     {"setneg", "KEY", 1, 1, C_TTL},
     {"flush", "", 0, 0, 0},
-    {"stats", "", 0, 0, C_READ | C_ALL},
+    {"stats", "", 0, 0, C_READ | C_ALL | C_FMT},
     {"tables", "", 0, 0, 0},
     {"sync", "", 0, 0, 0},
     {"dump", "", 0, 0, C_READ},
@@ -98,16 +90,20 @@ usage(FILE *f)
             "subtracts)\n"
             "  setneg KEY [--ttl S]    cache KEY as known absent\n"
             "  flush                   drop every entry of the table\n"
-            "  stats [--all]           the table's statistics (JSON; from "
-            "the mapping if the daemon is down);\n"
+            "  stats [--all] [--format json|prometheus]\n"
+            "                          the table's statistics (JSON; "
+            "\"source\": \"daemon\", or \"file\" when it is down);\n"
             "                          --all: the daemon's and every "
-            "table's\n"
+            "table's; --format prometheus:\n"
+            "                          the text exposition format "
+            "(node_exporter's textfile collector)\n"
             "  tables                  the daemon's tables (JSON)\n"
             "  sync                    write a disk table to its file now\n"
             "  dump                    every entry, one JSON object per "
             "line\n"
             "  load                    read dump output from stdin and "
-            "store it\n"
+            "store it (in batches;\n"
+            "                          progress on a terminal)\n"
             "  inspect FILE            check a table file offline (exit 1 "
             "if damaged)\n"
             "  ping                    time a round trip to the daemon "
@@ -125,8 +121,8 @@ usage(FILE *f)
 }
 
 /* Exit status for a library result. */
-static int
-status_of(int rc)
+int
+ctl_status_of(int rc)
 {
     switch (rc) {
     case 0:
@@ -156,10 +152,10 @@ status_of(int rc)
 }
 
 /* Report a failure (unless -q) and return its exit status. */
-static int
-fail(const struct opts *o, const char *what, int rc)
+int
+ctl_fail(const struct opts *o, const char *what, int rc)
 {
-    int st = status_of(rc);
+    int st = ctl_status_of(rc);
     json_t *j;
     char *s;
 
@@ -178,27 +174,67 @@ fail(const struct opts *o, const char *what, int rc)
     return st;
 }
 
-/* Open the table: through the daemon, or its file when the daemon cannot
- * be reached (reads only need the mapping). */
-static int
-open_table(const struct opts *o, int for_read, shmc_t **h)
+/* The socket the tool talks to: -s, $SHMCACHE_SOCKET, or the default. */
+const char *
+ctl_socket_of(const struct opts *o)
 {
-    char path[4096];
     const char *sock = o->socket ? o->socket : getenv("SHMCACHE_SOCKET");
-    const char *slash;
-    int rc;
 
-    if (o->file != NULL)
+    return sock != NULL && *sock != '\0' ? sock
+                                         : RUNSTATEDIR
+               "/shmcached/control.sock";
+}
+
+/*
+ * Open the table: through the daemon, or, for a read while the daemon
+ * cannot be reached (or went away as we asked), its file.  Where the file is:
+ * the daemon keeps an entry for every table beside its socket,
+ * <dir>/<table>.shm, which is a memory table's file or a symbolic link to a
+ * disk table's file (see daemon/tables.c); with the default socket, a disk
+ * table is also looked for in the default state directory, where it stays when
+ * /run was emptied (a reboot).  *where says which file was mapped and what kind
+ * of table it is, when the tool can tell.
+ */
+static int
+open_table(const struct opts *o, int for_read, shmc_t **h, struct where *w)
+{
+    const char *sock = ctl_socket_of(o), *slash = strrchr(sock, '/');
+    struct stat st;
+    int rc, frc;
+
+    w->mode = NULL;
+    w->path[0] = '\0';
+    if (o->file != NULL) {
+        snprintf(w->path, sizeof(w->path), "%s", o->file);
         return shmc_open_file(o->file, 0, h);
+    }
     rc = shmc_open(sock, o->table, 0, h);
-    if (rc == 0 || !for_read || (rc != -ENOENT && rc != -ECONNREFUSED))
+    /* A daemon that stopped while it had our connection (a restart: under
+     * socket activation the next one takes the socket over) resets it;
+     * opening has no side effect, so try once more. */
+    if (rc == -ECONNRESET || rc == -EPIPE)
+        rc = shmc_open(sock, o->table, 0, h);
+    if (rc == 0 || !for_read ||
+        (rc != -ENOENT && rc != -ECONNREFUSED && rc != -ECONNRESET &&
+         rc != -EPIPE))
         return rc;
-    if (sock == NULL || *sock == '\0')
-        sock = RUNSTATEDIR "/shmcached/control.sock";
-    slash = strrchr(sock, '/');
-    snprintf(path, sizeof(path), "%.*s/%s.shm", slash ? (int)(slash - sock) : 1,
-             slash ? sock : ".", o->table);
-    return shmc_open_file(path, 0, h) == 0 ? 0 : rc;
+    snprintf(w->path, sizeof(w->path), "%.*s/%s.shm",
+             slash ? (int)(slash - sock) : 1, slash ? sock : ".", o->table);
+    if (lstat(w->path, &st) == 0)
+        w->mode = S_ISLNK(st.st_mode) ? "disk" : "memory";
+    frc = shmc_open_file(w->path, 0, h);
+    if (frc == -ENOENT && o->socket == NULL &&
+        strcmp(sock, RUNSTATEDIR "/shmcached/control.sock") == 0) {
+        snprintf(w->path, sizeof(w->path), "%s/shmcached/%s.shm", STATEDIR,
+                 o->table);
+        w->mode = "disk";
+        frc = shmc_open_file(w->path, 0, h);
+    }
+    if (frc == -ENOENT) {
+        w->path[0] = '\0'; /* no file either: the daemon's error says it */
+        return rc;
+    }
+    return frc;
 }
 
 /* Parse a TTL in seconds; 0 on success. */
@@ -322,8 +358,8 @@ json_set_bytes(json_t *obj, const char *name, const void *p, size_t n)
 }
 
 /* Bytes stored in obj under name or name_b64 (caller frees), or NULL. */
-static unsigned char *
-json_get_bytes(json_t *obj, const char *name, size_t *len)
+unsigned char *
+ctl_json_get_bytes(json_t *obj, const char *name, size_t *len)
 {
     json_t *v = json_object_get(obj, name);
     char b64name[32];
@@ -342,8 +378,8 @@ json_get_bytes(json_t *obj, const char *name, size_t *len)
 }
 
 /* Print a JSON document and free it. */
-static void
-print_json(json_t *j)
+void
+ctl_print_json(json_t *j)
 {
     json_dumpf(j, stdout, JSON_COMPACT);
     putchar('\n');
@@ -395,124 +431,53 @@ cmd_dump(const struct opts *o, shmc_t *h)
         if (expiry != 0)
             json_object_set_new(j, "expiry_ms",
                                 json_integer((json_int_t)expiry));
-        print_json(j);
+        ctl_print_json(j);
         n++;
     }
     free(k);
     free(v);
     if (rc == SHMC_ERANGE || k == NULL || v == NULL)
-        return fail(o, "dump", -ENOMEM);
+        return ctl_fail(o, "dump", -ENOMEM);
     if (bad > 0 && !o->quiet)
         fprintf(stderr,
                 "shmcachectl: dump: %llu damaged or busy entries "
                 "skipped\n",
                 (unsigned long long)bad);
-    return rc == SHMC_ENOTFOUND ? EX_OK : fail(o, "dump", rc);
+    return rc == SHMC_ENOTFOUND ? EX_OK : ctl_fail(o, "dump", rc);
 }
 
-/* load: JSON Lines as dump writes them, from stdin. */
-static int
-cmd_load(const struct opts *o, shmc_t *h)
+/* The wall clock in ms, as entry expiries count it. */
+uint64_t
+ctl_now_ms(void)
 {
-    char *line = NULL;
-    size_t cap = 0;
-    json_t *ej;
-    unsigned long long loaded = 0, skipped = 0, lineno = 0;
-    uint64_t now = 0, expiry;
-    unsigned char *k, *v;
-    size_t kl, vl;
-    json_error_t err;
-    json_t *j;
-    uint32_t ttl;
-    int rc = 0;
+    struct timespec ts;
 
-    /* Lines of any length (getline): values may be large. */
-    while (getline(&line, &cap, stdin) > 0) {
-        lineno++;
-        j = json_loads(line, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
-        k = j ? json_get_bytes(j, "key", &kl) : NULL;
-        ej = j ? json_object_get(j, "expiry_ms") : NULL;
-        if (k == NULL || (ej != NULL && (!json_is_integer(ej) ||
-                                         json_integer_value(ej) < 0))) {
-            fprintf(stderr, "shmcachectl: load: line %llu: %s\n", lineno,
-                    j == NULL   ? err.text
-                    : k == NULL ? "no key"
-                                : "expiry_ms must be a non-negative integer");
-            free(k);
-            json_decref(j);
-            free(line);
-            return EX_USAGE;
-        }
-        expiry = ej ? (uint64_t)json_integer_value(ej) : 0;
-        ttl = SHMC_TTL_NEVER;
-        if (expiry != 0) {
-            struct timespec ts;
-            if (now == 0) {
-                clock_gettime(CLOCK_REALTIME, &ts);
-                now =
-                    (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-            }
-            if (expiry <= now) { /* expired meanwhile: not resurrected */
-                skipped++;
-                free(k);
-                json_decref(j);
-                continue;
-            }
-            /* Beyond what a TTL can say: keep it forever. */
-            ttl = expiry - now > (uint64_t)(UINT32_MAX - 1) * 1000
-                      ? SHMC_TTL_NEVER
-                      : (uint32_t)((expiry - now + 999) / 1000);
-        }
-        if (json_is_true(json_object_get(j, "negative"))) {
-            rc = shmc_set_negative(h, k, kl, ttl);
-        } else {
-            v = json_get_bytes(j, "value", &vl);
-            rc = v ? shmc_set(h, k, kl, v, vl, ttl) : 1;
-            free(v);
-        }
-        free(k);
-        json_decref(j);
-        if (rc != 0) {
-            fprintf(stderr, "shmcachectl: load: line %llu: %s\n", lineno,
-                    rc == 1 ? "no value or value_b64" : shmc_strerror(rc));
-            free(line);
-            return rc == 1                    ? EX_USAGE
-                   : status_of(rc) == EX_MISS ? EX_SOFTWARE
-                                              : status_of(rc);
-        }
-        loaded++;
-    }
-    free(line);
-    if (!o->quiet)
-        fprintf(stderr,
-                "shmcachectl: loaded %llu entries, %llu expired skipped\n",
-                loaded, skipped);
-    return EX_OK;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* The header facts of the handle's mapping, as JSON. */
-static json_t *
-info_json(shmc_t *h)
+json_t *
+ctl_info_json(shmc_t *h)
 {
     struct shmc_info i;
 
     if (shmc_info(h, &i, sizeof(i)) != 0)
         return NULL;
     return json_pack(
-        "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
         "s:I, s:I, s:I, s:b, s:b, s:I, s:I, s:I, s:I}",
-        "source", "mapping", "format_version", (json_int_t)i.format_version,
-        "generation", (json_int_t)i.generation, "size_bytes",
-        (json_int_t)i.file_size, "arena_bytes", (json_int_t)i.arena_bytes,
-        "used_bytes", (json_int_t)i.used_bytes, "buckets",
-        (json_int_t)i.buckets, "max_key_bytes", (json_int_t)i.max_key_bytes,
-        "max_value_bytes", (json_int_t)i.max_value_bytes, "entries",
-        (json_int_t)i.entries, "sets", (json_int_t)i.sets, "deletes",
-        (json_int_t)i.deletes, "evictions", (json_int_t)i.evictions,
-        "expirations", (json_int_t)i.expirations, "relocations",
-        (json_int_t)i.relocations, "heartbeat_ms", (json_int_t)i.heartbeat_ms,
-        "retired", i.retired, "clean", i.clean, "live_bytes",
-        (json_int_t)i.live_bytes, "dead_bytes",
+        "format_version", (json_int_t)i.format_version, "generation",
+        (json_int_t)i.generation, "size_bytes", (json_int_t)i.file_size,
+        "arena_bytes", (json_int_t)i.arena_bytes, "used_bytes",
+        (json_int_t)i.used_bytes, "buckets", (json_int_t)i.buckets,
+        "max_key_bytes", (json_int_t)i.max_key_bytes, "max_value_bytes",
+        (json_int_t)i.max_value_bytes, "entries", (json_int_t)i.entries, "sets",
+        (json_int_t)i.sets, "deletes", (json_int_t)i.deletes, "evictions",
+        (json_int_t)i.evictions, "expirations", (json_int_t)i.expirations,
+        "relocations", (json_int_t)i.relocations, "heartbeat_ms",
+        (json_int_t)i.heartbeat_ms, "retired", i.retired, "clean", i.clean,
+        "live_bytes", (json_int_t)i.live_bytes, "dead_bytes",
         (json_int_t)(i.used_bytes - i.live_bytes), "moves", (json_int_t)i.moves,
         "evictions_index", (json_int_t)i.evictions_index);
 }
@@ -530,13 +495,13 @@ cmd_inspect(const struct opts *o, shmc_t *h)
 
     /* Buffers as large as the table allows: anything larger is damage. */
     if (shmc_info(h, &info, sizeof(info)) != 0)
-        return fail(o, "inspect", -EINVAL);
+        return ctl_fail(o, "inspect", -EINVAL);
     k = malloc(info.max_key_bytes + 1);
     v = malloc(info.max_value_bytes + 1);
     if (k == NULL || v == NULL) {
         free(k);
         free(v);
-        return fail(o, "inspect", -ENOMEM);
+        return ctl_fail(o, "inspect", -ENOMEM);
     }
     while ((rc = shmc_scan(h, &cursor, k, info.max_key_bytes + 1, &kl, v,
                            info.max_value_bytes + 1, &vl, NULL, &neg)) !=
@@ -554,17 +519,18 @@ cmd_inspect(const struct opts *o, shmc_t *h)
     }
     free(k);
     free(v);
-    j = info_json(h);
+    j = ctl_info_json(h);
     if (j == NULL)
-        return fail(o, "inspect", -EINVAL);
+        return ctl_fail(o, "inspect", -EINVAL);
+    json_object_set_new(j, "source", json_string("file"));
     json_object_set_new(j, "live_entries", json_integer((json_int_t)live));
     json_object_set_new(j, "negative_entries",
                         json_integer((json_int_t)negative));
     json_object_set_new(j, "damaged_entries",
                         json_integer((json_int_t)damaged));
-    print_json(j);
+    ctl_print_json(j);
     if (rc != SHMC_ENOTFOUND)
-        return fail(o, "inspect", rc);
+        return ctl_fail(o, "inspect", rc);
     return damaged == 0 ? EX_OK : EX_MISS;
 }
 
@@ -631,7 +597,7 @@ print_result_json(const char *key, int rc, const char *val, size_t n)
             j, "error",
             json_pack("{s:i, s:s}", "code", rc, "message", shmc_strerror(rc)));
     }
-    print_json(j);
+    ctl_print_json(j);
 }
 
 /* get KEY */
@@ -643,11 +609,11 @@ cmd_get(const struct opts *o, shmc_t *h, const char *key)
     int rc;
 
     if (buf == NULL)
-        return fail(o, "get", -ENOMEM);
+        return ctl_fail(o, "get", -ENOMEM);
     rc = fetch(h, key, &buf, &size, &n);
     if (rc == -ENOMEM) {
         free(buf);
-        return fail(o, "get", rc);
+        return ctl_fail(o, "get", rc);
     }
     if (o->json && (rc == 0 || rc == SHMC_ENOTFOUND || rc == SHMC_ENEGATIVE)) {
         /* A miss is an answer, on stdout: {"key":..,"found":false}.
@@ -662,7 +628,7 @@ cmd_get(const struct opts *o, shmc_t *h, const char *key)
     if (o->json && (rc == SHMC_ENOTFOUND || rc == SHMC_ENEGATIVE))
         return EX_MISS;
     what_key(what, sizeof(what), "get", key);
-    return fail(o, what, rc);
+    return ctl_fail(o, what, rc);
 }
 
 /*
@@ -710,7 +676,7 @@ cmd_mget(const struct opts *o, shmc_t *h, size_t n, const char *const keys[])
             s1 = EX_MISS;
         else {
             what_key(what, sizeof(what), "mget", keys[i]);
-            s1 = fail(o, what, rcs[i]);
+            s1 = ctl_fail(o, what, rcs[i]);
         }
         if (st == EX_OK || (st == EX_MISS && s1 != EX_MISS))
             st = s1;
@@ -722,17 +688,7 @@ cmd_mget(const struct opts *o, shmc_t *h, size_t n, const char *const keys[])
     free(sizes);
     free(vlens);
     free(rcs);
-    return rc != 0 ? fail(o, "mget", rc) : st;
-}
-
-/* The wall clock in ms, as entry expiries count it. */
-static uint64_t
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return rc != 0 ? ctl_fail(o, "mget", rc) : st;
 }
 
 /*
@@ -804,7 +760,7 @@ cmd_ttl(const struct opts *o, shmc_t *h, const char *key)
             rc = 0;
     }
     if (rc == 0 && expiry != 0) {
-        now = now_ms();
+        now = ctl_now_ms();
         if (expiry <= now)
             rc = SHMC_ENOTFOUND; /* expired meanwhile */
         else
@@ -822,7 +778,7 @@ cmd_ttl(const struct opts *o, shmc_t *h, const char *key)
         } else {
             json_object_set_new(j, "found", json_false());
         }
-        print_json(j);
+        ctl_print_json(j);
         return rc == 0 ? EX_OK : EX_MISS;
     }
     if (rc == 0) {
@@ -830,7 +786,7 @@ cmd_ttl(const struct opts *o, shmc_t *h, const char *key)
         return EX_OK;
     }
     what_key(what, sizeof(what), "ttl", key);
-    return fail(o, what, rc);
+    return ctl_fail(o, what, rc);
 }
 
 /*
@@ -852,7 +808,7 @@ cmd_ping(const struct opts *o, shmc_t *h, const char *sock)
     clock_gettime(CLOCK_MONOTONIC, &b);
     free(js);
     if (rc != 0) {
-        fail(o, "ping", rc);
+        ctl_fail(o, "ping", rc);
         return EX_MISS;
     }
     us = (long long)(b.tv_sec - a.tv_sec) * 1000000 +
@@ -860,22 +816,11 @@ cmd_ping(const struct opts *o, shmc_t *h, const char *sock)
     if (o->json) {
         j = json_pack("{s:s, s:I}", "socket", sock, "latency_us",
                       (json_int_t)us);
-        print_json(j);
+        ctl_print_json(j);
     } else {
         printf("reply from %s in %lld.%03lld ms\n", sock, us / 1000, us % 1000);
     }
     return EX_OK;
-}
-
-/* The socket the tool talks to: -s, $SHMCACHE_SOCKET, or the default. */
-static const char *
-socket_of(const struct opts *o)
-{
-    const char *sock = o->socket ? o->socket : getenv("SHMCACHE_SOCKET");
-
-    return sock != NULL && *sock != '\0' ? sock
-                                         : RUNSTATEDIR
-               "/shmcached/control.sock";
 }
 
 int
@@ -892,7 +837,8 @@ main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    struct opts o = {NULL, "default", NULL, 0, 0, 0, 0, 0};
+    struct opts o = {NULL, "default", NULL, 0, 0, 0, 0, 0, 0};
+    int fmt_given = 0;
     const char *key = NULL, *val = NULL, **operand = NULL;
     const struct cmd *cmd = NULL;
     char *in = NULL, *end;
@@ -900,6 +846,7 @@ main(int argc, char **argv)
     uint64_t nv;
     long long delta = 1;
     shmc_t *h = NULL;
+    struct where where;
     int c, rc, st, nargs = 0, dashdash = 0;
 
     /* Options before the command; getopt stops at the command ("+") or
@@ -953,7 +900,7 @@ main(int argc, char **argv)
      * stay operands; an unknown "--word" is an error, not a key. */
     operand = calloc((size_t)argc, sizeof(*operand));
     if (operand == NULL)
-        return fail(&o, "shmcachectl", -ENOMEM);
+        return ctl_fail(&o, "shmcachectl", -ENOMEM);
     for (c = optind + 1; c < argc; c++) {
         const char *a = argv[c];
         if (dashdash || a[0] != '-' || a[1] == '\0' ||
@@ -977,6 +924,23 @@ main(int argc, char **argv)
             o.quiet = 1;
         } else if (strcmp(a, "--all") == 0) {
             o.all = 1;
+        } else if (strcmp(a, "--format") == 0 ||
+                   strncmp(a, "--format=", 9) == 0) {
+            const char *f = a[8] == '='    ? a + 9
+                            : c + 1 < argc ? argv[++c]
+                                           : NULL;
+            if (f == NULL) {
+                rc = usage_error("option --format needs an argument");
+                goto out;
+            }
+            if (strcmp(f, "json") != 0 && strcmp(f, "prometheus") != 0) {
+                rc = usage_error("--format wants json or prometheus, got "
+                                 "\"%s\"",
+                                 f);
+                goto out;
+            }
+            o.prometheus = strcmp(f, "prometheus") == 0;
+            fmt_given = 1;
         } else if (strcmp(a, "--help") == 0) {
             usage(stdout);
             rc = EX_OK;
@@ -992,6 +956,14 @@ main(int argc, char **argv)
     }
     if (o.all && !(cmd->flags & C_ALL)) {
         rc = usage_error("%s takes no --all", cmd->name);
+        goto out;
+    }
+    if (fmt_given && !(cmd->flags & C_FMT)) {
+        rc = usage_error("%s takes no --format", cmd->name);
+        goto out;
+    }
+    if (o.prometheus && o.json) {
+        rc = usage_error("--json and --format prometheus exclude each other");
         goto out;
     }
     if (nargs < cmd->min || (cmd->max >= 0 && nargs > cmd->max)) {
@@ -1016,7 +988,7 @@ main(int argc, char **argv)
         if (strcmp(val, "-") == 0) {
             in = read_stdin(&vlen);
             if (in == NULL) {
-                rc = fail(&o, "read stdin", -ENOMEM);
+                rc = ctl_fail(&o, "read stdin", -ENOMEM);
                 goto out;
             }
             val = in;
@@ -1035,7 +1007,17 @@ main(int argc, char **argv)
         key = NULL;
     }
 
-    rc = open_table(&o, (cmd->flags & C_READ) && !o.all, &h);
+    rc = open_table(&o, (cmd->flags & C_READ) && !o.all, &h, &where);
+    if (o.all && (rc == -ENOENT || rc == -ECONNREFUSED || rc == -ECONNRESET ||
+                  rc == -EPIPE)) {
+        /* stats --all with the daemon down: every table file found. */
+        json_t *doc = stats_doc(&o, NULL, &where, &st);
+        if (doc != NULL) {
+            stats_print(&o, doc);
+            rc = EX_OK;
+            goto out;
+        }
+    }
     if (rc != 0 && strcmp(cmd->name, "inspect") == 0 &&
         (rc == SHMC_ECORRUPT || rc == SHMC_EVERSION)) {
         /* For inspect, an unreadable header is a finding, not a failure. */
@@ -1048,9 +1030,14 @@ main(int argc, char **argv)
     if (rc != 0) {
         /* Say which socket, table or file, and what to check. */
         char what[4300];
-        const char *sock = socket_of(&o);
+        const char *sock = ctl_socket_of(&o);
         if (o.file != NULL)
             snprintf(what, sizeof(what), "open %s", o.file);
+        else if (where.path[0] != '\0')
+            snprintf(what, sizeof(what),
+                     "cannot reach shmcached at %s, nor read table \"%s\" "
+                     "from %s",
+                     sock, o.table, where.path);
         else if (rc == -ENOENT || rc == -ECONNREFUSED)
             snprintf(what, sizeof(what),
                      "cannot reach shmcached at %s (is it running? -s "
@@ -1062,7 +1049,7 @@ main(int argc, char **argv)
         else
             snprintf(what, sizeof(what), "open table \"%s\" through %s",
                      o.table, sock);
-        st = fail(&o, what, rc);
+        st = ctl_fail(&o, what, rc);
         /* ping answers only "did the daemon reply": 0 or 1. */
         rc = strcmp(cmd->name, "ping") == 0 ? EX_MISS
              : st == EX_MISS                ? EX_UNAVAILABLE
@@ -1076,30 +1063,23 @@ main(int argc, char **argv)
     else if (strcmp(cmd->name, "ttl") == 0)
         rc = cmd_ttl(&o, h, key);
     else if (strcmp(cmd->name, "ping") == 0)
-        rc = cmd_ping(&o, h, socket_of(&o));
+        rc = cmd_ping(&o, h, ctl_socket_of(&o));
     else if (strcmp(cmd->name, "dump") == 0)
         rc = cmd_dump(&o, h);
     else if (strcmp(cmd->name, "inspect") == 0)
         rc = cmd_inspect(&o, h);
     else if (strcmp(cmd->name, "load") == 0)
-        rc = cmd_load(&o, h);
-    else if (strcmp(cmd->name, "stats") == 0 ||
-             strcmp(cmd->name, "tables") == 0) {
+        rc = load_cmd(&o, h);
+    else if (strcmp(cmd->name, "stats") == 0)
+        rc = stats_cmd(&o, h, &where);
+    else if (strcmp(cmd->name, "tables") == 0) {
         char *js = NULL;
-        int which = cmd->name[0] == 't' ? SHMC_LIST_TABLES
-                    : o.all             ? SHMC_STATS_ALL
-                                        : SHMC_STATS_TABLE;
-        rc = shmc_stats_json(h, which, &js);
+        rc = shmc_stats_json(h, SHMC_LIST_TABLES, &js);
         if (rc == 0) {
             printf("%s\n", js);
             free(js);
-        } else if (which == SHMC_STATS_TABLE && rc == SHMC_EREADONLY) {
-            /* No daemon: what the mapping's header says. */
-            json_t *j = info_json(h);
-            rc = j ? (print_json(j), EX_OK) : fail(&o, cmd->name, -EINVAL);
         } else {
-            rc = fail(&o, o.all ? "stats --all (needs the daemon)" : cmd->name,
-                      rc);
+            rc = ctl_fail(&o, cmd->name, rc);
         }
     } else {
         const char *name = cmd->name;
@@ -1131,7 +1111,7 @@ main(int argc, char **argv)
                 what_key(what, sizeof(what), name, key);
             else
                 snprintf(what, sizeof(what), "%s", name);
-            rc = fail(&o, what, rc);
+            rc = ctl_fail(&o, what, rc);
         } else {
             rc = EX_OK;
         }
