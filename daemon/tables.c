@@ -19,7 +19,9 @@
  *
  * While the daemon runs, a table whose file shrank under its mapping
  * (truncated by root or the daemon's user; found by the sweep's size check
- * or by a guarded access that faulted, guard.c) is replaced the same way:
+ * or by a guarded access that faulted, guard.c), or was deleted (no link
+ * left: nobody could open it, and a disk table's writes would be lost at
+ * the next stop), is replaced the same way:
  * the file's size is restored, so no access to the old mapping faults any
  * more, a link to it is kept aside, a new table is built from the entries
  * that still check out and renamed over the path, and the old file is
@@ -45,6 +47,9 @@
 #include "notify.h"
 #include "tables.h"
 #include "verify.h"
+
+/* How soon a deleted file that could not be replaced is tried again. */
+#define REPLACE_RETRY_MS 10000
 
 static mode_t file_mode_of(const struct conf_table *cfg);
 
@@ -504,8 +509,9 @@ replace_damaged(struct dtable *t, const char *cause)
      * path keeps it until the new table is renamed over it. */
     aside_name(t, aside, sizeof(aside));
     if (link(t->path, aside) != 0) {
-        log_warn("tables: table=%s cannot keep %s as %s: %s", t->cfg.name,
-                 t->path, aside, strerror(errno));
+        if (errno != ENOENT) /* deleted: nothing to keep */
+            log_warn("tables: table=%s cannot keep %s as %s: %s", t->cfg.name,
+                     t->path, aside, strerror(errno));
         snprintf(aside, sizeof(aside), "none");
     }
     /* 3. A new table from the entries that still check out (zeros where
@@ -532,6 +538,7 @@ replace_damaged(struct dtable *t, const char *cause)
             log_err("tables: table=%s faulted again; it will be replaced "
                     "at the next sweep",
                     t->cfg.name);
+        t->replace_failed_ms = table_now_ms();
         return;
     }
     /* 4. Its readers reopen: the new file is in place already. */
@@ -540,6 +547,7 @@ replace_damaged(struct dtable *t, const char *cause)
                  t->cfg.name);
     store_abandon(old);
     t->st = st;
+    t->replace_failed_ms = 0;
     store_heartbeat(st, table_now_ms());
     set_group(t);
     store_set_live_hwm(t->st, t->cfg.live_hwm_pct);
@@ -553,16 +561,23 @@ replace_damaged(struct dtable *t, const char *cause)
         aside);
 }
 
-/* If t's file shrank under its mapping, replace the table (logged) and
- * return 1; else 0.  The sweep calls it, and OPEN before it hands out
- * the file. */
+/* If t's file shrank under its mapping, or was deleted, replace the
+ * table (logged) and return 1; else 0.  The sweep calls it, and OPEN
+ * before it hands out the file. */
 int
 tables_check_size(struct dtable *t)
 {
     char why[128];
 
-    if (store_check_size(t->st, why, sizeof(why)) != 1)
-        return 0;
+    if (store_check_size(t->st, why, sizeof(why)) != 1) {
+        if (store_check_linked(t->st, why, sizeof(why)) != 1)
+            return 0;
+        /* Deleted, and no new file could be made (disk full): that
+         * stays so for a while; try again every REPLACE_RETRY_MS. */
+        if (t->replace_failed_ms != 0 &&
+            table_now_ms() - t->replace_failed_ms < REPLACE_RETRY_MS)
+            return 0;
+    }
     replace_damaged(t, why);
     return 1;
 }

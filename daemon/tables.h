@@ -18,6 +18,7 @@ struct dtable {
     struct store *replaced;     /* old file, retired once the socket listens */
     struct hints hints;         /* readers' hit hints (hints.c) */
     struct loader_stats lstats; /* loader.c */
+    uint64_t replace_failed_ms; /* replacing a deleted file failed then */
     char path[PATH_MAX];
 };
 
