@@ -561,6 +561,56 @@ replace_damaged(struct dtable *t, const char *cause)
         aside);
 }
 
+/*
+ * Expiries are stored relative to the table's epoch, within about +-17.4
+ * years (FMT_EXPIRY_REL_MAX): beyond, they are clamped, and a write with a
+ * TTL would be born expired.  So when the wall clock is more than half
+ * that far from the epoch (a clock set wrong at boot, then corrected), the
+ * table is rebuilt around the current time, with its live entries (as for
+ * a resize), and the old file retired.  Returns 1 if it was (logged).  A
+ * rebuild that fails is logged and tried again at most once a minute.
+ */
+int
+tables_check_epoch(struct dtable *t, uint64_t now_ms)
+{
+    struct store *old = t->st, *st = NULL;
+    struct store_geom g = geom_of(&t->cfg);
+    struct migrate_src src = {old, NULL, 0, now_ms, 0, 0, 0};
+    int64_t off = (int64_t)(now_ms - old->view.lim.epoch_ms);
+    char why[256] = "";
+    int rc;
+
+    if ((off < FMT_EXPIRY_REL_MAX / 2 && off > -(FMT_EXPIRY_REL_MAX / 2)) ||
+        (t->epoch_retry_ms != 0 && now_ms - t->epoch_retry_ms < 60000))
+        return 0;
+    g.generation = old->view.generation + 1;
+    rc = store_build(t->path, fcntl(old->lock_fd, F_DUPFD_CLOEXEC, 0), &g,
+                     file_mode_of(&t->cfg), fill_from_damaged, &src, &st, why,
+                     sizeof(why));
+    if (rc != 0) {
+        log_err("tables: table=%s the wall clock is %lld days from the "
+                "table's epoch, and it cannot be rebuilt: %s",
+                t->cfg.name, (long long)(off / 86400000), why);
+        t->epoch_retry_ms = now_ms;
+        return 0;
+    }
+    t->epoch_retry_ms = 0;
+    log_warn("tables: rebuilt table=%s path=%s around the wall clock, %lld "
+             "days from the table's epoch: generation=%llu kept=%llu",
+             t->cfg.name, t->path, (long long)(off / 86400000),
+             (unsigned long long)g.generation, (unsigned long long)src.kept);
+    if (retire_guarded(old) != 0)
+        log_warn("tables: table=%s the old file cannot be marked RETIRED",
+                 t->cfg.name);
+    close_guarded(old);
+    t->st = st;
+    store_heartbeat(st, now_ms);
+    set_group(t);
+    store_set_live_hwm(t->st, t->cfg.live_hwm_pct);
+    tables_apply_mode(t);
+    return 1;
+}
+
 /* If t's file shrank under its mapping, or was deleted, replace the
  * table (logged) and return 1; else 0.  The sweep calls it, and OPEN
  * before it hands out the file. */

@@ -18,6 +18,7 @@ struct dtable {
     struct store *replaced;     /* old file, retired once the socket listens */
     struct hints hints;         /* readers' hit hints (hints.c) */
     struct loader_stats lstats; /* loader.c */
+    uint64_t epoch_retry_ms;    /* a rebuild for the clock failed then */
     uint64_t replace_failed_ms; /* replacing a deleted file failed then */
     char path[PATH_MAX];
 };
@@ -27,6 +28,7 @@ int tables_open(const struct conf *c, const char *runtime_dir,
                 char *err, size_t errlen);
 void tables_close(struct dtable *t, size_t n);
 int tables_check_size(struct dtable *t);
+int tables_check_epoch(struct dtable *t, uint64_t now_ms);
 void tables_faulted(struct dtable *t);
 void tables_retire_replaced(struct dtable *t, size_t n);
 void tables_apply_mode(const struct dtable *t);
