@@ -213,6 +213,7 @@ conn_free(struct conn *c)
 static void
 shed(struct daemon *d)
 {
+    static time_t last_warn;
     struct conn *c, *big;
 
     while (d->buffered > d->conf->max_buffered_bytes) {
@@ -222,12 +223,18 @@ shed(struct daemon *d)
                 big = c;
         if (big == NULL || conn_bytes(big) == 0)
             break;
-        log_warn("control: closing connection holding %zu bytes: "
-                 "buffers total %zu over max_buffered_bytes %u pid=%d "
-                 "uid=%u",
-                 conn_bytes(big), d->buffered, d->conf->max_buffered_bytes,
-                 (int)big->peer.pid, (unsigned)big->peer.uid);
         d->stats.shed++;
+        /* At most a line a second: a client that reconnects at once
+         * must not be able to fill the log. */
+        if (time(NULL) != last_warn) {
+            last_warn = time(NULL);
+            log_warn("control: closing connection holding %zu bytes: "
+                     "buffers total %zu over max_buffered_bytes %u pid=%d "
+                     "uid=%u (closed so far: %llu)",
+                     conn_bytes(big), d->buffered, d->conf->max_buffered_bytes,
+                     (int)big->peer.pid, (unsigned)big->peer.uid,
+                     (unsigned long long)d->stats.shed);
+        }
         conn_free(big);
     }
 }
@@ -547,9 +554,13 @@ accept_cb(evutil_socket_t lfd, short what, void *arg)
         if (errno == EMFILE || errno == ENFILE || errno == ENOMEM ||
             errno == ENOBUFS) {
             /* The pending connection stays readable: without a pause the
-             * loop would spin on it.  Try again in 100 ms. */
-            log_warn("control: cannot accept: %s; pausing 100 ms",
-                     strerror(errno));
+             * loop would spin on it.  Try again in 100 ms (and say so at
+             * most once a second). */
+            if (time(NULL) != last_warn) {
+                last_warn = time(NULL);
+                log_warn("control: cannot accept: %s; pausing 100 ms",
+                         strerror(errno));
+            }
             event_del(d->listen_ev);
             event_add(d->resume_ev, &pause);
         }
