@@ -3,7 +3,8 @@
 # Install what building and testing shmcache needs on Debian 12 (or a close
 # relative), but only what is missing.  Run as root, or with sudo available.
 # "deps.sh bench" adds what the comparisons in bench/ run against,
-# "deps.sh fuzz" the compiler and runtime of the fuzz targets.  groff-base
+# "deps.sh fuzz" the compiler and runtime of the fuzz targets, "deps.sh
+# valgrind" what tests/valgrind.sh runs the daemon under.  groff-base
 # and mandoc are for tests/check-man.sh, which lints the man pages.
 set -eu
 
@@ -16,6 +17,7 @@ case "${1:-}" in
 bench) PKGS="$PKGS memcached redis-server python3-redis python3-hiredis
        python3-pymemcache python3-lmdb" ;;
 fuzz) PKGS="$PKGS clang-14 libclang-rt-14-dev" ;;
+valgrind) PKGS="$PKGS valgrind" ;;
 esac
 
 missing=""

@@ -71,7 +71,7 @@ tests_check_daemon_LDADD = $(TEST_LIBS)
 
 EXTRA_DIST += tests/fuzz tests/README.md tests/check-exports.sh tests/check-installed.sh \
 	tests/check-cli.sh tests/check-werror.sh tests/check-daemon-log.sh \
-	tests/check-config.sh tests/check-load.sh tests/data
+	tests/check-config.sh tests/check-load.sh tests/valgrind.sh tests/data
 TESTS += tests/check-exports.sh tests/check-installed.sh tests/check-cli.sh \
 	tests/check-werror.sh tests/check-daemon-log.sh tests/check-config.sh \
 	tests/check-load.sh
