@@ -19,7 +19,7 @@ prog=${LOAD_FAULT:-tests/load_fault}
 shim=${CLOCKSHIFT:-tests/.libs/libclockshift.so}
 : "${SHMCACHED:=daemon/shmcached}"
 export SHMCACHED
-. "${top_srcdir:-.}/scripts/daemon-lib.sh"
+. "${top_srcdir:-$(dirname "$0")/..}/scripts/daemon-lib.sh"
 long=
 [ "${1:-}" = --long ] && long=--long
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/shmc-load.XXXXXX")

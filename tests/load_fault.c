@@ -790,7 +790,9 @@ hostile(const struct params *P, int kind, unsigned n)
                 closed_after(g, x->t0);
             else if (x->state == 1)
                 g->refused++;
-            slot_reset(x, x->state == 1 ? 0.02 : 0);
+            /* Refused: churners try again at once, the others a moment
+             * later. */
+            slot_reset(x, x->state == 1 && kind != G_CHURN ? 0.02 : 0);
         }
     }
     _exit(0);
@@ -1487,11 +1489,14 @@ case_deleted(void)
     for (i = 0; i < 2; i++)
         unlink(paths[i]);
     for (i = 0; i < 2; i++) {
-        char what[PATH_MAX + 160];
+        char what[PATH_MAX + 160], done[PATH_MAX + 160];
         snprintf(what, sizeof(what),
                  "table=%s path=%s damaged under the daemon: file deleted",
                  names[i], paths[i]);
-        ok = wait_log(what, 5);
+        /* Logged once the new file is in place. */
+        snprintf(done, sizeof(done), "replaced damaged table=%s path=%s",
+                 names[i], paths[i]);
+        ok = wait_log(done, 5) && log_count(what) == 1;
         check(ok && stat(paths[i], &st) == 0,
               "deleted: the daemon logs \"tables: table=%s path=... "
               "damaged under the daemon: file deleted\" and puts a new "
