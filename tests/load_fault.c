@@ -1056,6 +1056,7 @@ case_load(const struct params *P)
     if (td_start_logged(&d, conf) != 0) {
         check(0, "load: the daemon starts");
         show_log();
+        free(big);
         return;
     }
     note("load: %u good clients (%u keys each, %u requests per batch), "
@@ -1076,6 +1077,7 @@ case_load(const struct params *P)
         tc_reply_free(&r);
         close(fd);
     }
+    free(big);
     check(ok, "load: the daemon starts and takes a 60 kB value");
     /* Good clients and the reader first, then the others. */
     for (i = 0; i < P->workers; i++)
