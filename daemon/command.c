@@ -234,6 +234,7 @@ do_stats(struct daemon *d, const struct proto_req *r, struct evbuffer *out)
 {
     struct dtable *t;
     json_t *doc, *arr;
+    uint64_t now_ms = table_now_ms(); /* start_ms follows clock jumps */
     size_t i;
 
     if (r->tlen > 0) {
@@ -253,8 +254,8 @@ do_stats(struct daemon *d, const struct proto_req *r, struct evbuffer *out)
         "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
         "s:o}",
         "pid", (json_int_t)getpid(), "uptime_s",
-        (json_int_t)((table_now_ms() - d->start_ms) / 1000), "connections",
-        (json_int_t)d->nconns, "connections_total",
+        (json_int_t)(now_ms > d->start_ms ? (now_ms - d->start_ms) / 1000 : 0),
+        "connections", (json_int_t)d->nconns, "connections_total",
         (json_int_t)d->stats.connections, "connections_refused",
         (json_int_t)d->stats.refused, "requests", (json_int_t)d->stats.requests,
         "protocol_errors", (json_int_t)d->stats.proto_errors, "denied",
@@ -552,6 +553,7 @@ table_op_guarded(struct daemon *d, struct peer *p, struct dtable *t,
 
     if (r->op == PROTO_OP_OPEN)
         tables_check_size(t);
+    tables_check_epoch(t, now); /* before an expiry it could not store */
     if (sigsetjmp(g.env, 0) != 0) {
         tables_faulted(t);
         command_reply(out, r->op | PROTO_REPLY, r->id, SHMC_ECORRUPT, NULL, 0,

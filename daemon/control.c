@@ -37,6 +37,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -68,6 +70,7 @@ struct conn {
     int eof;                 /* the client will send nothing more */
     int reading;             /* rev is armed */
     uint64_t frame_since_ms; /* an unfinished frame waits since (0: none) */
+    int lingering;           /* closed but for descriptors in flight */
     struct {
         uint64_t at; /* stream offset of the reply that carries it */
         int fd;
@@ -207,6 +210,59 @@ conn_free(struct conn *c)
     free(c);
 }
 
+/* Whether descriptors handed to c (OPEN) may still be in flight: the
+ * kernel holds bytes we sent that the client has not read. */
+static int
+conn_unreceived(const struct conn *c)
+{
+    int n = 0;
+
+    return c->peer.opens > 0 && ioctl(c->fd, SIOCOUTQ, &n) == 0 && n > 0;
+}
+
+/*
+ * Close a connection, unless descriptors we handed it may still be in
+ * flight.  Those a client never receives stay queued on its socket,
+ * counted against our user's limit, for as long as it keeps its end
+ * open: shutting its write side, or being closed by us, changes nothing
+ * (it once let one user hold 64 more per half-closed connection, past
+ * the per-uid cap).  Such a connection lingers: its buffers and queued
+ * descriptors are freed and nothing more is read or written, but it
+ * stays on the list, counted against its uid's connection and OPEN caps,
+ * until the kernel holds no byte of ours for it (the client read them,
+ * or closed its end, which drops them); control_tidy() checks.
+ */
+static void
+conn_close(struct conn *c)
+{
+    int i;
+
+    if (!conn_unreceived(c)) {
+        conn_free(c);
+        return;
+    }
+    if (c->lingering)
+        return;
+    c->lingering = c->closing = 1;
+    c->reading = 0;
+    event_del(c->rev);
+    event_del(c->wev);
+    if (c->peer.waiting)
+        loader_forget(c->d, &c->peer);
+    c->peer.waiting = 0;
+    for (i = 0; i < c->nfdq; i++)
+        close(c->fdq[i].fd);
+    c->nfdq = 0;
+    if (c->peer.rx_fd >= 0)
+        close(c->peer.rx_fd);
+    c->peer.rx_fd = -1;
+    evbuffer_drain(c->in, evbuffer_get_length(c->in));
+    evbuffer_drain(c->out, evbuffer_get_length(c->out));
+    log_debug("control: connection lingers for descriptors in flight "
+              "pid=%d uid=%u",
+              (int)c->peer.pid, (unsigned)c->peer.uid);
+}
+
 /*
  * Over max_buffered_bytes: close the connections holding the most until
  * the total is under it again.  A connection on its own never holds that
@@ -216,6 +272,7 @@ conn_free(struct conn *c)
 static void
 shed(struct daemon *d)
 {
+    static time_t last_warn;
     struct conn *c, *big;
 
     while (d->buffered > d->conf->max_buffered_bytes) {
@@ -225,21 +282,36 @@ shed(struct daemon *d)
                 big = c;
         if (big == NULL || conn_bytes(big) == 0)
             break;
-        log_warn("control: closing connection holding %zu bytes: "
-                 "buffers total %zu over max_buffered_bytes %u pid=%d "
-                 "uid=%u",
-                 conn_bytes(big), d->buffered, d->conf->max_buffered_bytes,
-                 (int)big->peer.pid, (unsigned)big->peer.uid);
         d->stats.shed++;
-        conn_free(big);
+        /* At most a line a second: a client that reconnects at once
+         * must not be able to fill the log. */
+        if (time(NULL) != last_warn) {
+            last_warn = time(NULL);
+            log_warn("control: closing connection holding %zu bytes: "
+                     "buffers total %zu over max_buffered_bytes %u pid=%d "
+                     "uid=%u (closed so far: %llu)",
+                     conn_bytes(big), d->buffered, d->conf->max_buffered_bytes,
+                     (int)big->peer.pid, (unsigned)big->peer.uid,
+                     (unsigned long long)d->stats.shed);
+        }
+        conn_close(big);
     }
 }
 
-/* From the sweep timer: give freed buffer memory back to the system
- * (glibc keeps it otherwise, and a burst would pin the peak forever). */
+/* From the sweep timer: free lingering connections that may go (see
+ * conn_close()), and give freed buffer memory back to the system (glibc
+ * keeps it otherwise, and a burst would pin the peak forever). */
 void
 control_tidy(struct daemon *d)
 {
+    struct conn *c, *next;
+
+    /* Lingering connections whose descriptors were taken or dropped. */
+    for (c = d->conns; c != NULL; c = next) {
+        next = c->next;
+        if (c->lingering && !conn_unreceived(c))
+            conn_free(c);
+    }
     if (d->buffered_peak - d->buffered >= TRIM_AFTER) {
         malloc_trim(0);
         d->buffered_peak = d->buffered;
@@ -400,7 +472,7 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
             log_info("control: closing idle connection pid=%d",
                      (int)c->peer.pid);
         }
-        conn_free(c);
+        conn_close(c);
         return;
     }
     n = (int)conn_recv(c);
@@ -408,12 +480,12 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
         /* Half-closed: answer what was sent, then close. */
         c->eof = 1;
     } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-        conn_free(c);
+        conn_close(c);
         return;
     }
     conn_process(c);
     if (conn_finished(c)) {
-        conn_free(c);
+        conn_close(c);
         return;
     }
     if (frame_overdue(c)) {
@@ -422,7 +494,7 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
                  "in %us pid=%d uid=%u",
                  c->d->conf->frame_timeout_s, (int)c->peer.pid,
                  (unsigned)c->peer.uid);
-        conn_free(c);
+        conn_close(c);
         return;
     }
     conn_update(c);
@@ -478,12 +550,12 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
         log_info("control: closing connection that stopped reading pid=%d "
                  "pending=%zu",
                  (int)c->peer.pid, evbuffer_get_length(c->out));
-        conn_free(c);
+        conn_close(c);
         return;
     }
     n = conn_send(c);
     if (n < 0 && errno != EAGAIN && errno != EINTR) {
-        conn_free(c);
+        conn_close(c);
         return;
     }
     if (n > 0)
@@ -491,7 +563,7 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
     /* Room again: requests that waited behind the output can run. */
     conn_process(c);
     if (conn_finished(c)) {
-        conn_free(c);
+        conn_close(c);
         return;
     }
     conn_update(c);
@@ -515,7 +587,7 @@ control_resume(struct daemon *d, struct peer *p, uint8_t op, uint32_t id,
     p->waiting = 0;
     conn_process(c);
     if (conn_finished(c)) {
-        conn_free(c);
+        conn_close(c);
         return;
     }
     conn_update(c);
@@ -551,9 +623,13 @@ accept_cb(evutil_socket_t lfd, short what, void *arg)
         if (errno == EMFILE || errno == ENFILE || errno == ENOMEM ||
             errno == ENOBUFS) {
             /* The pending connection stays readable: without a pause the
-             * loop would spin on it.  Try again in 100 ms. */
-            log_warn("control: cannot accept: %s; pausing 100 ms",
-                     strerror(errno));
+             * loop would spin on it.  Try again in 100 ms (and say so at
+             * most once a second). */
+            if (time(NULL) != last_warn) {
+                last_warn = time(NULL);
+                log_warn("control: cannot accept: %s; pausing 100 ms",
+                         strerror(errno));
+            }
             event_del(d->listen_ev);
             event_add(d->resume_ev, &pause);
         }

@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -58,7 +59,8 @@
 #define EX_NOPERM_ 77
 #define EX_CONFIG_ 78
 
-#define SWEEP_BUCKETS 4096 /* buckets the expiry sweep visits per tick */
+#define SWEEP_BUCKETS 4096  /* buckets the expiry sweep visits per tick */
+#define CLOCK_SLACK_MS 1000 /* wall-clock drift per sweep that is no jump */
 
 static struct daemon D;
 static struct event *ev_sweep, *ev_sync; /* re-armed on reload */
@@ -195,9 +197,47 @@ sweep_table(struct dtable *t, uint64_t now)
     return (int64_t)n;
 }
 
-/* Timer: expiry sweep and heartbeat (a table whose file shrank is
- * replaced, before any access to it can fault), and giving back
- * connection memory. */
+/* Monotonic milliseconds. */
+static uint64_t
+mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/*
+ * Tell wall-clock jumps from the sweep: between two sweeps the wall clock
+ * must advance as the monotonic one does, within CLOCK_SLACK_MS (and what
+ * a slewing NTP adds, under 1 ms a second).  A jump is logged, and the
+ * start time moves with it, so that uptime_s stays the time since start.
+ * Entry expiries are wall-clock times: a jump forward expires what it
+ * passes, a jump back makes every TTL that much longer.
+ */
+static void
+watch_clock(uint64_t now)
+{
+    static uint64_t last_wall, last_mono;
+    uint64_t mono = mono_ms();
+    int64_t skew = (int64_t)(now - last_wall) - (int64_t)(mono - last_mono);
+    int64_t slack = CLOCK_SLACK_MS + (int64_t)(mono - last_mono) / 1000;
+
+    if (last_mono != 0 && (skew > slack || skew < -slack)) {
+        log_warn("clock: wall clock jumped %s by %lld ms; entry expiries "
+                 "are wall-clock times",
+                 skew > 0 ? "forward" : "back",
+                 (long long)(skew > 0 ? skew : -skew));
+        D.start_ms += (uint64_t)skew;
+    }
+    last_wall = now;
+    last_mono = mono;
+}
+
+/* Timer: expiry sweep and heartbeat (a table whose file shrank or was
+ * deleted is replaced, before any access to it can fault; one whose epoch
+ * the clock has left far behind is rebuilt), and giving back connection
+ * memory. */
 static void
 sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -208,8 +248,10 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     (void)arg;
+    watch_clock(now);
     for (i = 0; i < D.ntables; i++) {
-        if (tables_check_size(&D.tables[i]))
+        if (tables_check_size(&D.tables[i]) ||
+            tables_check_epoch(&D.tables[i], now))
             continue; /* a new table: swept next time */
         n = sweep_table(&D.tables[i], now);
         if (n < 0)

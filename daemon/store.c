@@ -522,6 +522,25 @@ store_check_size(const struct store *s, char *why, size_t whylen)
 }
 
 /*
+ * Whether the file still has a name: 0; 1 if its last link is gone
+ * (deleted under us: nobody can open it again, and a disk table's writes
+ * would die with the daemon), with why[] saying so; or -errno.
+ */
+int
+store_check_linked(const struct store *s, char *why, size_t whylen)
+{
+    struct stat st;
+
+    if (fstat(s->fd, &st) != 0)
+        return -errno;
+    if (st.st_nlink > 0)
+        return 0;
+    if (why != NULL && whylen > 0)
+        snprintf(why, whylen, "file deleted (no link left)");
+    return 1;
+}
+
+/*
  * Give a shrunk file its size back, so that no access to its mapping
  * faults any more, ours or a reader's: what was cut off reads as zeros
  * (a hole; the table is about to be replaced, so it is not allocated).

@@ -111,6 +111,7 @@ int store_retire_fd(int fd);
 int store_retire_file(const char *path);
 int store_sync(struct store *s);
 int store_check_size(const struct store *s, char *why, size_t whylen);
+int store_check_linked(const struct store *s, char *why, size_t whylen);
 int store_restore_size(struct store *s);
 void store_heartbeat(struct store *s, uint64_t now_ms);
 void store_publish(struct store *s);

@@ -19,7 +19,9 @@
  *
  * While the daemon runs, a table whose file shrank under its mapping
  * (truncated by root or the daemon's user; found by the sweep's size check
- * or by a guarded access that faulted, guard.c) is replaced the same way:
+ * or by a guarded access that faulted, guard.c), or was deleted (no link
+ * left: nobody could open it, and a disk table's writes would be lost at
+ * the next stop), is replaced the same way:
  * the file's size is restored, so no access to the old mapping faults any
  * more, a link to it is kept aside, a new table is built from the entries
  * that still check out and renamed over the path, and the old file is
@@ -55,6 +57,9 @@
 #include "notify.h"
 #include "tables.h"
 #include "verify.h"
+
+/* How soon a deleted file that could not be replaced is tried again. */
+#define REPLACE_RETRY_MS 10000
 
 static mode_t file_mode_of(const struct conf_table *cfg);
 
@@ -693,8 +698,9 @@ replace_damaged(struct dtable *t, const char *cause)
      * path keeps it until the new table is renamed over it. */
     aside_name(t, aside, sizeof(aside));
     if (link(t->path, aside) != 0) {
-        log_warn("tables: table=%s cannot keep %s as %s: %s", t->cfg.name,
-                 t->path, aside, strerror(errno));
+        if (errno != ENOENT) /* deleted: nothing to keep */
+            log_warn("tables: table=%s cannot keep %s as %s: %s", t->cfg.name,
+                     t->path, aside, strerror(errno));
         snprintf(aside, sizeof(aside), "none");
     }
     /* 3. A new table from the entries that still check out (zeros where
@@ -721,6 +727,7 @@ replace_damaged(struct dtable *t, const char *cause)
             log_err("tables: table=%s faulted again; it will be replaced "
                     "at the next sweep",
                     t->cfg.name);
+        t->replace_failed_ms = table_now_ms();
         return;
     }
     /* 4. Its readers reopen: the new file is in place already. */
@@ -729,6 +736,7 @@ replace_damaged(struct dtable *t, const char *cause)
                  t->cfg.name);
     store_abandon(old);
     t->st = st;
+    t->replace_failed_ms = 0;
     store_heartbeat(st, table_now_ms());
     set_group(t);
     store_set_live_hwm(t->st, t->cfg.live_hwm_pct);
@@ -745,16 +753,73 @@ replace_damaged(struct dtable *t, const char *cause)
         aside);
 }
 
-/* If t's file shrank under its mapping, replace the table (logged) and
- * return 1; else 0.  The sweep calls it, and OPEN before it hands out
- * the file. */
+/*
+ * Expiries are stored relative to the table's epoch, within about +-17.4
+ * years (FMT_EXPIRY_REL_MAX): beyond, they are clamped, and a write with a
+ * TTL would be born expired.  So when the wall clock is more than half
+ * that far from the epoch (a clock set wrong at boot, then corrected), the
+ * table is rebuilt around the current time, with its live entries (as for
+ * a resize), and the old file retired.  Returns 1 if it was (logged).  A
+ * rebuild that fails is logged and tried again at most once a minute.
+ */
+int
+tables_check_epoch(struct dtable *t, uint64_t now_ms)
+{
+    struct store *old = t->st, *st = NULL;
+    struct store_geom g = geom_of(&t->cfg);
+    struct migrate_src src = {old, NULL, 0, now_ms, 0, 0, 0};
+    int64_t off = (int64_t)(now_ms - old->view.lim.epoch_ms);
+    char why[256] = "";
+    int rc;
+
+    if ((off < FMT_EXPIRY_REL_MAX / 2 && off > -(FMT_EXPIRY_REL_MAX / 2)) ||
+        (t->epoch_retry_ms != 0 && now_ms - t->epoch_retry_ms < 60000))
+        return 0;
+    g.generation = old->view.generation + 1;
+    rc = store_build(t->path, fcntl(old->lock_fd, F_DUPFD_CLOEXEC, 0), &g,
+                     file_mode_of(&t->cfg), fill_from_damaged, &src, &st, why,
+                     sizeof(why));
+    if (rc != 0) {
+        log_err("tables: table=%s the wall clock is %lld days from the "
+                "table's epoch, and it cannot be rebuilt: %s",
+                t->cfg.name, (long long)(off / 86400000), why);
+        t->epoch_retry_ms = now_ms;
+        return 0;
+    }
+    t->epoch_retry_ms = 0;
+    log_warn("tables: rebuilt table=%s path=%s around the wall clock, %lld "
+             "days from the table's epoch: generation=%llu kept=%llu",
+             t->cfg.name, t->path, (long long)(off / 86400000),
+             (unsigned long long)g.generation, (unsigned long long)src.kept);
+    if (retire_guarded(old) != 0)
+        log_warn("tables: table=%s the old file cannot be marked RETIRED",
+                 t->cfg.name);
+    close_guarded(old);
+    t->st = st;
+    store_heartbeat(st, now_ms);
+    set_group(t);
+    store_set_live_hwm(t->st, t->cfg.live_hwm_pct);
+    tables_apply_mode(t);
+    return 1;
+}
+
+/* If t's file shrank under its mapping, or was deleted, replace the
+ * table (logged) and return 1; else 0.  The sweep calls it, and OPEN
+ * before it hands out the file. */
 int
 tables_check_size(struct dtable *t)
 {
     char why[128];
 
-    if (store_check_size(t->st, why, sizeof(why)) != 1)
-        return 0;
+    if (store_check_size(t->st, why, sizeof(why)) != 1) {
+        if (store_check_linked(t->st, why, sizeof(why)) != 1)
+            return 0;
+        /* Deleted, and no new file could be made (disk full): that
+         * stays so for a while; try again every REPLACE_RETRY_MS. */
+        if (t->replace_failed_ms != 0 &&
+            table_now_ms() - t->replace_failed_ms < REPLACE_RETRY_MS)
+            return 0;
+    }
     replace_damaged(t, why);
     return 1;
 }

@@ -22,6 +22,8 @@ struct dtable {
     struct loader_stats lstats; /* loader.c */
     struct residency res;       /* what populate/lock/huge_pages achieved */
     struct redis_stats rstats;  /* redis.c */
+    uint64_t epoch_retry_ms;    /* a rebuild for the clock failed then */
+    uint64_t replace_failed_ms; /* replacing a deleted file failed then */
     char path[PATH_MAX];
 };
 
@@ -30,6 +32,7 @@ int tables_open(const struct conf *c, const char *runtime_dir,
                 char *err, size_t errlen);
 void tables_close(struct dtable *t, size_t n);
 int tables_check_size(struct dtable *t);
+int tables_check_epoch(struct dtable *t, uint64_t now_ms);
 void tables_faulted(struct dtable *t);
 void tables_flush(struct dtable *t);
 int tables_delete(struct dtable *t, const void *key, size_t klen, uint64_t now);

@@ -6,7 +6,8 @@
 # tests/check_redis (a real Redis on a Unix socket).  "deps.sh bench" adds
 # what the comparisons in bench/ run against (the servers, and the C
 # libraries bench/bench_vs.c links when configure finds them),
-# "deps.sh fuzz" the compiler and runtime of the fuzz targets.  groff-base
+# "deps.sh fuzz" the compiler and runtime of the fuzz targets, "deps.sh
+# valgrind" what tests/valgrind.sh runs the daemon under.  groff-base
 # and mandoc are for tests/check-man.sh, which lints the man pages;
 # debootstrap for scripts/systemd-test.sh.  (On a host booted with
 # systemd, installing redis-server -- and memcached and nscd for "bench"
@@ -47,6 +48,7 @@ case "${1:-}" in
 bench) PKGS="$PKGS memcached liblmdb-dev python3-redis python3-hiredis
        python3-pymemcache python3-lmdb nscd" ;;
 fuzz) PKGS="$PKGS clang-14 libclang-rt-14-dev" ;;
+valgrind) PKGS="$PKGS valgrind" ;;
 esac
 
 missing=""

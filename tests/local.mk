@@ -9,6 +9,9 @@ AM_TESTS_ENVIRONMENT = CK_TAP_LOG_FILE_NAME=-; CK_VERBOSITY=silent; \
 	SHMCACHECTL=$(abs_top_builddir)/client/tool/shmcachectl; \
 	export SHMCACHECTL; \
 	LOGSINK=$(abs_top_builddir)/tests/logsink; export LOGSINK; \
+	LOAD_FAULT=$(abs_top_builddir)/tests/load_fault; export LOAD_FAULT; \
+	CLOCKSHIFT=$(abs_top_builddir)/tests/.libs/libclockshift.so; \
+	export CLOCKSHIFT; \
 	MAKE='$(MAKE)'; CC='$(CC)'; CFLAGS='$(CFLAGS)'; LDFLAGS='$(LDFLAGS)'; \
 	export MAKE CC CFLAGS LDFLAGS; \
 	PYTHON='$(PYTHON)'; export PYTHON;
@@ -74,16 +77,26 @@ tests_check_daemon_LDADD = $(TEST_LIBS)
 EXTRA_DIST += tests/fuzz tests/README.md tests/check-exports.sh tests/check-installed.sh \
 	tests/check-cli.sh tests/check-nss.sh tests/check-werror.sh tests/check-daemon-log.sh \
 	tests/check-config.sh tests/data tests/check-prometheus.sh \
-	tests/promcheck.py
+	tests/promcheck.py tests/check-load.sh tests/valgrind.sh
 TESTS += tests/check-exports.sh tests/check-installed.sh tests/check-cli.sh \
 	tests/check-nss.sh \
 	tests/check-werror.sh tests/check-daemon-log.sh tests/check-config.sh \
-	tests/check-prometheus.sh
+	tests/check-prometheus.sh tests/check-load.sh
 
 # A stand-in for syslogd's /dev/log, for check-daemon-log.sh.  Not a
 # check program: those are all tests here (TESTS += $(check_PROGRAMS)).
 noinst_PROGRAMS += tests/logsink
 tests_logsink_SOURCES = tests/logsink.c
+
+# The load and fault test (tests/check-load.sh runs it) and the clock
+# shim its clock-jump case preloads: a module, never installed.
+noinst_PROGRAMS += tests/load_fault
+tests_load_fault_SOURCES = tests/load_fault.c
+tests_load_fault_LDADD = client/libshmcache.la tests/libtestutil.la
+noinst_LTLIBRARIES += tests/libclockshift.la
+tests_libclockshift_la_SOURCES = tests/clockshift.c
+tests_libclockshift_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
+tests_libclockshift_la_LIBADD = -ldl
 
 # The client side of scripts/demo.sh.
 noinst_PROGRAMS += tests/daemon_demo
