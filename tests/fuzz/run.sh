@@ -20,7 +20,7 @@ flags="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
        -fno-sanitize-recover=all -I$top/build -I$top/common -I$top/daemon
        -I$top/tests"
 c="$top/common"
-reader="$c/crc32c.c $c/entry.c $c/error.c $c/hash.c $c/table.c"
+reader="$c/crc32c.c $c/entry.c $c/error.c $c/hash.c $c/mapping.c $c/table.c"
 writer="$top/daemon/index.c $top/daemon/verify.c $top/daemon/evict.c
         $top/daemon/store.c $top/daemon/migrate.c $top/daemon/log.c
         $top/tests/testutil.c"
