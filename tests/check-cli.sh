@@ -50,7 +50,7 @@ u() {
     fi
 }
 
-echo "1..95"
+echo "1..96"
 t "get of a missing key exits 1" 1 "" "$ctl" get nope
 t "set" 0 "" "$ctl" set k hello
 t "get prints the raw value" 0 "hello" "$ctl" get k
@@ -137,6 +137,9 @@ else
     echo "ok $n # SKIP exit 77 needs root to act as another uid"
 fi
 t "flush" 0 "" sh -c "\"$ctl\" flush && ! \"$ctl\" get k2"
+"$ctl" set k3 v3 >/dev/null
+t "invalidate TABLE flushes that table (nscd -i)" 0 "" sh -c \
+    "\"$ctl\" -t nosuch invalidate default && ! \"$ctl\" get k3"
 t "load restores a dump" 0 "v2" sh -c "\"$ctl\" -q load <\"$tmp/dump.jl\" && \"$ctl\" get k2"
 t "load keeps binary values" 0 '{"key":"b","value_b64":"/wA="}' "$ctl" --json get b
 t "load rejects garbage" 64 "" sh -c "echo 'not json' | \"$ctl\" load"

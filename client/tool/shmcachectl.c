@@ -59,6 +59,7 @@ static const struct cmd cmds[] = {
     {"incr", "KEY [N]", 1, 2, 0},
     {"setneg", "KEY", 1, 1, C_TTL},
     {"flush", "", 0, 0, 0},
+    {"invalidate", "[TABLE]", 0, 1, 0},
     {"stats", "", 0, 0, C_READ | C_ALL | C_FMT},
     {"tables", "", 0, 0, 0},
     {"sync", "", 0, 0, 0},
@@ -90,6 +91,8 @@ usage(FILE *f)
             "subtracts)\n"
             "  setneg KEY [--ttl S]    cache KEY as known absent\n"
             "  flush                   drop every entry of the table\n"
+            "  invalidate [TABLE]      flush TABLE (default -t's), as nscd "
+            "-i\n"
             "  stats [--all] [--format json|prometheus]\n"
             "                          the table's statistics (JSON; "
             "\"source\": \"daemon\", or \"file\" when it is down);\n"
@@ -974,6 +977,9 @@ main(int argc, char **argv)
                              cmd->args, nargs, nargs == 1 ? "" : "s");
         goto out;
     }
+    /* "invalidate passwd", as "nscd -i passwd": a flush of that table. */
+    if (strcmp(cmd->name, "invalidate") == 0 && nargs == 1)
+        o.table = operand[0];
     /* Keys: every operand of mget, the first of the KEY commands. */
     for (c = 0; c < nargs; c++) {
         if (*operand[c] != '\0' || (c > 0 && strcmp(cmd->name, "mget") != 0) ||
@@ -1095,7 +1101,7 @@ main(int argc, char **argv)
             rc = shmc_touch(h, key, strlen(key), o.ttl);
         else if (strcmp(name, "setneg") == 0)
             rc = shmc_set_negative(h, key, strlen(key), o.ttl);
-        else if (strcmp(name, "flush") == 0)
+        else if (strcmp(name, "flush") == 0 || strcmp(name, "invalidate") == 0)
             rc = shmc_flush(h);
         else if (strcmp(name, "sync") == 0)
             rc = shmc_sync(h);
