@@ -16,11 +16,15 @@ fi
 . "$top/scripts/daemon-lib.sh"
 pre=$(shmc_sanitizer_preload client/.libs/libshmcache.so)
 out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+# pytest's own temp dirs (tmp_path) in one of ours, removed afterwards:
+# by default it keeps the last three under /tmp/pytest-of-$USER.
+base=$(mktemp -d "${TMPDIR:-/tmp}/shmc-pytest.XXXXXX")
+trap 'rm -rf "$out" "$base"' EXIT
 PYTHONPATH="$PWD/python/build" LD_LIBRARY_PATH="$PWD/client/.libs" \
     PYTHONDONTWRITEBYTECODE=1 LD_PRELOAD="$pre" \
     ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" \
-    "$PYTHON" -m pytest -v -p no:cacheprovider "$top/python/tests" \
+    "$PYTHON" -m pytest -v -p no:cacheprovider --basetemp="$base/t" \
+    "$top/python/tests" \
     >"$out" 2>&1
 rc=$?
 n=0
