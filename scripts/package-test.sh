@@ -75,6 +75,10 @@ found=$(foreign | tr '\n' ';' | sed 's/;$//; s/;/; /g')
     skip "refused: shmcache is on this machine other than by this test: $found"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/shmc-pkg.XXXXXX")
+# What the tools leave in $TMPDIR (lintian's ELF caches, ...) goes with
+# the work directory.
+mkdir -p "$work/tmp"
+export TMPDIR="$work/tmp"
 src="$work/shmcache-0.1.0"
 dpid=
 cleanup() {
