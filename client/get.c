@@ -25,24 +25,30 @@ note_result(shmc_t *h, int rc, const struct table_hit *hit)
 {
     uint64_t *hints, n;
 
-    /* ORDERING: relaxed; counters are statistics, not synchronisation. */
-    if (rc == SHMC_ENOTFOUND) {
-        __atomic_fetch_add(&h->misses, 1, __ATOMIC_RELAXED);
+    if (rc != 0 && rc != SHMC_ENEGATIVE && rc != SHMC_ERANGE &&
+        rc != SHMC_ENOTFOUND)
         return;
-    }
-    if (rc != 0 && rc != SHMC_ENEGATIVE && rc != SHMC_ERANGE)
-        return;
-    n = __atomic_fetch_add(&h->hits, 1, __ATOMIC_RELAXED);
     /* ORDERING: acquire; pairs with the release that published the area
      * in hints_register_locked(). */
     hints = __atomic_load_n(&h->hints, __ATOMIC_ACQUIRE);
+    /* ORDERING: relaxed; counters are statistics, not synchronisation
+     * (threads sharing the handle may publish them out of order; the
+     * daemon only ever adds what grew). */
+    if (rc == SHMC_ENOTFOUND) {
+        n = __atomic_add_fetch(&h->misses, 1, __ATOMIC_RELAXED);
+        if (hints != NULL)
+            __atomic_store_n(&hints[FMT_HINT_MISSES], n, __ATOMIC_RELAXED);
+        return;
+    }
+    n = __atomic_add_fetch(&h->hits, 1, __ATOMIC_RELAXED);
     if (hints == NULL)
         return;
+    __atomic_store_n(&hints[FMT_HINT_HITS], n, __ATOMIC_RELAXED);
     /* ORDERING: relaxed; a hint is a suggestion (format.h). */
     __atomic_store_n(&hints[FMT_HINT_INDEX(hit->bucket, hit->slot)],
                      FMT_HINT(hit->tag, hit->bucket, hit->slot),
                      __ATOMIC_RELAXED);
-    if ((n & 0xffffu) == 0xffffu &&
+    if ((n & 0xffffu) == 0 &&
         table_now_ms() - __atomic_load_n(&hints[0], __ATOMIC_RELAXED) >
             HINTS_STALE_MS)
         handle_hints_refresh(h);

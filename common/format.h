@@ -176,21 +176,28 @@ struct fmt_entry {
  * Reader hints (doc/design.md, "The ring and eviction"): a reader handle
  * creates a sealed memfd of FMT_HINT_WORDS words, passes it to the daemon
  * (PROTO_OP_HINTS), and records each hit in it with a relaxed store:
- * FMT_HINT(tag, bucket, slot) at word 1 + (bucket * FMT_SLOTS + slot) %
- * (FMT_HINT_WORDS - 1). The daemon drains the words (zeroing them) into
- * per-entry frequency counts of its own, and writes the time of its last drain
- * into word 0. A hint is checked against the slot's tag; a forged or stale one
- * can only change what is evicted, never what anyone reads.
+ * FMT_HINT(tag, bucket, slot) at word FMT_HINT_FIRST + (bucket * FMT_SLOTS
+ * + slot) % (FMT_HINT_WORDS - FMT_HINT_FIRST). The daemon drains those words
+ * (zeroing them) into per-entry frequency counts of its own, and writes the
+ * time of its last drain into word 0. A hint is checked against the slot's
+ * tag; a forged or stale one can only change what is evicted, never what
+ * anyone reads. Words FMT_HINT_HITS and FMT_HINT_MISSES hold the handle's
+ * running counts of hits and misses, which the daemon reads (never clears)
+ * for the table's reader_hits and reader_misses: statistics, which a
+ * hostile reader can inflate for its own area and nothing else.
  */
 #define FMT_HINT_WORDS 16384u
+#define FMT_HINT_HITS 1u
+#define FMT_HINT_MISSES 2u
+#define FMT_HINT_FIRST 3u
 #define FMT_HINT(tag, bucket, slot)                                            \
     ((uint64_t)((tag) >> 1) << 33 | (uint64_t)(bucket) << 3 | (uint64_t)(slot))
 #define FMT_HINT_TAG31(h) ((uint32_t)((h) >> 33))
 #define FMT_HINT_BUCKET(h) ((uint32_t)((h) >> 3) & ((1u << 30) - 1u))
 #define FMT_HINT_SLOT(h) ((uint32_t)(h)&7u)
 #define FMT_HINT_INDEX(bucket, slot)                                           \
-    (1u + (uint32_t)(((uint64_t)(bucket)*FMT_SLOTS + (slot)) %                 \
-                     (FMT_HINT_WORDS - 1u)))
+    (FMT_HINT_FIRST + (uint32_t)(((uint64_t)(bucket)*FMT_SLOTS + (slot)) %     \
+                                 (FMT_HINT_WORDS - FMT_HINT_FIRST)))
 
 /* The ring word: head and tail positions, in units. */
 #define FMT_RING(head, tail) (((uint64_t)(head) << 32) | (uint32_t)(tail))

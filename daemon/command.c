@@ -132,7 +132,7 @@ residency_json(const struct dtable *t)
 /* Table statistics as a JSON object (caller owns it); from the writer's
  * own copies only, never the mapping (STATS runs unguarded). */
 static json_t *
-table_json(const struct dtable *t)
+table_json(struct dtable *t)
 {
     json_t *o, *more;
 
@@ -153,15 +153,17 @@ table_json(const struct dtable *t)
         (json_int_t)t->cfg.default_ttl_s);
 
     /* Where the arena's bytes are, and why entries left. */
-    more = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "live_bytes",
-                     (json_int_t)t->st->live, "dead_bytes",
-                     (json_int_t)(t->st->used - t->st->live), "moves",
-                     (json_int_t)t->st->moves, "evictions_index",
-                     (json_int_t)t->st->evictions_index,
-                     "live_high_water_bytes", (json_int_t)t->st->live_hwm,
-                     "hint_areas", (json_int_t)t->hints.n, "reader_hits_hinted",
-                     (json_int_t)t->hints.drained, "hints_stale",
-                     (json_int_t)t->hints.stale);
+    hints_count(&t->hints);
+    more = json_pack(
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "reader_hits",
+        (json_int_t)t->hints.hits, "reader_misses", (json_int_t)t->hints.misses,
+        "live_bytes", (json_int_t)t->st->live, "dead_bytes",
+        (json_int_t)(t->st->used - t->st->live), "moves",
+        (json_int_t)t->st->moves, "evictions_index",
+        (json_int_t)t->st->evictions_index, "live_high_water_bytes",
+        (json_int_t)t->st->live_hwm, "hint_areas", (json_int_t)t->hints.n,
+        "reader_hits_hinted", (json_int_t)t->hints.drained, "hints_stale",
+        (json_int_t)t->hints.stale);
     if (o == NULL || more == NULL || json_object_update(o, more) != 0) {
         json_decref(o);
         o = NULL;
@@ -191,19 +193,22 @@ table_json(const struct dtable *t)
         const struct redis_stats *r = &t->rstats;
         json_object_set_new(
             o, "redis",
-            json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-                      "s:I, s:b, s:I}",
-                      "endpoint", t->cfg.loader.endpoint, "connected",
-                      (int)r->connected, "gets", (json_int_t)r->gets,
-                      "invalidations", (json_int_t)r->invalidations,
-                      "keys_invalidated", (json_int_t)r->keys_invalidated,
-                      "flushes", (json_int_t)r->flushes, "connects",
-                      (json_int_t)r->connects, "reconnects",
-                      (json_int_t)r->reconnects, "disconnects",
-                      (json_int_t)r->disconnects, "pings", (json_int_t)r->pings,
-                      "writes", (json_int_t)r->writes, "write_through",
-                      t->cfg.loader.write_through, "max_stale_s",
-                      (json_int_t)t->cfg.loader.max_stale_s));
+            json_pack(
+                "{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+                "s:I, s:b, s:I, s:I, s:I, s:I}",
+                "endpoint", t->cfg.loader.endpoint, "connected",
+                (int)r->connected, "gets", (json_int_t)r->gets, "invalidations",
+                (json_int_t)r->invalidations, "keys_invalidated",
+                (json_int_t)r->keys_invalidated, "flushes",
+                (json_int_t)r->flushes, "connects", (json_int_t)r->connects,
+                "reconnects", (json_int_t)r->reconnects, "disconnects",
+                (json_int_t)r->disconnects, "pings", (json_int_t)r->pings,
+                "writes", (json_int_t)r->writes, "write_through",
+                t->cfg.loader.write_through, "max_stale_s",
+                (json_int_t)t->cfg.loader.max_stale_s, "invalidation_lag_us",
+                (json_int_t)r->lag_us, "invalidation_lag_us_max",
+                (json_int_t)r->lag_us_max, "staleness_window_ms",
+                (json_int_t)redis_window_ms(r, mono_ms())));
     }
     if (o != NULL && json_object_update_new(o, residency_json(t)) != 0) {
         json_decref(o);

@@ -81,16 +81,6 @@ struct conn {
 static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_write_cb(evutil_socket_t fd, short what, void *arg);
 
-/* Monotonic milliseconds. */
-static uint64_t
-mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* The idle timeout as a timeval, or NULL for none. */
 static const struct timeval *
 idle_tv(const struct daemon *d, struct timeval *tv)

@@ -8,9 +8,27 @@
 #include <limits.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "conf.h"
 #include "tables.h"
+
+/* The monotonic clock, for timeouts and latencies (never the wall clock,
+ * which may jump). */
+static inline uint64_t
+mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static inline uint64_t
+mono_ms(void)
+{
+    return mono_us() / 1000u;
+}
 
 struct event_base;
 struct evbuffer;

@@ -28,6 +28,8 @@
 #include "seqlock.h"
 
 #define AREA_BYTES ((size_t)FMT_HINT_WORDS * 8u)
+/* More lookups than one reader makes between two sweeps, by far. */
+#define COUNT_LEAP_MAX ((uint64_t)1 << 36)
 
 /* Unmap area i and close the gap. */
 static void
@@ -84,13 +86,21 @@ hints_add(struct hints *hs, int fd, uid_t uid, uint64_t now_ms)
         victim = oldest(hs, uid, 0);
     else if (hs->n >= HINTS_MAX)
         victim = oldest(hs, uid, 1);
-    if (victim >= 0)
+    if (victim >= 0) {
+        hints_count(hs);
         drop(hs, (unsigned)victim);
+    }
     hs->a[hs->n].w = p;
     hs->a[hs->n].dev = st.st_dev;
     hs->a[hs->n].ino = st.st_ino;
     hs->a[hs->n].uid = uid;
     hs->a[hs->n].last_ms = now_ms;
+    /* Counted from now on: what the handle did before is not this
+     * daemon's to report (or was reported by the area it replaces). */
+    hs->a[hs->n].seen[0] =
+        __atomic_load_n(&hs->a[hs->n].w[FMT_HINT_HITS], __ATOMIC_RELAXED);
+    hs->a[hs->n].seen[1] =
+        __atomic_load_n(&hs->a[hs->n].w[FMT_HINT_MISSES], __ATOMIC_RELAXED);
     hs->n++;
     return 0;
 }
@@ -114,6 +124,30 @@ apply(struct store *s, uint64_t v)
     return 1;
 }
 
+/* Add what each area's hit and miss counts grew by since last time.  A
+ * count that went down (threads of one handle publish out of order)
+ * adds nothing until it passes the last one; one that leapt further than
+ * any reader could look up between two calls is garbage from a hostile
+ * reader, taken as the new base without adding it. */
+void
+hints_count(struct hints *hs)
+{
+    static const unsigned word[2] = {FMT_HINT_HITS, FMT_HINT_MISSES};
+    uint64_t *total[2] = {&hs->hits, &hs->misses}, v;
+    unsigned a, k;
+
+    for (a = 0; a < hs->n; a++)
+        for (k = 0; k < 2; k++) {
+            /* ORDERING: relaxed; statistics. */
+            v = __atomic_load_n(&hs->a[a].w[word[k]], __ATOMIC_RELAXED);
+            if (v <= hs->a[a].seen[k])
+                continue;
+            if (v - hs->a[a].seen[k] <= COUNT_LEAP_MAX)
+                *total[k] += v - hs->a[a].seen[k];
+            hs->a[a].seen[k] = v;
+        }
+}
+
 /* Drain every area into s's frequency counts; drop idle areas.  Returns
  * how many hints were applied. */
 uint64_t
@@ -122,9 +156,10 @@ hints_drain(struct hints *hs, struct store *s, uint64_t now_ms)
     uint64_t n = 0, v, *w;
     unsigned a, i, got;
 
+    hints_count(hs); /* before an idle area goes */
     for (a = 0; a < hs->n;) {
         w = hs->a[a].w;
-        for (got = 0, i = 1; i < FMT_HINT_WORDS; i++) {
+        for (got = 0, i = FMT_HINT_FIRST; i < FMT_HINT_WORDS; i++) {
             /* ORDERING: relaxed; a reader's hint is a suggestion, and a
              * store racing with this clear is simply lost. */
             v = __atomic_load_n(&w[i], __ATOMIC_RELAXED);

@@ -23,6 +23,7 @@ struct hint_area {
     ino_t ino;
     uid_t uid;        /* who registered it */
     uint64_t last_ms; /* when it last held a hint */
+    uint64_t seen[2]; /* its hit and miss counts, as last added */
 };
 
 struct hints {
@@ -30,10 +31,13 @@ struct hints {
     unsigned n;
     uint64_t drained; /* hints applied, ever */
     uint64_t stale;   /* hints that matched no slot (stale or forged) */
+    uint64_t hits;    /* readers' lock-free hits, as their areas report */
+    uint64_t misses;  /* ... and misses */
 };
 
 int hints_add(struct hints *hs, int fd, uid_t uid, uint64_t now_ms);
 uint64_t hints_drain(struct hints *hs, struct store *s, uint64_t now_ms);
+void hints_count(struct hints *hs);
 void hints_free(struct hints *hs);
 
 #endif /* SHMC_HINTS_H */

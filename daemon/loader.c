@@ -87,15 +87,6 @@ struct load {
 static struct load *loads; /* every load, oldest first */
 static struct event *sigchld_ev;
 
-static uint64_t
-mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static struct load *
 find_load(const struct dtable *t, const void *key, size_t klen)
 {

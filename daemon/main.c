@@ -197,16 +197,6 @@ sweep_table(struct dtable *t, uint64_t now)
     return (int64_t)n;
 }
 
-/* Monotonic milliseconds. */
-static uint64_t
-mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /*
  * Tell wall-clock jumps from the sweep: between two sweeps the wall clock
  * must advance as the monotonic one does, within CLOCK_SLACK_MS (and what

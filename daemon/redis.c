@@ -113,7 +113,7 @@ struct rsess {
     struct event *timer;   /* connecting: deadline; backoff: reconnect */
     struct event *ping_ev; /* every ping_interval_ms */
     int ping_out;          /* a ping is on its way */
-    uint64_t ping_sent_ms;
+    uint64_t ping_sent_us;
     char ping_channel[64];
     struct rreq *reqs, *reqs_tail;
 };
@@ -123,15 +123,6 @@ static struct wreq *writes; /* every write in flight */
 
 static void sess_connect(struct rsess *s);
 static void sess_lost(struct rsess *s, const char *why);
-
-static uint64_t
-mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void
 arm(struct event *ev, uint32_t ms)
@@ -364,6 +355,8 @@ sess_ready(struct rsess *s)
     s->failures = 0;
     s->ping_out = 0;
     s->t->rstats.connected = 1;
+    /* Tracking starts now, on a table emptied for the session. */
+    s->t->rstats.fresh_ms = mono_ms();
     if (s->t->rstats.connects++ > 0)
         s->t->rstats.reconnects++;
     log_notice("redis: tracking table=%s endpoint=%s redirect=%lld%s",
@@ -537,9 +530,18 @@ sub_cb(redisAsyncContext *ac, void *reply, void *arg)
         if (++s->subs == 2 && s->state == RS_CONNECTING)
             data_connect(s);
     } else if (strcmp(kind->str, "message") == 0) {
-        if (strcmp(chan->str, s->ping_channel) == 0) {
+        if (strcmp(chan->str, s->ping_channel) == 0 && s->ping_out) {
+            struct redis_stats *st = &s->t->rstats;
+            uint64_t lag = mono_us() - s->ping_sent_us;
+
+            /* Every invalidation Redis sent before it saw the ping has
+             * now been applied. */
             s->ping_out = 0;
-            s->t->rstats.pings++;
+            st->pings++;
+            st->lag_us = lag;
+            if (lag > st->lag_us_max)
+                st->lag_us_max = lag;
+            st->fresh_ms = s->ping_sent_us / 1000u;
         } else if (strcmp(chan->str, INVALIDATE_CHANNEL) == 0) {
             invalidate(s, rep->element[2]);
         }
@@ -733,14 +735,14 @@ static void
 ping_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct rsess *s = arg;
-    uint64_t now = mono_ms();
+    uint64_t now = mono_us();
 
     (void)fd;
     (void)what;
     if (s->state != RS_READY)
         return;
     if (s->ping_out) {
-        if (now - s->ping_sent_ms >= s->cfg.timeout_ms)
+        if (now - s->ping_sent_us >= (uint64_t)s->cfg.timeout_ms * 1000u)
             sess_lost(s, "no answer to a ping within timeout_ms");
         return;
     }
@@ -750,7 +752,7 @@ ping_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     s->ping_out = 1;
-    s->ping_sent_ms = now;
+    s->ping_sent_us = now;
 }
 
 /* A new session for t. */

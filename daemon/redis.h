@@ -28,8 +28,25 @@ struct redis_stats {
     uint64_t disconnects;      /* sessions lost */
     uint64_t pings;            /* round trips through both connections */
     uint64_t writes;           /* local writes sent through to Redis */
+    uint64_t lag_us;           /* the last ping's round trip */
+    uint64_t lag_us_max;       /* ... the longest one */
+    uint64_t fresh_ms;         /* CLOCK_MONOTONIC ms: every invalidation
+                                  Redis sent before then has been applied */
     uint32_t connected;        /* 1 while the session is up */
 };
+
+/*
+ * How stale a value the table holds can be, at most, as far as this
+ * session knows: the time since the latest point before which every
+ * invalidation is known to have been applied (the send time of the last
+ * ping that came back).  0 when the session is down: the table was
+ * flushed when it was lost.
+ */
+static inline uint64_t
+redis_window_ms(const struct redis_stats *r, uint64_t now_ms)
+{
+    return r->connected && now_ms > r->fresh_ms ? now_ms - r->fresh_ms : 0;
+}
 
 #ifdef HAVE_HIREDIS
 int redis_setup(struct daemon *d);

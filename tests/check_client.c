@@ -927,6 +927,57 @@ make_area(size_t size, int seal)
     return fd;
 }
 
+/* The daemon never sees a lock-free lookup, yet the table's stats count
+ * every reader's hits and misses (shmc_get and shmc_mget, from two
+ * handles), exactly, through their hint areas. */
+START_TEST(test_reader_hits_and_misses_in_stats)
+{
+    const void *keys[8];
+    size_t klens[8], bufsizes[8], vlens[8], n;
+    char k[8][32], v[64], bufmem[8][64], buf[64];
+    void *bufs[8];
+    long long hits0, misses0;
+    uint64_t hits, misses;
+    int rcs[8], i;
+    shmc_t *h1, *h2;
+
+    ck_assert_int_eq(shmc_open(d.sock, "t", 0, &h1), 0);
+    ck_assert_int_eq(shmc_open(d.sock, "t", 0, &h2), 0);
+    hits0 = stat_of(h1, "reader_hits");
+    misses0 = stat_of(h1, "reader_misses");
+    ck_assert_int_ge(hits0, 0);
+    ck_assert_int_ge(misses0, 0);
+    for (i = 0; i < 8; i++) {
+        tu_key(k[i], sizeof(k[i]), 7000u + (uint64_t)i);
+        if (i < 5) {
+            tu_value(v, sizeof(v), k[i], 16, 1);
+            ck_assert_int_eq(shmc_set(h1, k[i], 16, v, sizeof(v), 0), 0);
+        }
+        keys[i] = k[i];
+        klens[i] = 16;
+        bufs[i] = bufmem[i];
+        bufsizes[i] = sizeof(bufmem[i]);
+    }
+    for (i = 0; i < 100; i++) /* 100 hits, 7 misses on h1 */
+        ck_assert_int_eq(shmc_get(h1, k[i % 5], 16, buf, sizeof(buf), &n), 0);
+    for (i = 0; i < 7; i++)
+        ck_assert_int_eq(shmc_get(h1, k[5 + i % 3], 16, buf, sizeof(buf), &n),
+                         SHMC_ENOTFOUND);
+    for (i = 0; i < 4; i++) /* 20 hits, 12 misses on h2 */
+        ck_assert_int_eq(
+            shmc_mget(h2, 8, keys, klens, bufs, bufsizes, vlens, rcs), 0);
+    shmc_counters(h1, &hits, &misses);
+    ck_assert_uint_eq(hits, 100);
+    ck_assert_uint_eq(misses, 7);
+    ck_assert_int_eq(stat_of(h1, "reader_hits") - hits0, 120);
+    ck_assert_int_eq(stat_of(h1, "reader_misses") - misses0, 19);
+    /* A closed handle's counts stay counted. */
+    shmc_close(h2);
+    ck_assert_int_eq(stat_of(h1, "reader_hits") - hits0, 120);
+    shmc_close(h1);
+}
+END_TEST
+
 /* A hostile reader: its hint area is refused unless sealed and of the
  * right size; once accepted, garbage written into it at full speed
  * changes nothing anyone reads while the table churns. */
@@ -993,6 +1044,9 @@ START_TEST(test_forged_hints_change_nothing_read)
     ck_assert_uint_eq(misses, 0);
     ck_assert_uint_gt(reads, 1000);
     ck_assert_int_gt(stat_of(h, "hints_stale"), 1000);
+    /* The forged area's counts leapt at random: none of it was added. */
+    ck_assert_int_le(stat_of(h, "reader_hits"), (long long)reads);
+    ck_assert_int_le(stat_of(h, "reader_misses"), (long long)reads);
     shmc_close(h);
     munmap(w, bytes);
     close(fd);
@@ -1030,6 +1084,7 @@ client_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_hits_keep_entries);
     tcase_add_test(tc, test_forged_hints_change_nothing_read);
+    tcase_add_test(tc, test_reader_hits_and_misses_in_stats);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("errors");

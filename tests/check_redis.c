@@ -466,9 +466,27 @@ START_TEST(test_silent_redis_is_detected)
     ha = host(&a, kv);
     ck_assert_int_eq(rcmd("SET k v"), REDIS_REPLY_STATUS);
     ck_assert(loads_as(ha, "k", "v"));
+    /* Pings come back: the staleness window is bounded by the interval
+     * between them (plus their round trip), and the lag is measured. */
+    end = tu_deadline(10);
+    while (stat_of(ha, "redis", "pings") < 3 && tu_poll(end))
+        ;
+    ck_assert_int_ge(stat_of(ha, "redis", "pings"), 3);
+    ck_assert_int_gt(stat_of(ha, "redis", "invalidation_lag_us"), 0);
+    ck_assert_int_ge(stat_of(ha, "redis", "invalidation_lag_us_max"),
+                     stat_of(ha, "redis", "invalidation_lag_us"));
+    ck_assert_int_le(stat_of(ha, "redis", "staleness_window_ms"), 100 + 300);
+    /* The table's stats count the lock-free hits that never reach the
+     * daemon: served locally. */
+    ck_assert(cached(ha, "k"));
+    ck_assert_int_ge(stat_of(ha, "name", "reader_hits"), 1);
     t0 = tu_now();
     ck_assert_int_eq(kill(rpid, SIGSTOP), 0);
     took = gone_after(ha, "k", t0, 3);
+    /* While Redis is silent the window grows until the session is given
+     * up; then the table is empty and nothing can be stale. */
+    if (stat_of(ha, "redis", "connected") == 0)
+        ck_assert_int_eq(stat_of(ha, "redis", "staleness_window_ms"), 0);
     ck_assert_int_eq(kill(rpid, SIGCONT), 0);
     ck_assert_msg(took >= 0, "a value outlived max_stale_s");
     fprintf(stderr, "# redis stopped: table flushed after %.0f ms\n",

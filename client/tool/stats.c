@@ -88,6 +88,11 @@ static const struct stat_def table_defs[] = {
      "Live entries moved forward in the arena instead of evicted."},
     {"hint_areas", S_DAEMON, "table_hint_areas", "gauge",
      "Readers' hit-hint areas the daemon drains."},
+    {"reader_hits", S_DAEMON, "table_reader_hits_total", "counter",
+     "Readers' lock-free lookups that found the key (a negative entry "
+     "included), as their handles report them."},
+    {"reader_misses", S_DAEMON, "table_reader_misses_total", "counter",
+     "Readers' lock-free lookups that did not find the key."},
     {"reader_hits_hinted", S_DAEMON, "table_reader_hits_hinted_total",
      "counter", "Readers' hits the daemon learned of through hint areas."},
     {"hints_stale", S_DAEMON, "table_hints_stale_total", "counter",
