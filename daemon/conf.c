@@ -279,6 +279,47 @@ fail(struct loader *l, const char *path, const char *fmt, ...)
     return -1;
 }
 
+/* An absolute path that names a file rather than a directory. */
+static int
+file_path_ok(const char *s)
+{
+    return s[0] == '/' && s[strlen(s) - 1] != '/';
+}
+
+/*
+ * A JSON array of min to CONF_ARGV_MAX strings (each passing ok(), if
+ * given), stored NUL-separated in d, CONF_ARGV_BYTES in all: a loader's
+ * command, a table's invalidate_on, a redis loader's prefixes.  item
+ * says what each must be, for the errors.  Returns 0 or -1 (reported).
+ */
+static int
+strings(struct loader *l, const char *path, const struct field *f, json_t *v,
+        void *d, size_t min, const char *item, int (*ok)(const char *))
+{
+    size_t i, used = 0, n;
+    const char *s;
+
+    if (!json_is_array(v) || json_array_size(v) < min ||
+        json_array_size(v) > CONF_ARGV_MAX)
+        return fail(l, path, "\"%s\" must be an array of %zu-%d items, each %s",
+                    f->name, min, CONF_ARGV_MAX, item);
+    for (i = 0; i < json_array_size(v); i++) {
+        json_t *e = json_array_get(v, i);
+        s = json_is_string(e) ? json_string_value(e) : NULL;
+        if (s == NULL || strlen(s) != json_string_length(e) ||
+            (ok != NULL && !ok(s)))
+            return fail(l, path, "\"%s\" item %zu must be %s", f->name, i,
+                        item);
+        n = json_string_length(e) + 1;
+        if (used + n > CONF_ARGV_BYTES)
+            return fail(l, path, "\"%s\" is longer than %d bytes", f->name,
+                        CONF_ARGV_BYTES);
+        memcpy((char *)d + used, s, n);
+        used += n;
+    }
+    return 0;
+}
+
 /*
  * A byte size from a string: decimal digits, then optionally K, M, G or T
  * (either case) for 2^10, 2^20, 2^30, 2^40.  Returns 0, or -1 if the
@@ -483,24 +524,8 @@ set_field(struct loader *l, const char *path, const struct field *f, json_t *v,
     case F_PREFIX: {
         struct conf_loader *ld =
             (struct conf_loader *)(d - offsetof(struct conf_loader, prefixes));
-        size_t used = 0, n;
-        if (!json_is_array(v) || json_array_size(v) > CONF_ARGV_MAX)
-            return fail(l, path,
-                        "\"%s\" must be an array of at most %d strings",
-                        f->name, CONF_ARGV_MAX);
-        for (i = 0; i < json_array_size(v); i++) {
-            json_t *e = json_array_get(v, i);
-            if (!json_is_string(e) ||
-                strlen(json_string_value(e)) != json_string_length(e))
-                return fail(l, path, "\"%s\" item %zu is not a string", f->name,
-                            i);
-            n = json_string_length(e) + 1;
-            if (used + n > CONF_ARGV_BYTES)
-                return fail(l, path, "\"%s\" is longer than %d bytes", f->name,
-                            CONF_ARGV_BYTES);
-            memcpy((char *)d + used, json_string_value(e), n);
-            used += n;
-        }
+        if (strings(l, path, f, v, d, 0, "a string", NULL) != 0)
+            return -1;
         ld->nprefixes = (uint32_t)json_array_size(v);
         return 0;
     }
@@ -533,26 +558,11 @@ set_field(struct loader *l, const char *path, const struct field *f, json_t *v,
     case F_ARGV: {
         struct conf_loader *ld =
             (struct conf_loader *)(d - offsetof(struct conf_loader, argv));
-        size_t used = 0, n;
-        if (!json_is_array(v) || json_array_size(v) == 0 ||
-            json_array_size(v) > CONF_ARGV_MAX)
-            return fail(l, path,
-                        "\"%s\" must be an array of 1-%d strings: the "
-                        "program (an absolute path) and its arguments",
-                        f->name, CONF_ARGV_MAX);
-        for (i = 0; i < json_array_size(v); i++) {
-            json_t *e = json_array_get(v, i);
-            if (!json_is_string(e) ||
-                strlen(json_string_value(e)) != json_string_length(e))
-                return fail(l, path, "\"%s\" item %zu is not a string", f->name,
-                            i);
-            n = json_string_length(e) + 1;
-            if (used + n > CONF_ARGV_BYTES)
-                return fail(l, path, "\"%s\" is longer than %d bytes", f->name,
-                            CONF_ARGV_BYTES);
-            memcpy((char *)d + used, json_string_value(e), n);
-            used += n;
-        }
+        if (strings(l, path, f, v, d, 1,
+                    "a string (the program's absolute path, then its "
+                    "arguments)",
+                    NULL) != 0)
+            return -1;
         if (((char *)d)[0] != '/')
             return fail(l, path,
                         "\"%s\" must start with an absolute path, not "
@@ -565,28 +575,9 @@ set_field(struct loader *l, const char *path, const struct field *f, json_t *v,
         struct conf_table *t =
             (struct conf_table *)(d -
                                   offsetof(struct conf_table, invalidate_on));
-        size_t used = 0, n;
-        if (!json_is_array(v) || json_array_size(v) > CONF_ARGV_MAX)
-            return fail(l, path,
-                        "\"%s\" must be an array of at most %d absolute "
-                        "paths",
-                        f->name, CONF_ARGV_MAX);
-        for (i = 0; i < json_array_size(v); i++) {
-            json_t *e = json_array_get(v, i);
-            s = json_is_string(e) ? json_string_value(e) : "";
-            n = strlen(s) + 1;
-            if (s[0] != '/' || n != json_string_length(e) + 1 ||
-                s[n - 2] == '/')
-                return fail(l, path,
-                            "\"%s\" item %zu must be an absolute path of a "
-                            "file",
-                            f->name, i);
-            if (used + n > CONF_ARGV_BYTES)
-                return fail(l, path, "\"%s\" is longer than %d bytes", f->name,
-                            CONF_ARGV_BYTES);
-            memcpy((char *)d + used, s, n);
-            used += n;
-        }
+        if (strings(l, path, f, v, d, 0, "the absolute path of a file",
+                    file_path_ok) != 0)
+            return -1;
         t->ninvalidate = (uint32_t)json_array_size(v);
         return 0;
     }
