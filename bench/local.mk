@@ -3,7 +3,8 @@
 noinst_PROGRAMS += bench/bench
 bench_bench_SOURCES = bench/bench.c bench/ref.c bench/ref.h
 bench_bench_LDADD = daemon/libstore.la common/libshmcommon.la
-EXTRA_DIST += bench/run.sh bench/memory.sh bench/memory.py bench/hits.sh bench/latency.sh
+EXTRA_DIST += bench/run.sh bench/memory.sh bench/memory.py bench/hits.sh bench/latency.sh \
+	bench/profile.sh
 
 noinst_PROGRAMS += bench/bench_set
 bench_bench_set_SOURCES = bench/bench_set.c
