@@ -79,8 +79,10 @@ echo "bench/profile.sh: running bench_vs under callgrind ($keys keys, $vsize-byt
 for f in "$work"/cg.*; do
     callgrind_annotate --inclusive=yes --tree=caller "$f" >"$f.tree" 2>/dev/null ||
         continue
-    grep -q ':sc_get ' "$f.tree" && grep -q ':floor_get ' "$f.tree" &&
-        grep -q ':lm_get ' "$f.tree" || continue
+    if ! grep -q ':sc_get ' "$f.tree" || ! grep -q ':floor_get ' "$f.tree" ||
+        ! grep -q ':lm_get ' "$f.tree"; then
+        continue
+    fi
     callgrind_annotate --inclusive=yes "$f" >"$f.incl" 2>/dev/null
     awk -v keys="$keys" -v vsize="$vsize" '
         function num(s) { gsub(",", "", s); return s == "." ? 0 : s + 0 }
@@ -105,6 +107,7 @@ for f in "$work"/cg.*; do
             name = $NF == "" ? $(NF - 1) : $NF
             if ($0 ~ /\[/) { name = $0; sub(/ \[.*/, "", name); sub(/.* /, "", name) }
             sub(/.*\.\.\//, "", name)
+            if (name in ir) next
             ir[name] = num(c[1]); dr[name] = num(c[2]); d1[name] = num(c[5])
             order[++n] = name
         }
