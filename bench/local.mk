@@ -53,6 +53,7 @@ endif
 # Issue 16: shmcache as a near cache in front of Redis, against Redis
 # itself and a per-process client-side cache (bench/near.sh).  Needs
 # hiredis for all three.
+EXTRA_DIST += bench/near.sh
 if HAVE_HIREDIS
 noinst_PROGRAMS += bench/bench_near
 bench_bench_near_SOURCES = bench/bench_near.c
