@@ -1410,7 +1410,8 @@ report(const char *path)
            (long long)json_integer_value(json_object_get(m, "cores")),
            json_string_value(json_object_get(m, "kernel")),
            json_string_value(json_object_get(m, "load_average_at_start")));
-    printf("| mode | reads/s | vs redis | hit ratio | stale reads (all runs) | "
+    printf("| mode | reads/s | vs redis | hit ratio | stale reads (count, all "
+           "runs) | "
            "staleness of stale reads p50 / p99 / max, µs | staleness p99 "
            "of all reads, µs | writer SETs/s |\n"
            "|---|---:|---:|---:|---:|---:|---:|---:|\n");
@@ -1454,7 +1455,20 @@ report(const char *path)
                sc / rd >= TARGET_RATIO ? "met" : "missed");
     if (sc > 0 && lc > 0)
         printf("; shmcache / local: %.2fx", sc / lc);
-    printf("\n\nStale: read after a newer version was acknowledged to the "
+    printf("\n\nStaleness pooled over the runs' reads:");
+    for (i = 0; i < json_array_size(res); i++) {
+        json_t *pl;
+
+        o = json_array_get(res, i);
+        pl = json_object_get(o, "staleness_pooled");
+        printf("%s %s p99 of all reads %s µs, of the stale reads %s µs (max "
+               "%s)",
+               i > 0 ? ";" : "", json_string_value(json_object_get(o, "mode")),
+               fmt_us(num_or(pl, "all_p99_ns"), e, sizeof(e)),
+               fmt_us(num_or(pl, "stale_p99_ns"), f, sizeof(f)),
+               fmt_us(num_or(pl, "stale_max_ns"), g, sizeof(g)));
+    }
+    printf(".\n\nStale: read after a newer version was acknowledged to the "
            "writer, by the time since.  local stands for a redis-py/hiredis "
            "client-side cache (redis-py 4.3 in Debian has none): a C client "
            "over hiredis with CLIENT TRACKING.\n");
