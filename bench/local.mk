@@ -50,3 +50,16 @@ if HAVE_LMDB
 bench_bench_vs_CFLAGS += $(LMDB_CFLAGS)
 bench_bench_vs_LDADD += $(LMDB_LIBS)
 endif
+
+# Issue 16: shmcache as a near cache in front of Redis, against Redis
+# itself and a per-process client-side cache (bench/near.sh).  Needs
+# hiredis for all three.
+EXTRA_DIST += bench/near.sh
+if HAVE_HIREDIS
+noinst_PROGRAMS += bench/bench_near
+bench_bench_near_SOURCES = bench/bench_near.c
+bench_bench_near_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(HIREDIS_CFLAGS) \
+	-pthread
+bench_bench_near_LDADD = client/libshmcache.la $(JANSSON_LIBS) \
+	$(HIREDIS_LIBS) -lpthread -lm
+endif

@@ -115,5 +115,6 @@ echo "== benchmark smoke run (figures from bench/run.sh, not from here)"
 build/bench/bench --keys 20000 --value-size 100 --runs 1 --dir "${TMPDIR:-/tmp}"
 "$top/scripts/deps.sh" bench
 /usr/bin/python3 bench/python.py --quick
+bench/near.sh --quick
 
 echo "shmcache: $passed passed, $failed failed"
