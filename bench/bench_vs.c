@@ -64,7 +64,6 @@
 #include <sys/un.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #ifdef HAVE_HIREDIS
@@ -120,45 +119,6 @@ die(const char *fmt, ...)
     if (getpid() != parent_pid)
         _exit(1);
     exit(1);
-}
-
-static double
-now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static uint64_t
-rnd(uint64_t *s)
-{
-    uint64_t x = *s;
-
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545f4914f6cdd1dULL;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
-
-static double
-median(const double *v, int n)
-{
-    double t[MAX_RUNS];
-
-    memcpy(t, v, sizeof(double) * (size_t)n);
-    qsort(t, (size_t)n, sizeof(double), cmp_double);
-    return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
 }
 
 /* The check word of key i's value, version ver. */
@@ -870,7 +830,7 @@ get_pass(struct contender *c, void *h, uint64_t from, uint64_t ops,
 {
     uint64_t i, j;
     size_t len;
-    double t0 = now_s();
+    double t0 = ref_now_s();
 
     for (i = 0; i < ops; i++) {
         j = (from + i) % nkeys;
@@ -878,7 +838,7 @@ get_pass(struct contender *c, void *h, uint64_t from, uint64_t ops,
             !value_ok(buf, len, oidx[j]))
             die("%s: get of key %u failed or wrong", c->name, oidx[j]);
     }
-    return now_s() - t0;
+    return ref_now_s() - t0;
 }
 
 /* Load every key (version 0) in the contender's batches; the batched
@@ -897,7 +857,7 @@ measure_load(struct contender *c)
         die("out of memory");
     if (c->server_pid > 0)
         c->rss_before = rss_kib(c->server_pid);
-    t0 = now_s();
+    t0 = ref_now_s();
     for (i = 0; i < nkeys; i += n) {
         n = nkeys - i < batch ? (size_t)(nkeys - i) : batch;
         for (j = 0; j < n; j++)
@@ -905,17 +865,17 @@ measure_load(struct contender *c)
         if (c->put(h, n, keys + i * KLEN, vals) != 0)
             die("%s: load failed at key %llu", c->name, (unsigned long long)i);
     }
-    c->load_per_s = (double)nkeys / (now_s() - t0);
+    c->load_per_s = (double)nkeys / (ref_now_s() - t0);
     c->bytes_item = c->bytes_per_item ? c->bytes_per_item(c, h) : -1;
     if (c->set1 != NULL) {
         ops = rt_ops < nkeys ? rt_ops : nkeys;
-        t0 = now_s();
+        t0 = ref_now_s();
         for (i = 0; i < ops; i++) {
             make_value(vals, i, 0);
             if (c->set1(h, keys + i * KLEN, vals) != 0)
                 die("%s: set failed", c->name);
         }
-        c->set_rt_per_s = (double)ops / (now_s() - t0);
+        c->set_rt_per_s = (double)ops / (ref_now_s() - t0);
     }
     c->close(h);
     free(vals);
@@ -966,7 +926,7 @@ measure_gets(void)
                           ? remote_mget_keys
                           : nkeys;
                 ops -= ops % MGET_BATCH;
-                t0 = now_s();
+                t0 = ref_now_s();
                 for (b = 0; b < ops; b += MGET_BATCH) {
                     j = (b + (uint64_t)r * ops) % (nkeys - MGET_BATCH + 1);
                     if (cs[k].mget(h[k], MGET_BATCH, okeys + j * KLEN, bufs,
@@ -977,7 +937,7 @@ measure_gets(void)
                                       oidx[j + i]))
                             die("%s: mget: wrong value", cs[k].name);
                 }
-                sh->w[k][r] = (now_s() - t0) * 1e9 / (double)ops;
+                sh->w[k][r] = (ref_now_s() - t0) * 1e9 / (double)ops;
             }
         for (k = 0; k < ncs; k++)
             cs[k].close(h[k]);
@@ -986,8 +946,8 @@ measure_gets(void)
     reap(pid, "gets");
     for (k = 0; k < ncs; k++) {
         memcpy(cs[k].get_runs, sh->v[k], sizeof(double) * (size_t)runs);
-        cs[k].get_ns = median(sh->v[k], runs);
-        cs[k].mget_ns_per_key = cs[k].mget ? median(sh->w[k], runs) : -1;
+        cs[k].get_ns = ref_median(sh->v[k], runs);
+        cs[k].mget_ns_per_key = cs[k].mget ? ref_median(sh->w[k], runs) : -1;
     }
 }
 
@@ -1034,7 +994,7 @@ measure_two_readers(struct contender *c, int k)
         sh->v[k][r] = 2.0 * (double)ops /
                       (sh->v[k][r] > sh->w[k][r] ? sh->v[k][r] : sh->w[k][r]);
     }
-    c->two_readers = median(sh->v[k], runs);
+    c->two_readers = ref_median(sh->v[k], runs);
 }
 
 /* One reader alone, then with a writer updating random keys at full
@@ -1070,10 +1030,10 @@ measure_with_writer(struct contender *c, int k)
             if (vals == NULL || wk == NULL)
                 die("out of memory");
             barrier();
-            t0 = now_s();
+            t0 = ref_now_s();
             while (!__atomic_load_n(&sh->stop, __ATOMIC_SEQ_CST)) {
                 for (j = 0; j < batch; j++) {
-                    i = rnd(&seed) % nkeys;
+                    i = ref_rand(&seed) % nkeys;
                     memcpy(wk + j * KLEN, keys + i * KLEN, KLEN);
                     make_value(vals + j * vlen, i, ver);
                 }
@@ -1082,7 +1042,7 @@ measure_with_writer(struct contender *c, int k)
                 sets += batch;
                 ver++;
             }
-            sh->extra = (double)sets / (now_s() - t0);
+            sh->extra = (double)sets / (ref_now_s() - t0);
             c->close(h);
             _exit(0);
         }
@@ -1094,9 +1054,9 @@ measure_with_writer(struct contender *c, int k)
         with[r] = (double)ops / sh->v[k][r];
         wrate[r] = sh->extra;
     }
-    c->alone_per_s = median(alone, runs);
-    c->with_writer_per_s = median(with, runs);
-    c->writer_sets_per_s = median(wrate, runs);
+    c->alone_per_s = ref_median(alone, runs);
+    c->with_writer_per_s = ref_median(with, runs);
+    c->writer_sets_per_s = ref_median(wrate, runs);
 }
 
 /* ---- output ---- */
@@ -1509,7 +1469,7 @@ main(int argc, char **argv)
         oidx[i] = (uint32_t)i;
     for (i = nkeys - 1; i > 0; i--) { /* Fisher-Yates */
         uint32_t t;
-        j = rnd(&seed) % (i + 1);
+        j = ref_rand(&seed) % (i + 1);
         t = oidx[i];
         oidx[i] = oidx[j];
         oidx[j] = t;
