@@ -36,7 +36,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -50,27 +49,6 @@
 
 /* ---- helpers ---- */
 
-static double
-now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static uint64_t
-rnd(uint64_t *s)
-{
-    uint64_t x = *s;
-
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545f4914f6cdd1dULL;
-}
-
 static void
 make_key(char *k, uint64_t i)
 {
@@ -79,21 +57,6 @@ make_key(char *k, uint64_t i)
     snprintf(tmp, sizeof(tmp), "key:%012llu",
              (unsigned long long)(i % 1000000000000ULL));
     memcpy(k, tmp, KLEN);
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
-
-static double
-median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static void
@@ -108,7 +71,7 @@ static double
 load(struct store *st, const char *keys, uint64_t nkeys, unsigned char *val,
      uint32_t vlen)
 {
-    double t0 = now_s();
+    double t0 = ref_now_s();
     uint64_t i;
 
     for (i = 0; i < nkeys; i++) {
@@ -117,7 +80,7 @@ load(struct store *st, const char *keys, uint64_t nkeys, unsigned char *val,
                       0) != 0)
             die("store_set", "failed");
     }
-    return now_s() - t0;
+    return ref_now_s() - t0;
 }
 
 /* ---- main ---- */
@@ -190,7 +153,7 @@ main(int argc, char **argv)
     for (i = 0; i < nkeys; i++)
         make_key(keys + i * KLEN, i);
     for (i = 0; i < nkeys; i++) {
-        j = rnd(&seed) % nkeys;
+        j = ref_rand(&seed) % nkeys;
         memcpy(order + i * KLEN, keys + j * KLEN, KLEN);
     }
 
@@ -218,12 +181,12 @@ main(int argc, char **argv)
     snprintf(rpath, sizeof(rpath), "%s/shmc-bench-ref.%d", dir, (int)getpid());
     if ((c = ref_create(&ref, rpath, nkeys, vlen)) != 0)
         die("reference", strerror(-c));
-    t0 = now_s();
+    t0 = ref_now_s();
     for (i = 0; i < nkeys; i++) {
         memcpy(val, &i, sizeof(i));
         ref_put(&ref, keys + i * KLEN, val);
     }
-    ref_load_s = now_s() - t0;
+    ref_load_s = ref_now_s() - t0;
     ref_unmap(&ref);
 
     /* Per run: ours, the reference; then the reader's open and its first
@@ -234,26 +197,26 @@ main(int argc, char **argv)
     if (pid == 0) {
         /* The reader: a separate process with read-only mappings. */
         int tfd = open(path, O_RDONLY);
-        t0 = now_s();
+        t0 = ref_now_s();
         if (tfd < 0 || table_open_fd(&tb, tfd, why, sizeof(why)) != 0)
             die("reader", why);
-        out[2 * MAX_RUNS] = (now_s() - t0) * 1e3;
+        out[2 * MAX_RUNS] = (ref_now_s() - t0) * 1e3;
         if (ref_map(&ref, 0) != 0)
             die("reader mmap", strerror(errno));
         for (r = 0; r < runs; r++) {
-            t0 = now_s();
+            t0 = ref_now_s();
             for (i = 0; i < nkeys; i++)
                 if (table_lookup(&tb, order + i * KLEN, KLEN, buf, vlen + 64, 0,
                                  &hit) != 0)
                     misses++;
-            out[2 * r] = (now_s() - t0) * 1e9 / (double)nkeys;
+            out[2 * r] = (ref_now_s() - t0) * 1e9 / (double)nkeys;
             if (r == 0)
                 out[2 * MAX_RUNS + 1] = out[0];
-            t0 = now_s();
+            t0 = ref_now_s();
             for (i = 0; i < nkeys; i++)
                 if (ref_get(&ref, order + i * KLEN, buf) != 0)
                     misses++;
-            out[2 * r + 1] = (now_s() - t0) * 1e9 / (double)nkeys;
+            out[2 * r + 1] = (ref_now_s() - t0) * 1e9 / (double)nkeys;
         }
         _exit(misses == 0 ? 0 : 2);
     }
@@ -286,9 +249,9 @@ main(int argc, char **argv)
                "ratio=%.2f load_per_s=%.0f warm_load_per_s=%.0f "
                "ref_load_per_s=%.0f residency=%s huge_pages=%s "
                "huge_mib=%llu reader_open_ms=%.2f first_lookup_ns=%.1f\n",
-               (unsigned long long)nkeys, vlen, runs, median(ours, runs),
-               median(theirs, runs), median(ratio, runs),
-               (double)nkeys / load_s, median(warm, runs),
+               (unsigned long long)nkeys, vlen, runs, ref_median(ours, runs),
+               ref_median(theirs, runs), ref_median(ratio, runs),
+               (double)nkeys / load_s, ref_median(warm, runs),
                (double)nkeys / ref_load_s, resname,
                residency_huge_name(res.huge),
                (unsigned long long)(res.huge_bytes >> 20), out[2 * MAX_RUNS],

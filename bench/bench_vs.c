@@ -25,6 +25,8 @@
  *   get_ns                  random gets, median of R runs, every
  *                           contender alternated run by run in one reader
  *                           process (remote ones on --rt-ops keys)
+ *   skewed_get_ns           the same, the keys drawn from Zipf(0.99)
+ *                           (one sequence for all, drawn before timing)
  *   mget_ns_per_key         batches of 100 (shmc_mget, memcached's
  *                           multi-key get, Redis MGET)
  *   two_readers_gets_per_s  two reader processes at once, together
@@ -51,6 +53,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <math.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -64,7 +67,6 @@
 #include <sys/un.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #ifdef HAVE_HIREDIS
@@ -84,6 +86,7 @@
 #define MSET_BATCH 10000
 #define PIPE_BATCH 100
 #define VALUE_MIN 24
+#define ZIPF_ALPHA 0.99
 
 /* ---- the workload ---- */
 
@@ -93,6 +96,8 @@ static int runs = 3, quick;
 static char *keys;     /* nkeys x KLEN, in key order */
 static char *okeys;    /* the same keys in one random lookup order */
 static uint32_t *oidx; /* key index of each okeys entry */
+static char *zkeys;    /* nkeys lookups drawn from Zipf(ZIPF_ALPHA) */
+static uint32_t *zidx; /* key index of each zkeys entry */
 static unsigned char *pattern;
 static pid_t parent_pid;
 
@@ -100,6 +105,7 @@ static pid_t parent_pid;
 struct shared {
     double v[MAX_CONTENDERS][MAX_RUNS];
     double w[MAX_CONTENDERS][MAX_RUNS];
+    double z[MAX_CONTENDERS][MAX_RUNS];
     int ready;    /* atomic: children at the barrier */
     int go;       /* atomic: the barrier opens */
     int stop;     /* atomic: the writer stops */
@@ -120,45 +126,6 @@ die(const char *fmt, ...)
     if (getpid() != parent_pid)
         _exit(1);
     exit(1);
-}
-
-static double
-now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static uint64_t
-rnd(uint64_t *s)
-{
-    uint64_t x = *s;
-
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545f4914f6cdd1dULL;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
-
-static double
-median(const double *v, int n)
-{
-    double t[MAX_RUNS];
-
-    memcpy(t, v, sizeof(double) * (size_t)n);
-    qsort(t, (size_t)n, sizeof(double), cmp_double);
-    return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
 }
 
 /* The check word of key i's value, version ver. */
@@ -198,6 +165,40 @@ value_ok(const unsigned char *buf, size_t len, uint64_t i)
            memcmp(buf + 16, pattern, vlen - 24) == 0;
 }
 
+/*
+ * The skewed lookup order: nkeys draws from Zipf(alpha) over the keys'
+ * popularity ranks, by inverse CDF (a binary search in the cumulative
+ * weights), rank r being key oidx[r] so that popularity has nothing to do
+ * with key order.  Drawn once, before anything is timed, like okeys.
+ */
+static void
+make_zipf_order(double alpha, uint64_t seed)
+{
+    double *cdf = malloc(sizeof(*cdf) * nkeys), sum = 0, u;
+    uint64_t i, lo, hi, mid;
+
+    zkeys = malloc(nkeys * KLEN);
+    zidx = malloc(nkeys * sizeof(*zidx));
+    if (cdf == NULL || zkeys == NULL || zidx == NULL)
+        die("out of memory");
+    for (i = 0; i < nkeys; i++)
+        cdf[i] = (sum += pow((double)(i + 1), -alpha));
+    for (i = 0; i < nkeys; i++) {
+        /* 53 random bits: u uniform in [0, sum). */
+        u = (double)(ref_rand(&seed) >> 11) / 9007199254740992.0 * sum;
+        for (lo = 0, hi = nkeys - 1; lo < hi;) {
+            mid = lo + (hi - lo) / 2;
+            if (cdf[mid] <= u)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        zidx[i] = oidx[lo];
+        memcpy(zkeys + i * KLEN, keys + (uint64_t)zidx[i] * KLEN, KLEN);
+    }
+    free(cdf);
+}
+
 /* ---- contenders ---- */
 
 struct contender {
@@ -223,6 +224,7 @@ struct contender {
     double load_per_s, set_rt_per_s, get_ns, mget_ns_per_key, two_readers;
     double alone_per_s, with_writer_per_s, writer_sets_per_s, bytes_item;
     double get_runs[MAX_RUNS];
+    double skewed_get_ns, skewed_runs[MAX_RUNS];
     char note[128];
 };
 
@@ -862,23 +864,23 @@ pass_ops(const struct contender *c)
     return c->remote && rt_ops < nkeys ? rt_ops : nkeys;
 }
 
-/* One pass of random gets from okeys[from...], each value verified.
- * Returns seconds. */
+/* One pass of gets in a lookup order (okeys or zkeys, with its key
+ * indexes) from entry `from` on, each value verified.  Returns seconds. */
 static double
-get_pass(struct contender *c, void *h, uint64_t from, uint64_t ops,
-         unsigned char *buf)
+get_pass(struct contender *c, void *h, const char *order, const uint32_t *idx,
+         uint64_t from, uint64_t ops, unsigned char *buf)
 {
     uint64_t i, j;
     size_t len;
-    double t0 = now_s();
+    double t0 = ref_now_s();
 
     for (i = 0; i < ops; i++) {
         j = (from + i) % nkeys;
-        if (c->get(h, okeys + j * KLEN, buf, vlen + 64, &len) != 0 ||
-            !value_ok(buf, len, oidx[j]))
-            die("%s: get of key %u failed or wrong", c->name, oidx[j]);
+        if (c->get(h, order + j * KLEN, buf, vlen + 64, &len) != 0 ||
+            !value_ok(buf, len, idx[j]))
+            die("%s: get of key %u failed or wrong", c->name, idx[j]);
     }
-    return now_s() - t0;
+    return ref_now_s() - t0;
 }
 
 /* Load every key (version 0) in the contender's batches; the batched
@@ -897,7 +899,7 @@ measure_load(struct contender *c)
         die("out of memory");
     if (c->server_pid > 0)
         c->rss_before = rss_kib(c->server_pid);
-    t0 = now_s();
+    t0 = ref_now_s();
     for (i = 0; i < nkeys; i += n) {
         n = nkeys - i < batch ? (size_t)(nkeys - i) : batch;
         for (j = 0; j < n; j++)
@@ -905,25 +907,26 @@ measure_load(struct contender *c)
         if (c->put(h, n, keys + i * KLEN, vals) != 0)
             die("%s: load failed at key %llu", c->name, (unsigned long long)i);
     }
-    c->load_per_s = (double)nkeys / (now_s() - t0);
+    c->load_per_s = (double)nkeys / (ref_now_s() - t0);
     c->bytes_item = c->bytes_per_item ? c->bytes_per_item(c, h) : -1;
     if (c->set1 != NULL) {
         ops = rt_ops < nkeys ? rt_ops : nkeys;
-        t0 = now_s();
+        t0 = ref_now_s();
         for (i = 0; i < ops; i++) {
             make_value(vals, i, 0);
             if (c->set1(h, keys + i * KLEN, vals) != 0)
                 die("%s: set failed", c->name);
         }
-        c->set_rt_per_s = (double)ops / (now_s() - t0);
+        c->set_rt_per_s = (double)ops / (ref_now_s() - t0);
     }
     c->close(h);
     free(vals);
 }
 
 /*
- * Random gets, then multi-gets, from one reader process: every contender
- * alternated run by run, so drift on a shared machine hits all alike.
+ * Random gets, skewed gets, then multi-gets, from one reader process:
+ * every contender alternated run by run, so drift on a shared machine
+ * hits all alike.
  */
 static void
 measure_gets(void)
@@ -949,14 +952,22 @@ measure_gets(void)
             h[k] = cs[k].open(&cs[k], 0);
             /* Untimed: this process's page faults are not lookups. */
             if (!cs[k].remote)
-                get_pass(&cs[k], h[k], 0, nkeys, buf);
+                get_pass(&cs[k], h[k], okeys, oidx, 0, nkeys, buf);
         }
         for (r = 0; r < runs; r++)
             for (k = 0; k < ncs; k++) {
                 ops = pass_ops(&cs[k]);
-                sh->v[k][r] =
-                    get_pass(&cs[k], h[k], (uint64_t)r * ops, ops, buf) * 1e9 /
-                    (double)ops;
+                sh->v[k][r] = get_pass(&cs[k], h[k], okeys, oidx,
+                                       (uint64_t)r * ops, ops, buf) *
+                              1e9 / (double)ops;
+            }
+        /* The same passes over the skewed order. */
+        for (r = 0; r < runs; r++)
+            for (k = 0; k < ncs; k++) {
+                ops = pass_ops(&cs[k]);
+                sh->z[k][r] = get_pass(&cs[k], h[k], zkeys, zidx,
+                                       (uint64_t)r * ops, ops, buf) *
+                              1e9 / (double)ops;
             }
         for (r = 0; r < runs; r++)
             for (k = 0; k < ncs; k++) {
@@ -966,7 +977,7 @@ measure_gets(void)
                           ? remote_mget_keys
                           : nkeys;
                 ops -= ops % MGET_BATCH;
-                t0 = now_s();
+                t0 = ref_now_s();
                 for (b = 0; b < ops; b += MGET_BATCH) {
                     j = (b + (uint64_t)r * ops) % (nkeys - MGET_BATCH + 1);
                     if (cs[k].mget(h[k], MGET_BATCH, okeys + j * KLEN, bufs,
@@ -977,7 +988,7 @@ measure_gets(void)
                                       oidx[j + i]))
                             die("%s: mget: wrong value", cs[k].name);
                 }
-                sh->w[k][r] = (now_s() - t0) * 1e9 / (double)ops;
+                sh->w[k][r] = (ref_now_s() - t0) * 1e9 / (double)ops;
             }
         for (k = 0; k < ncs; k++)
             cs[k].close(h[k]);
@@ -986,8 +997,10 @@ measure_gets(void)
     reap(pid, "gets");
     for (k = 0; k < ncs; k++) {
         memcpy(cs[k].get_runs, sh->v[k], sizeof(double) * (size_t)runs);
-        cs[k].get_ns = median(sh->v[k], runs);
-        cs[k].mget_ns_per_key = cs[k].mget ? median(sh->w[k], runs) : -1;
+        cs[k].get_ns = ref_median(sh->v[k], runs);
+        memcpy(cs[k].skewed_runs, sh->z[k], sizeof(double) * (size_t)runs);
+        cs[k].skewed_get_ns = ref_median(sh->z[k], runs);
+        cs[k].mget_ns_per_key = cs[k].mget ? ref_median(sh->w[k], runs) : -1;
     }
 }
 
@@ -1007,9 +1020,9 @@ spawn_reader(struct contender *c, uint64_t from, uint64_t ops, double *slot)
         if (buf == NULL)
             die("out of memory");
         if (!c->remote) /* faults are not lookups */
-            get_pass(c, h, 0, nkeys, buf);
+            get_pass(c, h, okeys, oidx, 0, nkeys, buf);
         barrier();
-        *slot = get_pass(c, h, from, ops, buf);
+        *slot = get_pass(c, h, okeys, oidx, from, ops, buf);
         c->close(h);
         _exit(0);
     }
@@ -1034,7 +1047,7 @@ measure_two_readers(struct contender *c, int k)
         sh->v[k][r] = 2.0 * (double)ops /
                       (sh->v[k][r] > sh->w[k][r] ? sh->v[k][r] : sh->w[k][r]);
     }
-    c->two_readers = median(sh->v[k], runs);
+    c->two_readers = ref_median(sh->v[k], runs);
 }
 
 /* One reader alone, then with a writer updating random keys at full
@@ -1070,10 +1083,10 @@ measure_with_writer(struct contender *c, int k)
             if (vals == NULL || wk == NULL)
                 die("out of memory");
             barrier();
-            t0 = now_s();
+            t0 = ref_now_s();
             while (!__atomic_load_n(&sh->stop, __ATOMIC_SEQ_CST)) {
                 for (j = 0; j < batch; j++) {
-                    i = rnd(&seed) % nkeys;
+                    i = ref_rand(&seed) % nkeys;
                     memcpy(wk + j * KLEN, keys + i * KLEN, KLEN);
                     make_value(vals + j * vlen, i, ver);
                 }
@@ -1082,7 +1095,7 @@ measure_with_writer(struct contender *c, int k)
                 sets += batch;
                 ver++;
             }
-            sh->extra = (double)sets / (now_s() - t0);
+            sh->extra = (double)sets / (ref_now_s() - t0);
             c->close(h);
             _exit(0);
         }
@@ -1094,9 +1107,9 @@ measure_with_writer(struct contender *c, int k)
         with[r] = (double)ops / sh->v[k][r];
         wrate[r] = sh->extra;
     }
-    c->alone_per_s = median(alone, runs);
-    c->with_writer_per_s = median(with, runs);
-    c->writer_sets_per_s = median(wrate, runs);
+    c->alone_per_s = ref_median(alone, runs);
+    c->with_writer_per_s = ref_median(with, runs);
+    c->writer_sets_per_s = ref_median(wrate, runs);
 }
 
 /* ---- output ---- */
@@ -1152,12 +1165,13 @@ write_json(const char *path)
 
     if (doc == NULL) {
         doc = json_pack(
-            "{s:o, s:{s:I, s:i, s:I, s:I, s:i, s:b, s:[]}, s:[], s:o}",
+            "{s:o, s:{s:I, s:i, s:I, s:I, s:i, s:b, s:f, s:[]}, s:[], s:o}",
             "machine", machine_json(), "workload", "keys", (json_int_t)nkeys,
             "key_bytes", KLEN, "round_trip_ops", (json_int_t)rt_ops,
             "remote_mget_keys", (json_int_t)remote_mget_keys, "runs", runs,
-            "quick", quick, "value_sizes", "results", "notes",
-            json_pack("{s:s, s:s, s:s, s:s}", "in_process",
+            "quick", quick, "skewed_alpha", ZIPF_ALPHA, "value_sizes",
+            "results", "notes",
+            json_pack("{s:s, s:s, s:s, s:s, s:s}", "in_process",
                       "floor, shmcache and shmcache_huge gets, multi-gets "
                       "and reader figures are lookups in a mapped table "
                       "(the table layer, no daemon); lmdb likewise",
@@ -1171,7 +1185,12 @@ write_json(const char *path)
                       "shmcache: entry bytes from the table plus the "
                       "index's share at its design load; floor: its file; "
                       "lmdb: its pages; memcached, redis: RSS growth over "
-                      "the load"));
+                      "the load",
+                      "skewed_gets",
+                      "keys drawn from Zipf(skewed_alpha) over the keys, "
+                      "popularity unrelated to key order; one sequence "
+                      "drawn before timing, the same for every contender; "
+                      "passes as for get_ns"));
         if (doc == NULL)
             die("json: out of memory");
     }
@@ -1181,18 +1200,21 @@ write_json(const char *path)
     res = json_object_get(doc, "results");
     for (k = 0; k < ncs; k++) {
         struct contender *c = &cs[k];
-        json_t *gr = json_array();
+        json_t *gr = json_array(), *zr = json_array();
         int r;
 
-        for (r = 0; r < runs; r++)
+        for (r = 0; r < runs; r++) {
             json_array_append_new(gr, json_real(c->get_runs[r]));
+            json_array_append_new(zr, json_real(c->skewed_runs[r]));
+        }
         o = json_pack(
-            "{s:s, s:I, s:o, s:s, s:o, s:o, s:o, s:s, s:o, s:s, s:o, s:o, "
-            "s:o, s:o, s:o, s:s, s:s}",
+            "{s:s, s:I, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:s, "
+            "s:o, s:o, s:o, s:o, s:o, s:s, s:s}",
             "contender", c->name, "value_size", (json_int_t)vlen, "load_per_s",
             jnum(c->load_per_s), "load_method", c->load_method,
             "set_round_trip_per_s", jnum(c->set_rt_per_s), "get_ns",
-            jnum(c->get_ns), "get_ns_runs", gr, "get_path",
+            jnum(c->get_ns), "get_ns_runs", gr, "skewed_get_ns",
+            jnum(c->skewed_get_ns), "skewed_get_ns_runs", zr, "get_path",
             c->remote ? "round trip" : "in process", "mget_ns_per_key",
             jnum(c->mget_ns_per_key), "mget_method",
             c->mget ? c->mget_method : "", "two_readers_gets_per_s",
@@ -1239,7 +1261,8 @@ static int
 report(const char *path)
 {
     json_t *doc = json_load_file(path, 0, NULL), *res, *o, *m, *sizes;
-    char a[32], b[32], cc[32], d[32], e[32], f[32], g[32], hh[32];
+    char a[32], b[32], cc[32], zz[32], d[32], e[32], f[32], g[32], hh[32];
+    double alpha;
     size_t i, s;
 
     if (doc == NULL) {
@@ -1271,9 +1294,9 @@ report(const char *path)
                shm_load = -1, lm = -1, rt = -1;
         printf("\n%lld-byte values:\n\n"
                "| | load, sets/s | one set per round trip, /s | get, ns | "
-               "multi-get, ns/key | 2 readers, gets/s | gets/s with a "
-               "writer (alone) | bytes/item |\n"
-               "|---|---:|---:|---:|---:|---:|---:|---:|\n",
+               "skewed get, ns | multi-get, ns/key | 2 readers, gets/s | "
+               "gets/s with a writer (alone) | bytes/item |\n"
+               "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
                (long long)v);
         for (i = 0; i < json_array_size(res); i++) {
             o = json_array_get(res, i);
@@ -1282,11 +1305,12 @@ report(const char *path)
             const char *name =
                 json_string_value(json_object_get(o, "contender"));
             printf(
-                "| %s | %s (%s) | %s | %s | %s | %s | %s (%s) | %s |\n", name,
-                fmt_num(num_or(o, "load_per_s"), a, sizeof(a), 0),
+                "| %s | %s (%s) | %s | %s | %s | %s | %s | %s (%s) | %s |\n",
+                name, fmt_num(num_or(o, "load_per_s"), a, sizeof(a), 0),
                 json_string_value(json_object_get(o, "load_method")),
                 fmt_num(num_or(o, "set_round_trip_per_s"), b, sizeof(b), 0),
                 fmt_num(num_or(o, "get_ns"), cc, sizeof(cc), 0),
+                fmt_num(num_or(o, "skewed_get_ns"), zz, sizeof(zz), 0),
                 fmt_num(num_or(o, "mget_ns_per_key"), d, sizeof(d), 0),
                 fmt_num(num_or(o, "two_readers_gets_per_s"), e, sizeof(e), 0),
                 fmt_num(num_or(o, "gets_with_writer_per_s"), f, sizeof(f), 0),
@@ -1320,6 +1344,11 @@ report(const char *path)
             printf("; vs one Redis round trip: %.0fx (target >= 50)", rt / shm);
         printf("\n");
     }
+    alpha = num_or(json_object_get(doc, "workload"), "skewed_alpha");
+    if (alpha > 0)
+        printf("\nSkewed get: keys drawn from Zipf(%.2f), one sequence for "
+               "every contender.\n",
+               alpha);
     printf("\nIn process (a lookup in a mapped table, no daemon): the "
            "get, multi-get and reader columns of floor, shmcache, "
            "shmcache_huge and lmdb.  Through shmcached: shmcache's load "
@@ -1368,6 +1397,7 @@ add(const char *name)
     c->name = name;
     c->rss_before = -1;
     c->load_per_s = c->set_rt_per_s = c->get_ns = c->mget_ns_per_key = -1;
+    c->skewed_get_ns = -1;
     c->two_readers = c->alone_per_s = c->with_writer_per_s = -1;
     c->writer_sets_per_s = c->bytes_item = -1;
     c->bytes_method = "";
@@ -1509,7 +1539,7 @@ main(int argc, char **argv)
         oidx[i] = (uint32_t)i;
     for (i = nkeys - 1; i > 0; i--) { /* Fisher-Yates */
         uint32_t t;
-        j = rnd(&seed) % (i + 1);
+        j = ref_rand(&seed) % (i + 1);
         t = oidx[i];
         oidx[i] = oidx[j];
         oidx[j] = t;
@@ -1518,6 +1548,7 @@ main(int argc, char **argv)
         memcpy(okeys + i * KLEN, keys + (uint64_t)oidx[i] * KLEN, KLEN);
     for (i = 0; i < vlen; i++)
         pattern[i] = (unsigned char)('a' + i % 26);
+    make_zipf_order(ZIPF_ALPHA, 4242);
 
     /* The contenders this run has what it takes for. */
     snprintf(floor_path, sizeof(floor_path), "%s/bench-vs-floor.%d", dir,
@@ -1608,12 +1639,13 @@ main(int argc, char **argv)
         write_json(json_path);
     for (k = 0; k < ncs; k++)
         printf("%s value=%u load_per_s=%.0f set_round_trip_per_s=%.0f "
-               "get_ns=%.1f mget_ns_per_key=%.1f two_readers_gets_per_s=%.0f "
+               "get_ns=%.1f skewed_get_ns=%.1f mget_ns_per_key=%.1f "
+               "two_readers_gets_per_s=%.0f "
                "gets_alone_per_s=%.0f gets_with_writer_per_s=%.0f "
                "writer_sets_per_s=%.0f bytes_per_item=%.1f %s\n",
                cs[k].name, vlen, cs[k].load_per_s, cs[k].set_rt_per_s,
-               cs[k].get_ns, cs[k].mget_ns_per_key, cs[k].two_readers,
-               cs[k].alone_per_s, cs[k].with_writer_per_s,
+               cs[k].get_ns, cs[k].skewed_get_ns, cs[k].mget_ns_per_key,
+               cs[k].two_readers, cs[k].alone_per_s, cs[k].with_writer_per_s,
                cs[k].writer_sets_per_s, cs[k].bytes_item, cs[k].note);
     ref_close(&floor_ref);
     return 0;

@@ -41,7 +41,7 @@ EXTRA_DIST += bench/nss.sh
 noinst_PROGRAMS += bench/bench_vs
 bench_bench_vs_SOURCES = bench/bench_vs.c bench/ref.c bench/ref.h
 bench_bench_vs_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
-bench_bench_vs_LDADD = client/libshmcache.la $(JANSSON_LIBS)
+bench_bench_vs_LDADD = client/libshmcache.la $(JANSSON_LIBS) -lm
 if HAVE_HIREDIS
 bench_bench_vs_CFLAGS += $(HIREDIS_CFLAGS)
 bench_bench_vs_LDADD += $(HIREDIS_LIBS)

@@ -12,13 +12,20 @@
  * values.  Keys are REF_KLEN bytes, values the table's vlen.  One process
  * writes (ref_put), any number read (ref_get) through their own
  * mappings.
+ *
+ * At the end, the few helpers every program that measures against the
+ * floor needs, so that they time and summarise runs the same way: a
+ * monotonic clock in seconds, a fast deterministic generator for lookup
+ * orders, and the median of a run's figures.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ref.h"
@@ -185,4 +192,45 @@ ref_get(const struct ref *r, const char *key, void *buf)
         return 0;
     }
     return -1;
+}
+
+/* ---- timing and summaries ---- */
+
+/* Seconds on the monotonic clock. */
+double
+ref_now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The next number of a xorshift64* sequence (*state must not be 0). */
+uint64_t
+ref_rand(uint64_t *state)
+{
+    uint64_t x = *state;
+
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545f4914f6cdd1dULL;
+}
+
+static int
+ref_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* The median of v[0, n) (n >= 1), which it sorts. */
+double
+ref_median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(*v), ref_cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }

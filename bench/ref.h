@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ref.h -- the reference table the benchmarks measure our lookup against:
- * the floor (see ref.c).
+ * the floor (see ref.c); and what the programs that measure against it
+ * (bench.c, bench_vs.c) both need to time and summarise their runs.
  */
 #ifndef SHMC_BENCH_REF_H
 #define SHMC_BENCH_REF_H
@@ -26,5 +27,10 @@ void ref_unmap(struct ref *r);
 void ref_close(struct ref *r);
 void ref_put(struct ref *r, const char *key, const void *val);
 int ref_get(const struct ref *r, const char *key, void *buf);
+
+/* Timing and summaries for the programs measuring against it. */
+double ref_now_s(void);
+uint64_t ref_rand(uint64_t *state);
+double ref_median(double *v, int n);
 
 #endif /* SHMC_BENCH_REF_H */

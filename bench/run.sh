@@ -13,7 +13,7 @@
 # 2. Writes through the daemon (bench_set), and disk mode (bench_restart).
 # 3. Side by side (bench_vs): shmcache, memcached, Redis, LMDB and the
 #    reference reader on one workload (1,000,000 keys; 100- and 1000-byte
-#    values; every value verified).  memcached, Redis and shmcached run on
+#    values; every value verified; random and Zipf(0.99)-skewed gets).  memcached, Redis and shmcached run on
 #    Unix sockets in a temp dir, never on a TCP port, and are stopped by
 #    PID on the way out, on error too.  Prints a Markdown table and writes
 #    bench/results/latest.json.

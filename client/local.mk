@@ -11,8 +11,8 @@ client_libshmcache_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden -pthread
 # -version-info is current:revision:age (libevent's rules): no interface
 # change -> c:r+1:a; compatible addition -> c+1:0:a+1; incompatible
 # change -> c+1:0:0.  History: 0:0:0 (0.1.0, first release); 1:0:1
-# (shmc_mset, shmc_mget, shmc_get_or_load; struct shmc_info grew at its
-# end).
+# (shmc_mset, shmc_mget, shmc_get_or_load, shmc_mdel; struct shmc_info grew
+# at its end; not yet released, so later additions join it).
 client_libshmcache_la_LDFLAGS = -version-info 1:0:1 -no-undefined \
 	-export-symbols-regex '^shmc_' -pthread
 client_libshmcache_la_LIBADD = common/libshmcommon.la

@@ -244,7 +244,9 @@ SHMC_EXPORT SHMC_WUR int shmc_set(shmc_t *h, const void *key, size_t klen,
  * @return 0 when every item has a result in rcs[]; otherwise an error for
  *         the whole call (as shmc_set(): no daemon, a transport failure
  *         after the retry, SHMC_EREADONLY, -ENOMEM, -EINVAL), and the
- *         items without a result may or may not have been stored.
+ *         items without a result may or may not have been stored: their
+ *         rcs[] entries hold that error (none when the error is -EINVAL
+ *         for the arrays themselves).
  * @note Sets may be carried out twice safely, so a frame whose reply was
  *       lost is sent again once on a new connection, as for shmc_set().
  */
@@ -258,6 +260,33 @@ shmc_mset(shmc_t *h, size_t n, const void *const keys[], const size_t klens[],
  * @return 0; SHMC_ENOTFOUND; and the errors of shmc_set().
  */
 SHMC_EXPORT SHMC_WUR int shmc_del(shmc_t *h, const void *key, size_t klen);
+
+/**
+ * @brief Delete n keys through the daemon, in as few round trips as the
+ *        request limits allow: one DELETE frame per key, sent in runs of
+ *        up to 4096 frames or 64 KiB before their replies are read.
+ * @param[in] keys, klens the n keys (duplicates are deleted in order: the
+ *            second gets SHMC_ENOTFOUND).
+ * @param[out] rcs each key's result, as shmc_del() returns it: 0,
+ *             SHMC_ENOTFOUND, SHMC_ETOOBIG (longer than the table's
+ *             max_key_bytes, or its frame over the daemon's
+ *             max_request_bytes), -EINVAL (NULL or empty key).
+ * @return 0 when every key has a result in rcs[]; otherwise an error for
+ *         the whole call: the errors of shmc_set() (no daemon,
+ *         SHMC_ENOTABLE, -EACCES, SHMC_EREADONLY, -ENOMEM, SHMC_EPROTO,
+ *         -EINVAL for a NULL handle or array), or a transport failure:
+ *         -ECONNRESET, -EPIPE, -ETIMEDOUT.  The keys without a result may
+ *         or may not have been deleted; their rcs[] entries hold that
+ *         error (none when the error is -EINVAL for the arrays).  An
+ *         entry is 0 only for a key this call deleted.
+ * @note A delete must not be carried out twice (the second would answer
+ *       SHMC_ENOTFOUND), so after a lost connection only the frames that
+ *       never left are sent again, once, on a new connection, as
+ *       shmc_del() does.
+ */
+SHMC_EXPORT SHMC_WUR int shmc_mdel(shmc_t *h, size_t n,
+                                   const void *const keys[],
+                                   const size_t klens[], int rcs[]);
 
 /**
  * @brief Cache "key is known absent" (a negative entry) for ttl_s seconds.

@@ -4,10 +4,12 @@
  * OPEN that open.c uses.
  *
  * One blocking connection per handle, made on first use, serialised by the
- * handle's mutex: one request, then its reply (whose id must match).  If
+ * handle's mutex: one request, then its reply (whose id must match); only
+ * shmc_mdel() sends a run of requests before it reads their replies.  If
  * the daemon went away (restart), a request that failed on the connection
- * is sent again once on a new connection, except INCR/DECR, which must not
- * be applied twice.  Sends never raise SIGPIPE.  Replies are bounded: a
+ * is sent again once on a new connection, unless it may have been carried
+ * out and must not be carried out twice (ADD, REPLACE, DELETE, INCR,
+ * DECR).  Sends never raise SIGPIPE.  Replies are bounded: a
  * reply longer than any this library asks for is a protocol error.
  */
 #include "config.h"
@@ -27,8 +29,6 @@
 #define REPLY_MAX 64u        /* longest reply body we ask for (OPEN: 8 bytes) */
 #define IO_TIMEOUT_S 10      /* a daemon that does not answer for this long */
 #define TEXT_MAX (16u << 20) /* longest JSON reply (stats, table list) */
-#define MSET_FRAME (256u << 10) /* bytes of items in one BATCH frame */
-#define MSET_ITEMS 4096u        /* items in one BATCH frame */
 
 /* Send all of buf, the descriptor pass (unless -1) with its first byte;
  * *sent says how much went out. */
@@ -253,6 +253,28 @@ conn_open_locked(shmc_t *h)
     return rc;
 }
 
+/* A connection of this process's that the daemon has not closed: the
+ * handle's, or a new one. */
+static int
+conn_ready_locked(shmc_t *h)
+{
+    if (h->sock >= 0 &&
+        h->sock_gen != __atomic_load_n(&fork_gen, __ATOMIC_RELAXED))
+        conn_close_locked(h); /* the parent's: ours is a copy to drop */
+    if (h->sock >= 0 && !conn_alive(h))
+        conn_close_locked(h);
+    return h->sock < 0 ? conn_open_locked(h) : 0;
+}
+
+/* Whether the daemon closes the connection after answering this status
+ * (doc/protocol.md, "Session"): it reads no frame after that one. */
+static int
+closes_after(int status)
+{
+    return status == SHMC_EPROTO || status == SHMC_ETOOBIG ||
+           status == SHMC_EVERSION;
+}
+
 /*
  * Send one request for the handle's table and return the reply's status;
  * an OPEN reply's descriptor lands in *fd_out.  The mutex must be held.
@@ -275,21 +297,15 @@ conn_call_locked(shmc_t *h, uint8_t op, const void *key, size_t klen,
         return SHMC_ETOOBIG;
     if (n > sizeof(small) && (req = malloc(n)) == NULL)
         return -ENOMEM;
-    if (h->sock >= 0 &&
-        h->sock_gen != __atomic_load_n(&fork_gen, __ATOMIC_RELAXED))
-        conn_close_locked(h); /* the parent's: ours is a copy to drop */
     for (tries = 0; tries < 2; tries++) {
-        if (h->sock >= 0 && !conn_alive(h))
-            conn_close_locked(h);
-        if (h->sock < 0 && (rc = conn_open_locked(h)) != 0)
+        if ((rc = conn_ready_locked(h)) != 0)
             break;
         id = ++h->next_id;
         proto_request(req, n, op, id, h->table, key, klen, val, vlen, ttl_s,
                       delta);
         rc = exchange(h, req, n, id, fd_out, body, text, &fate);
         if (fate == FATE_ANSWERED) {
-            /* The daemon closes the connection after these. */
-            if (rc == SHMC_EPROTO || rc == SHMC_ETOOBIG || rc == SHMC_EVERSION)
+            if (closes_after(rc))
                 conn_close_locked(h);
             break;
         }
@@ -459,29 +475,134 @@ shmc_flush(shmc_t *h)
     return conn_call_table(h, PROTO_OP_FLUSH);
 }
 
+/* ---- batches: shmc_mset(), shmc_mdel() ---- */
+
 /*
- * Send one BATCH frame of items [first, first + count) and record their
- * results: the daemon stores them in order and stops at the first failure,
- * so the items before it succeeded, that one failed, and the caller sends
- * the rest again.  Returns how many items got a result, or a negative
- * error for the whole frame.  The mutex must be held.
+ * Both calls take n items and give each its own result, in as few round
+ * trips as the request limits allow.  What they share is here: the checks
+ * the daemon would make, done before sending; the walk over the items in
+ * runs that fit one exchange; and the rule for a failure of the whole
+ * call, after which every item without a result gets that error, so that
+ * no rcs[] entry ever says "done" for an item that was not.  They differ
+ * in how a run travels:
+ *
+ *  - sets: one BATCH frame per run.  The daemon stores its items in order
+ *    and stops at the first failure; sets may be carried out twice, so a
+ *    frame whose reply was lost is sent again (conn_call_locked());
+ *  - deletes: one DELETE frame per item, a run of them sent back to back
+ *    before any reply is read (pipelined: doc/protocol.md), so that each
+ *    gets the answer shmc_del() would get, SHMC_ENOTFOUND included.  A
+ *    delete must not be carried out twice (the second would answer
+ *    SHMC_ENOTFOUND), so only frames that never left are sent again.
+ *
+ * A run of deletes is bounded by RUN_BYTES: it fits the socket's buffers
+ * whole, so the send completes even while the daemon, its output queue
+ * full (max_output_bytes), waits for us to read.
  */
-static long
-mset_frame(shmc_t *h, const size_t idx[], size_t count,
-           const void *const keys[], const size_t klens[],
-           const void *const vals[], const size_t vlens[], uint32_t ttl_s,
-           int rcs[], unsigned char *items, size_t items_cap)
+
+#define BATCH_FRAME (256u << 10) /* bytes of items in one BATCH frame */
+#define BATCH_ITEMS 4096u        /* items in one run */
+#define RUN_BYTES (64u << 10)    /* bytes of DELETE frames in one run */
+
+/* The items of one shmc_mset() or shmc_mdel() call. */
+struct batch {
+    const void *const *keys;
+    const size_t *klens;
+    const void *const *vals; /* NULL: deletes */
+    const size_t *vlens;
+    uint32_t ttl_s;
+    int *rcs;
+    size_t n;
+    size_t *idx;        /* the items left to send, in order */
+    size_t pending;     /* how many */
+    unsigned char *buf; /* one run: BATCH items, or DELETE frames */
+    size_t buf_size;
+    size_t budget; /* bytes one run may take (shrinks for a daemon whose
+                    * frame limit is lower than BATCH_FRAME) */
+};
+
+/*
+ * Allocate, and give the items the daemon would refuse their results
+ * here, as shmc_set() and shmc_del() do; the others go to b->idx.  On
+ * failure, every item gets the error.
+ */
+static int
+batch_begin(shmc_t *h, struct batch *b)
+{
+    const struct mapping *m;
+    size_t i;
+    int rc = 0;
+
+    b->buf_size = b->vals != NULL ? BATCH_FRAME : RUN_BYTES;
+    b->budget = b->buf_size;
+    b->pending = 0;
+    b->idx = malloc(sizeof(*b->idx) * (b->n ? b->n : 1));
+    b->buf = malloc(b->buf_size);
+    if (h->socket_path == NULL)
+        rc = SHMC_EREADONLY;
+    else if (b->idx == NULL || b->buf == NULL)
+        rc = -ENOMEM;
+    if (rc != 0) {
+        for (i = 0; i < b->n; i++)
+            b->rcs[i] = rc;
+        return rc;
+    }
+    /* ORDERING: acquire; pairs with the release in handle_reopen(). */
+    m = __atomic_load_n(&h->cur, __ATOMIC_ACQUIRE);
+    for (i = 0; i < b->n; i++) {
+        if (b->keys[i] == NULL || b->klens[i] == 0 ||
+            (b->vals != NULL && b->vals[i] == NULL && b->vlens[i] > 0))
+            b->rcs[i] = -EINVAL;
+        else if (b->klens[i] > m->t.max_key ||
+                 (b->vals != NULL && b->vlens[i] > m->t.max_value))
+            b->rcs[i] = SHMC_ETOOBIG;
+        else
+            b->idx[b->pending++] = i;
+    }
+    return 0;
+}
+
+/* Free what batch_begin() allocated. */
+static void
+batch_end(struct batch *b)
+{
+    free(b->idx);
+    free(b->buf);
+}
+
+/* The bytes item i takes in a run: its BATCH item, or its DELETE frame. */
+static size_t
+batch_cost(const shmc_t *h, const struct batch *b, size_t i)
+{
+    if (b->vals != NULL)
+        return 10 + b->klens[i] + b->vlens[i];
+    return proto_request(NULL, 0, PROTO_OP_DELETE, 0, h->table, b->keys[i],
+                         b->klens[i], NULL, 0, 0, 0);
+}
+
+/*
+ * Send one BATCH frame of items idx[0, count) and record their results:
+ * the daemon stores them in order and stops at the first failure, so the
+ * items before it succeeded, that one failed, and the caller sends the
+ * rest again.  *done says how many items got a result (0: the frame was
+ * too big for the daemon, and the caller makes it smaller).  Returns 0,
+ * or an error for the whole call.  The mutex must be held.
+ */
+static int
+mset_frame(shmc_t *h, struct batch *b, const size_t idx[], size_t count,
+           size_t *done)
 {
     unsigned char body[8] = {0};
     size_t i, len = 0;
     uint32_t stored;
     int rc;
 
+    *done = 0;
     for (i = 0; i < count; i++)
-        len +=
-            proto_batch_item(items + len, items_cap - len, keys[idx[i]],
-                             klens[idx[i]], vals[idx[i]], vlens[idx[i]], ttl_s);
-    rc = conn_call_locked(h, PROTO_OP_BATCH, NULL, 0, items, len, 0,
+        len += proto_batch_item(b->buf + len, b->buf_size - len,
+                                b->keys[idx[i]], b->klens[idx[i]],
+                                b->vals[idx[i]], b->vlens[idx[i]], b->ttl_s);
+    rc = conn_call_locked(h, PROTO_OP_BATCH, NULL, 0, b->buf, len, 0,
                           (uint64_t)count, NULL, body, NULL);
     if (rc != 0 && rc != SHMC_ENOSPACE && rc != SHMC_ETOOBIG)
         return rc; /* no daemon, no table, no right, ...: the whole call */
@@ -489,13 +610,139 @@ mset_frame(shmc_t *h, const size_t idx[], size_t count,
     if (stored > count)
         return SHMC_EPROTO;
     for (i = 0; i < stored; i++)
-        rcs[idx[i]] = 0;
+        b->rcs[idx[i]] = 0;
+    *done = stored;
     if (rc == 0)
-        return (long)count;
+        return 0;
     if (stored == 0 && count > 1 && rc == SHMC_ETOOBIG)
         return 0; /* the frame itself was too big: caller splits */
-    rcs[idx[stored]] = rc;
-    return (long)stored + 1;
+    b->rcs[idx[stored]] = rc;
+    *done = stored + 1;
+    return 0;
+}
+
+/* Whether a DELETE's status is the item's own result rather than a
+ * failure of the whole call (no table, no right, a broken protocol). */
+static int
+mdel_item_status(int status)
+{
+    return status == 0 || status == SHMC_ENOTFOUND || status == SHMC_ETOOBIG;
+}
+
+/*
+ * Delete items idx[0, count): their DELETE frames in one send, then every
+ * reply, in order.  *done says how many items got a result.
+ *
+ * HOW IT ENDS.  Every reply read is its item's result.  A reply after which
+ * the daemon closes (closes_after()) ends the run early: the daemon read
+ * no frame after it, so those items are left to the caller, which sends
+ * them on a new connection.  When the connection fails, what became of
+ * the first item without a reply decides: if no byte of its frame left,
+ * neither did any after it, and they are left to the caller (or, when
+ * none got a result, sent again here, once, as conn_call_locked() does);
+ * if its frame left, the daemon may have deleted it, and the failure is
+ * the whole call's.  Returns 0, or the whole call's error (the first
+ * status that is not an item's own, or the transport's).  The mutex must
+ * be held.
+ */
+static int
+mdel_run(shmc_t *h, struct batch *b, const size_t idx[], size_t count,
+         size_t *done)
+{
+    size_t i, len, sent, start, flen;
+    int rc, st, ok, tries, whole;
+
+    *done = 0;
+    for (tries = 0; tries < 2; tries++) {
+        if ((rc = conn_ready_locked(h)) != 0)
+            return rc;
+        for (i = 0, len = 0; i < count; i++)
+            len += proto_request(
+                b->buf + len, b->buf_size - len, PROTO_OP_DELETE, ++h->next_id,
+                h->table, b->keys[idx[i]], b->klens[idx[i]], NULL, 0, 0, 0);
+        rc = send_all(h->sock, b->buf, len, &sent, -1);
+        /* The replies to what left, even after a failed send: the daemon
+         * may have answered before it closed. */
+        whole = 0;
+        for (i = 0, start = 0; i < count && start < sent; i++, start += flen) {
+            flen = proto_get32(b->buf + start);
+            st = read_reply(h, b->buf + start, proto_get32(b->buf + start + 8),
+                            NULL, NULL, NULL, &ok);
+            if (!ok) {
+                rc = st;
+                break;
+            }
+            b->rcs[idx[i]] = st;
+            if (whole == 0 && !mdel_item_status(st))
+                whole = st;
+            if (closes_after(st)) {
+                conn_close_locked(h);
+                *done = i + 1;
+                return whole;
+            }
+        }
+        *done = i;
+        if (i == count)
+            return whole;
+        /* The connection failed before item i got its reply. */
+        conn_close_locked(h);
+        if (start < sent || whole != 0)
+            return whole != 0 ? whole : rc; /* it may have been deleted */
+        if (i > 0)
+            return 0; /* never sent: the caller goes on from item i */
+    }
+    return rc;
+}
+
+/*
+ * Send the items of b->idx in runs that fit one exchange, under the
+ * handle's mutex.  Returns 0 when every item has a result, or the whole
+ * call's error, which every item still without one then gets.
+ */
+static int
+batch_run(shmc_t *h, struct batch *b)
+{
+    size_t i = 0, take, bytes, done;
+    int rc = 0;
+
+    pthread_mutex_lock(&h->lock);
+    while (i < b->pending) {
+        /* As many items as fit a run (one at least). */
+        for (take = 0, bytes = 64; i + take < b->pending && take < BATCH_ITEMS;
+             take++) {
+            size_t one = batch_cost(h, b, b->idx[i + take]);
+            if (take > 0 && bytes + one > b->budget)
+                break;
+            bytes += one;
+        }
+        if (b->vals == NULL) {
+            rc = mdel_run(h, b, b->idx + i, take, &done);
+        } else if (bytes > b->buf_size) {
+            /* One item larger than a batch buffer: on its own. */
+            size_t k = b->idx[i];
+            b->rcs[k] = conn_call_locked(h, PROTO_OP_SET, b->keys[k],
+                                         b->klens[k], b->vals[k], b->vlens[k],
+                                         b->ttl_s, 0, NULL, NULL, NULL);
+            done = 1;
+        } else {
+            rc = mset_frame(h, b, b->idx + i, take, &done);
+        }
+        i += done;
+        if (rc != 0)
+            break;
+        if (done == 0) {
+            /* The daemon's frame limit is lower than ours. */
+            b->budget /= 2;
+            if (b->budget < 4096) {
+                rc = SHMC_ETOOBIG;
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&h->lock);
+    for (; rc != 0 && i < b->pending; i++)
+        b->rcs[b->idx[i]] = rc;
+    return rc;
 }
 
 /* Store n items through the daemon in batches (see shmcache.h). */
@@ -504,73 +751,36 @@ shmc_mset(shmc_t *h, size_t n, const void *const keys[], const size_t klens[],
           const void *const vals[], const size_t vlens[], uint32_t ttl_s,
           int rcs[])
 {
-    size_t *idx = NULL, pending = 0, i, take, bytes, frame_max = MSET_FRAME;
-    unsigned char *items = NULL;
-    const struct mapping *m;
-    long done;
-    int rc = 0;
+    struct batch b = {.keys = keys,
+                      .klens = klens,
+                      .vals = vals,
+                      .vlens = vlens,
+                      .ttl_s = ttl_s,
+                      .rcs = rcs,
+                      .n = n};
+    int rc;
 
     if (h == NULL || (n > 0 && (keys == NULL || klens == NULL || vals == NULL ||
                                 vlens == NULL || rcs == NULL)))
         return -EINVAL;
-    if (h->socket_path == NULL)
-        return SHMC_EREADONLY;
-    /* ORDERING: acquire; pairs with the release in handle_reopen(). */
-    m = __atomic_load_n(&h->cur, __ATOMIC_ACQUIRE);
-    idx = malloc(sizeof(*idx) * (n ? n : 1));
-    items = malloc(MSET_FRAME);
-    if (idx == NULL || items == NULL) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    /* What the daemon would refuse is refused here, as shmc_set() does. */
-    for (i = 0; i < n; i++) {
-        if (keys[i] == NULL || klens[i] == 0 ||
-            (vals[i] == NULL && vlens[i] > 0))
-            rcs[i] = -EINVAL;
-        else if (klens[i] > m->t.max_key || vlens[i] > m->t.max_value)
-            rcs[i] = SHMC_ETOOBIG;
-        else
-            idx[pending++] = i;
-    }
-    pthread_mutex_lock(&h->lock);
-    for (i = 0; i < pending;) {
-        /* As many items as fit a frame (one at least). */
-        for (take = 0, bytes = 64; i + take < pending && take < MSET_ITEMS;
-             take++) {
-            size_t one = 10 + klens[idx[i + take]] + vlens[idx[i + take]];
-            if (take > 0 && bytes + one > frame_max)
-                break;
-            bytes += one;
-        }
-        if (bytes > MSET_FRAME) {
-            /* One item larger than a batch buffer: on its own. */
-            rcs[idx[i]] = conn_call_locked(
-                h, PROTO_OP_SET, keys[idx[i]], klens[idx[i]], vals[idx[i]],
-                vlens[idx[i]], ttl_s, 0, NULL, NULL, NULL);
-            i++;
-            continue;
-        }
-        done = mset_frame(h, idx + i, take, keys, klens, vals, vlens, ttl_s,
-                          rcs, items, MSET_FRAME);
-        if (done < 0) {
-            rc = (int)done;
-            break;
-        }
-        if (done == 0) {
-            /* The daemon's frame limit is lower than ours. */
-            frame_max /= 2;
-            if (frame_max < 4096) {
-                rc = SHMC_ETOOBIG;
-                break;
-            }
-            continue;
-        }
-        i += (size_t)done;
-    }
-    pthread_mutex_unlock(&h->lock);
-out:
-    free(idx);
-    free(items);
+    if ((rc = batch_begin(h, &b)) == 0)
+        rc = batch_run(h, &b);
+    batch_end(&b);
+    return rc;
+}
+
+/* Delete n keys through the daemon, pipelined (see shmcache.h). */
+SHMC_EXPORT int
+shmc_mdel(shmc_t *h, size_t n, const void *const keys[], const size_t klens[],
+          int rcs[])
+{
+    struct batch b = {.keys = keys, .klens = klens, .rcs = rcs, .n = n};
+    int rc;
+
+    if (h == NULL || (n > 0 && (keys == NULL || klens == NULL || rcs == NULL)))
+        return -EINVAL;
+    if ((rc = batch_begin(h, &b)) == 0)
+        rc = batch_run(h, &b);
+    batch_end(&b);
     return rc;
 }

@@ -50,7 +50,7 @@ u() {
     fi
 }
 
-echo "1..96"
+echo "1..101"
 t "get of a missing key exits 1" 1 "" "$ctl" get nope
 t "set" 0 "" "$ctl" set k hello
 t "get prints the raw value" 0 "hello" "$ctl" get k
@@ -70,6 +70,14 @@ t "incr of a non-number exits 1" 1 "" "$ctl" incr k
 t "touch --ttl" 0 "" "$ctl" touch k --ttl 100
 t "del" 0 "" "$ctl" del k
 t "del again exits 1" 1 "" "$ctl" del k
+t "del of several keys deletes them all" 0 "" \
+    sh -c "\"$ctl\" set d1 1 && \"$ctl\" set d2 2 && \"$ctl\" del d1 d2 &&
+        ! \"$ctl\" get d1 && ! \"$ctl\" get d2"
+"$ctl" set d3 3 && "$ctl" set d4 4
+t "del of several, one absent, exits 1" 1 "" "$ctl" del d3 nope d4
+t "del of several: the absent key named on stderr, the others gone" 0 "*" \
+    sh -c "\"$ctl\" del d3 nope2 2>&1 | grep -qx 'shmcachectl: del nope2: key not found' &&
+        ! \"$ctl\" get d3 && ! \"$ctl\" get d4"
 t "setneg, then get exits 1" 1 "" sh -c "\"$ctl\" setneg gone && \"$ctl\" get gone"
 t "--json get of a miss says found:false" 1 '{"key":"nope","found":false}' \
     "$ctl" --json get nope
@@ -121,6 +129,9 @@ u "usage: an unknown option before it" "unknown option --bogus" "$ctl" --bogus g
 u "usage: an unknown command" 'unknown command "frobnicate"' "$ctl" frobnicate
 u "usage: --ttl where it means nothing" "get takes no --ttl" "$ctl" get k --ttl 5
 u "usage: no command" "no command given" "$ctl"
+u "usage: del without a key" "del takes KEY..., got 0 arguments" "$ctl" del
+u "usage: del with an empty key among others" "del: a key cannot be empty" \
+    "$ctl" del a ""
 t "--help after the command is help, not an error" 0 "*" \
     sh -c "\"$ctl\" get --help | grep -q '^usage: shmcachectl'"
 u "usage: a missing option argument" "option -t needs an argument" "$ctl" -t

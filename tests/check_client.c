@@ -8,6 +8,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -811,6 +813,338 @@ START_TEST(test_mset_splits_for_a_small_frame_limit)
 }
 END_TEST
 
+/* shmc_mdel() deletes thousands of keys in a few round trips, each key's
+ * result in rcs[] as shmc_del() gives it: present, absent, refused. */
+START_TEST(test_mdel)
+{
+    enum { N = 5000, M = N + 5 };
+    static char kb[N][32], mb[N][32], big[300];
+    static const void *keys[M], *vals[N];
+    static size_t klens[M], vlens[N];
+    static int rcs[M];
+    char buf[64], *path;
+    size_t i, n;
+    shmc_t *h, *r;
+
+    ck_assert_int_eq(shmc_open(d.sock, "t", 0, &h), 0);
+    for (i = 0; i < N; i++) {
+        klens[i] = tu_key(kb[i], sizeof(kb[i]), i);
+        keys[i] = kb[i];
+        vals[i] = kb[i];
+        vlens[i] = klens[i];
+    }
+    ck_assert_int_eq(shmc_mset(h, N, keys, klens, vals, vlens, 0, rcs), 0);
+    /* Every third key of the list is one never written. */
+    for (i = 2; i < N; i += 3) {
+        klens[i] = (size_t)snprintf(mb[i], sizeof(mb[i]), "missing-%zu", i);
+        keys[i] = mb[i];
+    }
+    memset(big, 'k', sizeof(big));
+    keys[N] = big; /* over the table's max_key_bytes (250) */
+    klens[N] = sizeof(big);
+    keys[N + 1] = ""; /* empty */
+    klens[N + 1] = 0;
+    keys[N + 2] = NULL;
+    klens[N + 2] = 1;
+    keys[N + 3] = kb[0]; /* again: deleted earlier in this call */
+    klens[N + 3] = 16;
+    keys[N + 4] = kb[2]; /* present, its slot in the list taken above */
+    klens[N + 4] = 16;
+    for (i = 0; i < M; i++)
+        rcs[i] = 12345;
+    ck_assert_int_eq(shmc_mdel(h, M, keys, klens, rcs), 0);
+    for (i = 0; i < N; i++)
+        ck_assert_int_eq(rcs[i], i % 3 == 2 ? SHMC_ENOTFOUND : 0);
+    ck_assert_int_eq(rcs[N], SHMC_ETOOBIG);
+    ck_assert_int_eq(rcs[N + 1], -EINVAL);
+    ck_assert_int_eq(rcs[N + 2], -EINVAL);
+    ck_assert_int_eq(rcs[N + 3], SHMC_ENOTFOUND);
+    ck_assert_int_eq(rcs[N + 4], 0);
+    /* Gone, except the keys the list did not name. */
+    for (i = 0; i < N; i++)
+        ck_assert_int_eq(shmc_get(h, kb[i], 16, buf, sizeof(buf), &n),
+                         i % 3 == 2 && i != 2 ? 0 : SHMC_ENOTFOUND);
+    /* Again: nothing left to delete. */
+    ck_assert_int_eq(shmc_mdel(h, N, keys, klens, rcs), 0);
+    for (i = 0; i < N; i++)
+        ck_assert_int_eq(rcs[i], SHMC_ENOTFOUND);
+
+    /* Errors of the whole call. */
+    ck_assert_int_eq(shmc_mdel(NULL, 1, keys, klens, rcs), -EINVAL);
+    ck_assert_int_eq(shmc_mdel(h, 1, NULL, klens, rcs), -EINVAL);
+    ck_assert_int_eq(shmc_mdel(h, 1, keys, NULL, rcs), -EINVAL);
+    ck_assert_int_eq(shmc_mdel(h, 1, keys, klens, NULL), -EINVAL);
+    ck_assert_int_eq(shmc_mdel(h, 0, NULL, NULL, NULL), 0);
+    path = tu_path(d.run, "t.shm");
+    ck_assert_int_eq(shmc_open_file(path, 0, &r), 0);
+    rcs[0] = rcs[1] = 0;
+    ck_assert_int_eq(shmc_mdel(r, 2, keys, klens, rcs), SHMC_EREADONLY);
+    ck_assert_int_eq(rcs[0], SHMC_EREADONLY);
+    ck_assert_int_eq(rcs[1], SHMC_EREADONLY);
+    shmc_close(r);
+    free(path);
+    shmc_close(h);
+}
+END_TEST
+
+/* A daemon with the smallest frame and output limits: a delete whose
+ * frame is over the limit gets SHMC_ETOOBIG, as from shmc_del(), and the
+ * daemon closes the connection; the keys after it are sent again on a new
+ * one.  Replies well over max_output_bytes pile up while the library is
+ * still sending, and nothing stalls. */
+START_TEST(test_mdel_small_daemon_limits)
+{
+    enum { N = 3000 };
+    static char kb[N][32], huge[4090];
+    static const void *keys[N + 1];
+    static size_t klens[N + 1];
+    static int rcs[N + 1];
+    char buf[64];
+    size_t i, n;
+    shmc_t *h;
+
+    ck_assert_int_eq(td_stop(&d), 0);
+    ck_assert_int_eq(
+        td_write_conf(&d, "{\"log_level\": \"err\", \"max_request_bytes\": "
+                          "4096, \"max_output_bytes\": 4096, \"tables\": "
+                          "{\"t\": {\"size_bytes\": 4194304, "
+                          "\"max_key_bytes\": 4096, \"max_value_bytes\": "
+                          "1000, \"default_ttl_s\": 0}}}"),
+        0);
+    ck_assert_int_eq(td_restart(&d), 0);
+    ck_assert_int_eq(shmc_open(d.sock, "t", 0, &h), 0);
+    memset(huge, 'h', sizeof(huge));
+    ck_assert_int_eq(shmc_del(h, huge, sizeof(huge)), SHMC_ETOOBIG);
+    for (i = 0; i < N; i++) {
+        klens[i] = tu_key(kb[i], sizeof(kb[i]), i);
+        keys[i] = kb[i];
+        ck_assert_int_eq(shmc_set(h, kb[i], klens[i], "v", 1, 0), 0);
+    }
+    /* The huge key in the middle of the first run. */
+    keys[N] = keys[100];
+    klens[N] = klens[100];
+    keys[100] = huge;
+    klens[100] = sizeof(huge);
+    ck_assert_int_eq(shmc_mdel(h, N + 1, keys, klens, rcs), 0);
+    for (i = 0; i <= N; i++) {
+        ck_assert_int_eq(rcs[i], i == 100 ? SHMC_ETOOBIG : 0);
+        if (i != 100)
+            ck_assert_int_eq(
+                shmc_get(h, keys[i], klens[i], buf, sizeof(buf), &n),
+                SHMC_ENOTFOUND);
+    }
+    shmc_close(h);
+}
+END_TEST
+
+/*
+ * A stand-in for the daemon that loses the connection in the middle of a
+ * run of deletes: it says HELLO, reads `frames` DELETE frames (all of a
+ * run: the library must send them before it waits for a reply), answers
+ * the first `answer` (0 and SHMC_ENOTFOUND in turn), and closes.
+ */
+struct fake {
+    int lfd;
+    size_t frames, answer;
+    size_t got;  /* DELETE frames read */
+    int bad;     /* a frame that was not what it should be */
+    int refused; /* the library's frames arrived out of order, or none */
+};
+
+/* Read one frame of at most size bytes into buf; its length, or 0. */
+static size_t
+fake_frame(int fd, unsigned char *buf, size_t size)
+{
+    size_t want = PROTO_HDR, have = 0;
+    ssize_t r;
+
+    while (have < want) {
+        r = recv(fd, buf + have, want - have, 0);
+        if (r <= 0)
+            return 0;
+        have += (size_t)r;
+        if (have == PROTO_HDR) {
+            want = proto_get32(buf);
+            if (want < PROTO_HDR || want > size)
+                return 0;
+        }
+    }
+    return want;
+}
+
+/* Send a reply of status st (and the u32 extra, for HELLO) to frame req. */
+static int
+fake_reply(int fd, const unsigned char *req, int st, int with_extra)
+{
+    unsigned char rep[PROTO_HDR + 8];
+    size_t len = PROTO_HDR + 4 + (with_extra ? 4 : 0);
+
+    proto_header(rep, (uint32_t)len, (uint8_t)(req[4] | PROTO_REPLY),
+                 proto_get32(req + 8));
+    proto_put32(rep + PROTO_HDR, (uint32_t)st);
+    proto_put32(rep + PROTO_HDR + 4, PROTO_VERSION);
+    return send(fd, rep, len, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
+}
+
+static void *
+fake_serve(void *arg)
+{
+    struct fake *f = arg;
+    static unsigned char frames[1000][64];
+    struct timeval tv = {10, 0};
+    struct proto_req r;
+    size_t i, len;
+    int fd;
+
+    fd = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0) {
+        f->bad = 1;
+        return NULL;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    len = fake_frame(fd, frames[0], sizeof(frames[0]));
+    if (len == 0 || frames[0][4] != PROTO_OP_HELLO ||
+        fake_reply(fd, frames[0], 0, 1) != 0) {
+        f->bad = 1;
+        close(fd);
+        return NULL;
+    }
+    for (i = 0; i < f->frames && i < 1000; i++) {
+        len = fake_frame(fd, frames[i], sizeof(frames[i]));
+        if (len == 0) {
+            f->refused = 1;
+            break;
+        }
+        if (proto_decode(frames[i], len, &r) != 0 || r.op != PROTO_OP_DELETE)
+            f->bad = 1;
+        f->got++;
+    }
+    for (i = 0; i < f->answer && i < f->got; i++)
+        fake_reply(fd, frames[i], i % 2 ? SHMC_ENOTFOUND : 0, 0);
+    close(fd);
+    return NULL;
+}
+
+/* The connection is lost in the middle of a run: the replies read are
+ * the results; the keys without one get the error, none is reported
+ * deleted that the library does not know to be, and none is sent again
+ * (its delete may have happened).  A connection the daemon closed
+ * between calls is made again. */
+START_TEST(test_mdel_connection_lost_mid_run)
+{
+    enum { N = 300 };
+    static char kb[N][32];
+    static const void *keys[N];
+    static size_t klens[N];
+    static int rcs[N];
+    size_t answers[] = {120, 0}, i, t;
+    struct sockaddr_un sa;
+    struct fake f;
+    pthread_t th;
+    char buf[8];
+    shmc_t *h;
+    size_t n;
+
+    for (i = 0; i < N; i++) {
+        klens[i] = tu_key(kb[i], sizeof(kb[i]), i);
+        keys[i] = kb[i];
+    }
+    ck_assert_int_eq(shmc_open(d.sock, "t", 0, &h), 0);
+    ck_assert_int_eq(shmc_set(h, "x", 1, "1", 1, 0), 0); /* connected */
+    ck_assert_int_eq(td_stop(&d), 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d.sock);
+    for (t = 0; t < sizeof(answers) / sizeof(answers[0]); t++) {
+        memset(&f, 0, sizeof(f));
+        f.frames = N;
+        f.answer = answers[t];
+        unlink(d.sock);
+        f.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ck_assert_int_ge(f.lfd, 0);
+        ck_assert_int_eq(bind(f.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        ck_assert_int_eq(listen(f.lfd, 8), 0);
+        ck_assert_int_eq(pthread_create(&th, NULL, fake_serve, &f), 0);
+        for (i = 0; i < N; i++)
+            rcs[i] = 12345;
+        ck_assert_int_eq(shmc_mdel(h, N, keys, klens, rcs), -ECONNRESET);
+        ck_assert_int_eq(pthread_join(th, NULL), 0);
+        ck_assert_int_eq(f.bad, 0);
+        ck_assert_int_eq(f.refused, 0);
+        ck_assert_uint_eq(f.got, N);
+        for (i = 0; i < N; i++)
+            ck_assert_int_eq(rcs[i], i >= f.answer ? -ECONNRESET
+                                     : i % 2       ? SHMC_ENOTFOUND
+                                                   : 0);
+        /* Not sent again: no second connection was made. */
+        {
+            struct pollfd p = {.fd = f.lfd, .events = POLLIN};
+            ck_assert_int_eq(poll(&p, 1, 0), 0);
+        }
+        close(f.lfd);
+    }
+    unlink(d.sock);
+    /* The real daemon again: the handle's dead connection is replaced. */
+    ck_assert_int_eq(td_restart(&d), 0);
+    ck_assert_int_eq(shmc_mset(h, N, keys, klens, keys, klens, 0, rcs), 0);
+    ck_assert_int_eq(td_restart(&d), 0);
+    ck_assert_int_eq(shmc_mdel(h, N, keys, klens, rcs), 0);
+    for (i = 0; i < N; i++) {
+        ck_assert_int_eq(rcs[i], 0);
+        ck_assert_int_eq(shmc_get(h, kb[i], 16, buf, sizeof(buf), &n),
+                         SHMC_ENOTFOUND);
+    }
+    shmc_close(h);
+}
+END_TEST
+
+/* A uid the table's write ACL does not admit: the whole call is refused
+ * (-EACCES), for every key, and nothing is deleted. */
+START_TEST(test_mdel_mset_refused_by_acl)
+{
+    const void *keys[] = {"a", "b", "c"};
+    size_t klens[] = {1, 1, 1};
+    char buf[8];
+    int status;
+    shmc_t *h;
+    size_t n;
+    pid_t pid;
+
+    if (geteuid() != 0)
+        return; /* no second uid to act as */
+    ck_assert_int_eq(shmc_open(d.sock, "t", 0, &h), 0);
+    ck_assert_int_eq(shmc_set(h, "a", 1, "1", 1, 0), 0);
+    ck_assert_int_eq(shmc_set(h, "b", 1, "2", 1, 0), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        shmc_t *o;
+        int rcs[3] = {0, 0, 0};
+        if (setgid(65534) != 0 || setuid(65534) != 0)
+            _exit(90);
+        if (shmc_open(d.sock, "t", 0, &o) != 0) /* reads: everyone */
+            _exit(91);
+        if (shmc_mdel(o, 3, keys, klens, rcs) != -EACCES)
+            _exit(92);
+        if (rcs[0] != -EACCES || rcs[1] != -EACCES || rcs[2] != -EACCES)
+            _exit(93);
+        rcs[0] = rcs[1] = rcs[2] = 0;
+        if (shmc_mset(o, 3, keys, klens, keys, klens, 0, rcs) != -EACCES)
+            _exit(94);
+        if (rcs[0] != -EACCES || rcs[1] != -EACCES || rcs[2] != -EACCES)
+            _exit(95);
+        shmc_close(o);
+        _exit(0);
+    }
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+    ck_assert_int_eq(shmc_get(h, "a", 1, buf, sizeof(buf), &n), 0);
+    ck_assert_int_eq(shmc_get(h, "b", 1, buf, sizeof(buf), &n), 0);
+    shmc_close(h);
+}
+END_TEST
+
 /* ---- hints ---- */
 
 static const char *hints_conf_json =
@@ -1078,6 +1412,10 @@ client_suite(void)
     tcase_add_test(tc, test_incr_after_idle_close);
     tcase_add_test(tc, test_mset_mget);
     tcase_add_test(tc, test_mset_splits_for_a_small_frame_limit);
+    tcase_add_test(tc, test_mdel);
+    tcase_add_test(tc, test_mdel_small_daemon_limits);
+    tcase_add_test(tc, test_mdel_connection_lost_mid_run);
+    tcase_add_test(tc, test_mdel_mset_refused_by_acl);
     suite_add_tcase(s, tc);
     tc = tcase_create("hints");
     tcase_add_checked_fixture(tc, setup_hints, teardown);

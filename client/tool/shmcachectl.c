@@ -54,7 +54,7 @@ static const struct cmd cmds[] = {
     {"set", "KEY VALUE|-", 2, 2, C_TTL},
     {"add", "KEY VALUE|-", 2, 2, C_TTL},
     {"replace", "KEY VALUE|-", 2, 2, C_TTL},
-    {"del", "KEY", 1, 1, 0},
+    {"del", "KEY...", 1, -1, 0},
     {"touch", "KEY", 1, 1, C_TTL},
     {"incr", "KEY [N]", 1, 2, 0},
     {"setneg", "KEY", 1, 1, C_TTL},
@@ -85,7 +85,8 @@ usage(FILE *f)
             "stdin)\n"
             "  add KEY VALUE|- [--ttl S]  store if absent\n"
             "  replace KEY VALUE|- [--ttl S]  store if present\n"
-            "  del KEY                 delete\n"
+            "  del KEY...              delete (every key in one round "
+            "trip or a few)\n"
             "  touch KEY --ttl S       new TTL, same value\n"
             "  incr KEY [N]            add N (default 1; negative "
             "subtracts)\n"
@@ -695,6 +696,45 @@ cmd_mget(const struct opts *o, shmc_t *h, size_t n, const char *const keys[])
 }
 
 /*
+ * del KEY...: shmc_mdel() for all keys at once (as redis-cli DEL k1 k2).
+ * Nothing on stdout; a message on stderr for each key that was not
+ * deleted.  Exit 0 if every key was deleted, 1 if some were not there,
+ * another status for the first other failure.
+ */
+static int
+cmd_del(const struct opts *o, shmc_t *h, size_t n, const char *const keys[])
+{
+    size_t *klens = calloc(n, sizeof(*klens)), i;
+    int *rcs = calloc(n, sizeof(*rcs)), rc = 0, st = EX_OK, s1;
+    char what[128];
+
+    if (klens == NULL || rcs == NULL)
+        rc = -ENOMEM;
+    for (i = 0; rc == 0 && i < n; i++)
+        klens[i] = strlen(keys[i]);
+    if (rc == 0)
+        rc = shmc_mdel(h, n, (const void *const *)keys, klens, rcs);
+    for (i = 0; rc == 0 && i < n; i++) {
+        if (rcs[i] == 0)
+            continue;
+        what_key(what, sizeof(what), "del", keys[i]);
+        s1 = ctl_fail(o, what, rcs[i]);
+        if (st == EX_OK || (st == EX_MISS && s1 != EX_MISS))
+            st = s1;
+    }
+    free(klens);
+    free(rcs);
+    if (rc == 0)
+        return st;
+    /* The whole call failed: name the key when there is only one. */
+    if (n == 1)
+        what_key(what, sizeof(what), "del", keys[0]);
+    else
+        snprintf(what, sizeof(what), "del");
+    return ctl_fail(o, what, rc);
+}
+
+/*
  * Find key's expiry: walk the table (shmc_scan), as the library has no
  * lookup that returns it.  Returns 0 with *expiry and *neg, or
  * SHMC_ENOTFOUND, or another error.
@@ -980,9 +1020,11 @@ main(int argc, char **argv)
     /* "invalidate passwd", as "nscd -i passwd": a flush of that table. */
     if (strcmp(cmd->name, "invalidate") == 0 && nargs == 1)
         o.table = operand[0];
-    /* Keys: every operand of mget, the first of the KEY commands. */
+    /* Keys: every operand of the KEY... commands (mget, del), the first
+     * of the other KEY commands. */
     for (c = 0; c < nargs; c++) {
-        if (*operand[c] != '\0' || (c > 0 && strcmp(cmd->name, "mget") != 0) ||
+        if (*operand[c] != '\0' ||
+            (c > 0 && strncmp(cmd->args, "KEY...", 6) != 0) ||
             strncmp(cmd->args, "KEY", 3) != 0)
             continue;
         rc = usage_error("%s: a key cannot be empty", cmd->name);
@@ -1066,6 +1108,8 @@ main(int argc, char **argv)
         rc = cmd_get(&o, h, key);
     else if (strcmp(cmd->name, "mget") == 0)
         rc = cmd_mget(&o, h, (size_t)nargs, operand);
+    else if (strcmp(cmd->name, "del") == 0)
+        rc = cmd_del(&o, h, (size_t)nargs, operand);
     else if (strcmp(cmd->name, "ttl") == 0)
         rc = cmd_ttl(&o, h, key);
     else if (strcmp(cmd->name, "ping") == 0)
@@ -1095,8 +1139,6 @@ main(int argc, char **argv)
             rc = shmc_add(h, key, strlen(key), val, vlen, o.ttl);
         else if (strcmp(name, "replace") == 0)
             rc = shmc_replace(h, key, strlen(key), val, vlen, o.ttl);
-        else if (strcmp(name, "del") == 0)
-            rc = shmc_del(h, key, strlen(key));
         else if (strcmp(name, "touch") == 0)
             rc = shmc_touch(h, key, strlen(key), o.ttl);
         else if (strcmp(name, "setneg") == 0)

@@ -11,6 +11,7 @@ socket::
         c.get(b"user:42")             # b"alice"; None on a miss
         c.get_many([b"a", b"b"])      # {key: value} of the hits
         c.set_many({b"a": b"1", b"b": b"2"})
+        c.delete_many([b"a", b"b"])   # the keys not there: []
 
 Errors are ``shmcache.Error`` (with ``.code``) or one of its subclasses,
 several of which are also the built-in exception that fits: ``NotFound``

@@ -1064,6 +1064,68 @@ out:
     return failed;
 }
 
+PyDoc_STRVAR(delete_many_doc,
+             "delete_many(keys) -> list\n\n"
+             "Delete every key of an iterable in as few round trips as the\n"
+             "daemon's limits allow (one shmc_mdel).  Returns the keys that\n"
+             "were not deleted (not there, or refused: too long; empty when\n"
+             "all were); raises only when the whole call failed.");
+
+static PyObject *
+Cache_delete_many(CacheObject *self, PyObject *keys_in)
+{
+    PyObject *seq, *failed = NULL, **items;
+    const void **kp = NULL;
+    size_t *kl = NULL, i, n;
+    int *rcs = NULL, rc;
+
+    if (check_open(self) < 0)
+        return NULL;
+    /* A tuple of our own: another thread may change a list the caller
+     * gave while the GIL is released below. */
+    seq = PySequence_Tuple(keys_in);
+    if (seq == NULL)
+        return NULL;
+    n = (size_t)PySequence_Fast_GET_SIZE(seq);
+    items = PySequence_Fast_ITEMS(seq);
+    kp = PyMem_Malloc(sizeof(*kp) * (n + 1));
+    kl = PyMem_Malloc(sizeof(*kl) * (n + 1));
+    rcs = PyMem_Malloc(sizeof(*rcs) * (n + 1));
+    if (!kp || !kl || !rcs) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        const char *k;
+        Py_ssize_t klen;
+        if (bytes_of(items[i], &k, &klen, "key") < 0)
+            goto out;
+        kp[i] = k;
+        kl[i] = (size_t)klen;
+    }
+    enter(self);
+    Py_BEGIN_ALLOW_THREADS rc =
+        shmc_mdel(self->h, n, (const void *const *)kp, kl, rcs);
+    Py_END_ALLOW_THREADS leave(self);
+    if (rc != 0) {
+        raise_rc(rc, "delete_many", NULL);
+        goto out;
+    }
+    if ((failed = PyList_New(0)) == NULL)
+        goto out;
+    for (i = 0; i < n; i++)
+        if (rcs[i] != 0 && PyList_Append(failed, items[i]) < 0) {
+            Py_CLEAR(failed);
+            break;
+        }
+out:
+    PyMem_Free(kp);
+    PyMem_Free(kl);
+    PyMem_Free(rcs);
+    Py_DECREF(seq);
+    return failed;
+}
+
 /* ---- introspection ---------------------------------------------------- */
 
 static PyObject *
@@ -1247,6 +1309,7 @@ static PyMethodDef Cache_methods[] = {
      METH_VARARGS | METH_KEYWORDS, set_negative_doc},
     {"set_many", (PyCFunction)(void (*)(void))Cache_set_many,
      METH_VARARGS | METH_KEYWORDS, set_many_doc},
+    {"delete_many", (PyCFunction)Cache_delete_many, METH_O, delete_many_doc},
     {"flush", (PyCFunction)Cache_flush, METH_NOARGS, flush_doc},
     {"sync", (PyCFunction)Cache_sync, METH_NOARGS, sync_doc},
     {"stats", (PyCFunction)(void (*)(void))Cache_stats,

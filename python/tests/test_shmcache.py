@@ -260,6 +260,32 @@ def test_set_many_reports_items_not_stored(daemon):
         assert s[b"ok"] == b"1" and s[b"ok2"] == b"3"
 
 
+def test_delete_many(c):
+    items = {b"d%05d" % i: b"v%d" % i for i in range(5000)}
+    assert c.set_many(items) == []
+    keys = list(items)[::2] + [b"absent", "also-absent"]
+    assert c.delete_many(keys) == [b"absent", "also-absent"]
+    assert [k for k in items if k in c] == list(items)[1::2]
+    # Any iterable; a key named twice is gone the second time.
+    assert c.delete_many(iter([b"d00001", b"d00001"])) == [b"d00001"]
+    assert c.delete_many([]) == []
+    c.set("clé", "v")
+    assert c.delete_many(["clé"]) == [] and "clé" not in c
+    with pytest.raises(TypeError):
+        c.delete_many([b"d00003", 3])
+    assert b"d00003" in c  # a bad key: nothing sent
+    with pytest.raises(TypeError):
+        c.delete_many(5)
+
+
+def test_delete_many_reports_keys_not_deleted(daemon):
+    with shmcache.Cache(daemon.sock, "small") as s:
+        s.set_many({b"a": b"1", b"b": b"2"})
+        assert s.delete_many([b"a", b"k" * 17, b"nope", b"b"]) == \
+            [b"k" * 17, b"nope"]
+        assert b"a" not in s and b"b" not in s
+
+
 def test_limits_raise_too_big(daemon):
     with shmcache.Cache(daemon.sock, "small") as s:
         with pytest.raises(shmcache.TooBig) as e:
@@ -348,7 +374,8 @@ def test_closed_handle_and_context_manager(daemon):
     assert c.closed and "closed" in repr(c)
     c.close()  # twice: no effect
     for call in (lambda: c.get(b"k"), lambda: c.set(b"k", b"v"),
-                 lambda: c.get_many([b"k"]), lambda: b"k" in c):
+                 lambda: c.get_many([b"k"]), lambda: c.delete_many([b"k"]),
+                 lambda: b"k" in c):
         with pytest.raises(ValueError):
             call()
 
@@ -363,6 +390,9 @@ def test_open_file_reads_without_daemon(daemon):
         with pytest.raises(shmcache.ReadOnly) as e:
             f.set(b"k", b"w")
         assert e.value.code == shmcache.EREADONLY
+        with pytest.raises(shmcache.ReadOnly):
+            f.delete_many([b"k"])
+        assert f[b"k"] == b"v"
     with pytest.raises(shmcache.Error):
         shmcache.Cache.open_file(os.path.join(daemon.dir, "conf.json"))
     with pytest.raises(shmcache.Error):
