@@ -16,8 +16,12 @@
 struct ref {
     int fd;
     unsigned char *base; /* the current mapping, or NULL */
-    size_t size, slot_size;
-    uint64_t mask;
+    size_t size;         /* index, then arena */
+    size_t arena;        /* where the arena starts */
+    size_t entry_size;
+    uint64_t mask;     /* index slots - 1 */
+    uint64_t capacity; /* entries the arena holds */
+    uint64_t used;     /* entries written (writer only) */
     uint32_t vlen;
 };
 

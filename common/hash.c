@@ -42,15 +42,18 @@ sip_round(uint64_t v[4])
     v[2] = rotl(v[2], 32);
 }
 
-/* Read a little-endian 64-bit word from unaligned memory. */
+/* Read a little-endian 64-bit word from unaligned memory.  One load on a
+ * little-endian host (the byte loop this replaces was not merged into one
+ * by gcc: 40 instructions a word, a sixth of a lookup's). */
 static inline uint64_t
 load_le64(const unsigned char *p)
 {
-    uint64_t w = 0;
-    int i;
+    uint64_t w;
 
-    for (i = 7; i >= 0; i--)
-        w = (w << 8) | p[i];
+    memcpy(&w, p, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
     return w;
 }
 
