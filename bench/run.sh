@@ -7,8 +7,8 @@
 # 1. Lookups: 1,000,000 random lookups of 16-byte keys with 100-byte and
 #    1000-byte values, from a reader process, against the minimal
 #    reference reader, REPEAT processes of RUNS alternating runs each;
-#    then the residency options (populate, lock, huge pages) on the same
-#    lookups.  Tables live in $BENCH_DIR (default /dev/shm, a tmpfs, as
+#    once more with 150 rounds of other work after each lookup; then the
+#    residency options (populate, lock, huge pages) on the same lookups.  Tables live in $BENCH_DIR (default /dev/shm, a tmpfs, as
 #    memory-mode tables do).
 # 2. Writes through the daemon (bench_set), and disk mode (bench_restart).
 # 3. Side by side (bench_vs): shmcache, memcached, Redis, LMDB and the
@@ -106,6 +106,13 @@ for v in 100 1000; do
             --runs "$runs" --dir "$dir"
         i=$((i + 1))
     done
+done
+# The same lookups with application work between them (bench.c --work):
+# back to back, the reference's short lookup overlaps the misses of
+# several lookups; with work in between, each pays its own.
+for v in 100 1000; do
+    "$bin/bench/bench" --keys "$keys" --value-size "$v" \
+        --runs "$runs" --dir "$dir" --work 150
 done
 # Residency options on the same lookups (100-byte values).
 for r in populate lock huge populate,lock,huge; do
