@@ -8,8 +8,9 @@
 #    1000-byte values, from a reader process, against the minimal
 #    reference reader, REPEAT processes of RUNS alternating runs each;
 #    once more with 150 rounds of other work after each lookup; then the
-#    residency options (populate, lock, huge pages) on the same lookups.  Tables live in $BENCH_DIR (default /dev/shm, a tmpfs, as
-#    memory-mode tables do).
+#    residency options (populate, lock, huge pages) on the same lookups.
+#    Tables live in $BENCH_DIR (default /dev/shm, a tmpfs, as memory-mode
+#    tables do).
 # 2. Writes through the daemon (bench_set), and disk mode (bench_restart).
 # 3. Side by side (bench_vs): shmcache, memcached, Redis, LMDB and the
 #    reference reader on one workload (1,000,000 keys; 100- and 1000-byte
