@@ -36,9 +36,6 @@
 
 #include <errno.h>
 #include <event2/event.h>
-#include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +43,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "daemon.h"
 #include "error.h"
 #include "guard.h"
@@ -276,13 +274,12 @@ maybe_finish(struct load *l)
         finish(l);
 }
 
+/* Kill an exec run's child with its whole process group (child.c). */
 static void
 kill_run(struct load *l)
 {
-    if (l->pid > 0 && !l->exited) {
-        kill(-l->pid, SIGKILL); /* its whole process group */
-        kill(l->pid, SIGKILL);
-    }
+    if (l->pid > 0 && !l->exited)
+        child_kill(l->pid);
 }
 
 static void
@@ -386,101 +383,25 @@ sigchld_cb(evutil_socket_t sig, short what, void *arg)
     }
 }
 
-/* In the child: become the loader (never returns). */
-static void
-exec_child(const struct dtable *t, int in_fd, int out_fd, const void *key,
-           size_t klen, uid_t uid, gid_t gid, int drop)
-{
-    const struct conf_loader *ld = &t->cfg.loader;
-    char *argv[CONF_ARGV_MAX + 2], keybuf[FMT_KEY_MAX + 1], envt[96];
-    char *envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin", envt, NULL};
-    const char *p = ld->argv;
-    sigset_t none;
-    uint32_t i;
-#ifndef HAVE_CLOSEFROM
-    int fd;
-#endif
-
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    for (i = 1; i < NSIG; i++)
-        signal((int)i, SIG_DFL);
-    setsid();
-    if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0)
-        _exit(126);
-#ifdef HAVE_CLOSEFROM
-    closefrom(3);
-#else
-    for (fd = 3; fd < 65536; fd++)
-        close(fd);
-#endif
-    if (drop && (setgroups(0, NULL) != 0 || setgid(gid) != 0 ||
-                 setuid(uid) != 0 || (uid != 0 && setuid(0) == 0)))
-        _exit(126);
-    if (chdir("/") != 0)
-        _exit(126);
-    for (i = 0; i < ld->argc; i++) {
-        argv[i] = (char *)p;
-        p += strlen(p) + 1;
-    }
-    if (ld->key_in_argv) {
-        memcpy(keybuf, key, klen);
-        keybuf[klen] = '\0';
-        argv[i++] = keybuf;
-    }
-    argv[i] = NULL;
-    snprintf(envt, sizeof(envt), "SHMCACHE_TABLE=%s", t->cfg.name);
-    execve(argv[0], argv, envp);
-    _exit(127);
-}
-
-/* Start a load's child.  0, or an error for its waiters. */
+/* Start a load's child (child.c).  0, or an error for its waiters. */
 static int
 spawn(struct load *l)
 {
     const struct conf_loader *ld = &l->t->cfg.loader;
-    int in[2] = {-1, -1}, out[2] = {-1, -1}, drop = geteuid() == 0;
-    struct passwd *pw = NULL;
-    pid_t pid;
+    struct child c;
+    int rc;
 
-    if (ld->key_in_argv && memchr(l->key, '\0', l->klen) != NULL)
-        return -EINVAL; /* no NUL in an argument */
-    if (drop && (pw = getpwnam(ld->user)) == NULL) {
-        log_err("loader: no user \"%s\" to run the loader of table=%s as",
-                ld->user, l->t->cfg.name);
-        return SHMC_ELOADER;
-    }
-    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) {
-        int e = -errno;
-        if (in[0] >= 0) {
-            close(in[0]);
-            close(in[1]);
-        }
-        return e;
-    }
-    pid = fork();
-    if (pid < 0) {
-        int e = -errno;
-        close(in[0]);
-        close(in[1]);
-        close(out[0]);
-        close(out[1]);
-        return e;
-    }
-    if (pid == 0)
-        exec_child(l->t, in[0], out[1], l->key, l->klen, pw ? pw->pw_uid : 0,
-                   pw ? pw->pw_gid : 0, drop);
-    close(in[0]);
-    close(out[1]);
-    /* The key fits the pipe's buffer (max_key_bytes <= 4096): one write,
-     * never blocking; then EOF. */
-    if (!ld->key_in_argv && write(in[1], l->key, l->klen) < 0)
+    rc = child_start(l->t, ld->key_in_argv ? l->key : NULL, l->klen, &c);
+    if (rc != 0)
+        return rc;
+    /* The key fits the empty pipe's buffer (max_key_bytes <= 4096 =
+     * PIPE_BUF): one write, never short; then EOF. */
+    if (!ld->key_in_argv && write(c.in_fd, l->key, l->klen) < 0)
         log_info("loader: writing the key: %s", strerror(errno));
-    close(in[1]);
-    fcntl(out[0], F_SETFL, O_NONBLOCK);
-    l->pid = pid;
-    l->out_fd = out[0];
-    l->rev = event_new(l->d->base, out[0], EV_READ | EV_PERSIST, read_cb, l);
+    close(c.in_fd);
+    l->pid = c.pid;
+    l->out_fd = c.out_fd;
+    l->rev = event_new(l->d->base, c.out_fd, EV_READ | EV_PERSIST, read_cb, l);
     if (l->rev == NULL) {
         kill_run(l);
         close_out(l);
@@ -488,7 +409,7 @@ spawn(struct load *l)
         return 0;
     }
     event_add(l->rev, NULL);
-    log_debug("loader: started table=%s pid=%d", l->t->cfg.name, (int)pid);
+    log_debug("loader: started table=%s pid=%d", l->t->cfg.name, (int)c.pid);
     return 0;
 }
 

@@ -27,6 +27,7 @@ daemon_shmcached_SOURCES = \
 	daemon/guard.c daemon/guard.h \
 	daemon/hints.c daemon/hints.h \
 	daemon/loader.c daemon/loader.h \
+	daemon/child.c daemon/child.h \
 	daemon/watch.c daemon/watch.h \
 	daemon/pidfile.c daemon/pidfile.h \
 	daemon/redis.h \
