@@ -52,6 +52,7 @@
 #include "proto.h"
 #include "redis.h"
 #include "tables.h"
+#include "worker.h"
 
 #define READ_CHUNK 65536
 
@@ -63,6 +64,13 @@ struct waiter {
 };
 
 /* One key being loaded (or waiting for a free slot of its table). */
+/* What runs a load (struct load's kind). */
+enum run_kind {
+    RUN_EXEC,   /* a child process for this key (below) */
+    RUN_WORKER, /* a persistent worker (worker.c) */
+    RUN_REDIS   /* a GET on the table's Redis session (redis.c) */
+};
+
 struct load {
     struct load *prev, *next;
     struct daemon *d;
@@ -71,7 +79,8 @@ struct load {
     size_t klen;
     struct waiter *waiters, **tail;
     int started; /* 0: queued, waiting for a free slot of its table */
-    void *src;   /* redis: its request (redis.c), until it is answered */
+    int kind;    /* enum run_kind, once started */
+    void *src;   /* redis: its request; worker: the worker; until done */
     pid_t pid;   /* exec: the child */
     int out_fd;  /* exec: the child's stdout, or -1 once at EOF */
     struct event *rev, *timer;
@@ -223,13 +232,22 @@ complete(struct load *l, int status, const void *val, size_t vlen, unsigned how)
     start_next(d, t);
 }
 
-/* A run that is not a child process is over (redis.c). */
+/* A run that is not a child process of our own is over (redis.c,
+ * worker.c). */
 void
 loader_done(struct load *l, int status, const void *val, size_t vlen,
             unsigned how)
 {
     l->src = NULL;
     complete(l, status, val, vlen, how);
+}
+
+/* A load's run moved to another worker (worker.c: its first died before
+ * answering). */
+void
+loader_moved(struct load *l, void *src)
+{
+    l->src = src;
 }
 
 /* An exec run is over (exited and its stdout closed, or killed): what did
@@ -343,7 +361,16 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    if (l->t->cfg.loader.type == LOADER_REDIS) {
+    if (l->kind == RUN_WORKER) {
+        pid_t pid = worker_cancel(l->src);
+        log_warn("loader: timed out after %ums table=%s key=%.*s pid=%d",
+                 l->t->cfg.loader.timeout_ms, l->t->cfg.name,
+                 (int)(l->klen > 64 ? 64 : l->klen), (const char *)l->key,
+                 (int)pid);
+        loader_done(l, -ETIMEDOUT, NULL, 0, 0);
+        return;
+    }
+    if (l->kind == RUN_REDIS) {
         log_warn("loader: no answer from redis after %ums table=%s key=%.*s",
                  l->t->cfg.loader.timeout_ms, l->t->cfg.name,
                  (int)(l->klen > 64 ? 64 : l->klen), (const char *)l->key);
@@ -370,6 +397,8 @@ sigchld_cb(evutil_socket_t sig, short what, void *arg)
     (void)what;
     (void)arg;
     while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+        if (worker_reaped(pid, st))
+            continue;
         for (l = loads; l != NULL; l = l->next)
             if (l->pid == pid && !l->exited)
                 break;
@@ -426,10 +455,16 @@ start_run(struct load *l)
     l->timer = evtimer_new(l->d->base, timer_cb, l);
     if (l->timer == NULL)
         return -ENOMEM;
-    if (ld->type == LOADER_REDIS)
+    if (ld->type == LOADER_REDIS) {
+        l->kind = RUN_REDIS;
         rc = redis_load(l->d, l->t, l, l->key, l->klen, &l->src);
-    else
+    } else if (ld->persistent) {
+        l->kind = RUN_WORKER;
+        rc = worker_run(l->d, l->t, l, l->key, l->klen, &l->src);
+    } else {
+        l->kind = RUN_EXEC;
         rc = spawn(l);
+    }
     if (rc != 0)
         return rc;
     l->started = 1;
@@ -584,12 +619,15 @@ loader_shutdown(struct daemon *d)
             kill_run(l);
             waitpid(l->pid, NULL, 0);
         }
-        if (l->src != NULL)
+        if (l->src != NULL && l->kind == RUN_REDIS)
             redis_cancel(l->src);
+        if (l->src != NULL && l->kind == RUN_WORKER)
+            worker_cancel(l->src);
         if (l->started)
             l->t->lstats.running--;
         load_free(l);
     }
+    worker_shutdown();
     if (sigchld_ev != NULL) {
         event_free(sigchld_ev);
         sigchld_ev = NULL;
