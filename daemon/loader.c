@@ -21,9 +21,13 @@
  * group.  At most max_running runs per table at once; further keys wait
  * in order, at most max_queued of them, then LOADs are refused (EBUSY).
  *
+ * A "persistent" loader (the nss loader's default; exec on request)
+ * keeps its programs running instead, and a run is one key handed to an
+ * idle one of them (worker.c); everything else here stays the same.
+ *
  * A "redis" loader's run is a GET on the table's Redis session (redis.c),
  * which answers through loader_done(); the same records, waiters, bounds
- * and timer serve both kinds, and complete() is the one place a run ends:
+ * and timer serve every kind, and complete() is the one place a run ends:
  * stored (unless the result is known stale), every waiter answered, the
  * next queued key started.
  *
