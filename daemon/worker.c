@@ -383,12 +383,16 @@ replied(struct worker *w)
     w->load = NULL;
     w->val = NULL;
     w->served++;
-    /* Nothing may follow a reply: a byte now means the stream is not
-     * what the worker says it is. */
+    /* Nothing may follow a reply, and a reply may not come before the
+     * whole request was taken: either means the stream is not what the
+     * worker says it is. */
     n = read(w->out_fd, &extra, 1);
-    if (n >= 0) {
-        log_warn("loader: worker %s after its reply table=%s pid=%d",
-                 n > 0 ? "wrote more" : "exited", w->t->cfg.name, (int)w->pid);
+    if (n >= 0 || w->reqoff < w->reqlen) {
+        log_warn("loader: worker %s table=%s pid=%d",
+                 n > 0    ? "wrote more after its reply"
+                 : n == 0 ? "exited after its reply"
+                          : "replied before it read its key",
+                 w->t->cfg.name, (int)w->pid);
         retire(w, WHY_LOST);
     } else {
         make_idle(w);
