@@ -580,7 +580,7 @@ START_TEST(test_worker_killed_between_loads)
     ck_assert_int_eq(shmc_open(d.sock, "w", 0, &h), 0);
     ck_assert_int_eq(load(h, "k0", buf, sizeof(buf), &n), 0);
     for (round = 1; round <= 3; round++) {
-        char k[16];
+        char k[32];
         /* "pid" is answered and stored: flush it to ask again. */
         ck_assert_int_eq(shmc_flush(h), 0);
         ck_assert_int_eq(load(h, "pid", buf, sizeof(buf) - 1, &n), 0);
