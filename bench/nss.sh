@@ -8,6 +8,8 @@
 # it; shmcached runs in a temp dir.  Three rounds, alternating; medians.
 #
 # usage: bench/nss.sh [SECONDS per measurement, default 2]
+# SHMC_NSS_PERSISTENT=false measures the nss loader's one-shot mode (a
+# process per miss) instead of its persistent workers.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-2}
@@ -21,7 +23,8 @@ dpid=
 trap '[ -n "$dpid" ] && kill "$dpid" 2>/dev/null; rm -rf "$tmp"' EXIT
 L="$b/nss/shmcache-nss-load"
 t() { printf '"%s": {"size_bytes": "8M", "max_value_bytes": 65536, "loader":
-  {"type": "nss", "database": "%s", "command": ["%s"]}}' "$1" "$1" "$L"; }
+  {"type": "nss", "database": "%s", "command": ["%s"], "persistent": %s}}' \
+    "$1" "$1" "$L" "${SHMC_NSS_PERSISTENT:-true}"; }
 shmc_start_daemon "$b/daemon/shmcached" "$tmp" \
     "{\"log_level\": \"warning\", \"tables\": {$(t passwd), $(t hosts)}}"
 dpid=$SHMC_DPID

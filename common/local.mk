@@ -6,6 +6,7 @@ common_libshmcommon_la_SOURCES = \
 	common/entry.c common/entry.h \
 	common/error.c common/error.h \
 	common/fdpass.h \
+	common/loadwire.h \
 	common/format.h \
 	common/hash.c common/hash.h \
 	common/mapping.c common/mapping.h \

@@ -171,23 +171,33 @@ table_json(struct dtable *t)
     json_decref(more);
     if (o != NULL && t->cfg.loader.type != LOADER_NONE) {
         const struct loader_stats *l = &t->lstats;
-        json_object_set_new(
-            o, "loader",
-            json_pack(
-                "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-                "s:I, s:I}",
-                "type",
-                t->cfg.loader.type == LOADER_NSS     ? "nss"
-                : t->cfg.loader.type == LOADER_REDIS ? "redis"
-                                                     : "exec",
-                "calls", (json_int_t)l->calls, "merged", (json_int_t)l->merged,
-                "values", (json_int_t)l->values, "negatives",
-                (json_int_t)l->negatives, "errors", (json_int_t)l->errors,
-                "timeouts", (json_int_t)l->timeouts, "refused",
-                (json_int_t)l->refused, "not_stored", (json_int_t)l->not_stored,
-                "latency_ms_total", (json_int_t)l->latency_ms_total,
-                "latency_ms_max", (json_int_t)l->latency_ms_max, "running",
-                (json_int_t)l->running, "queued", (json_int_t)l->queued));
+        json_t *lo = json_pack(
+            "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+            "s:I, s:I}",
+            "type",
+            t->cfg.loader.type == LOADER_NSS     ? "nss"
+            : t->cfg.loader.type == LOADER_REDIS ? "redis"
+                                                 : "exec",
+            "calls", (json_int_t)l->calls, "merged", (json_int_t)l->merged,
+            "values", (json_int_t)l->values, "negatives",
+            (json_int_t)l->negatives, "errors", (json_int_t)l->errors,
+            "timeouts", (json_int_t)l->timeouts, "refused",
+            (json_int_t)l->refused, "not_stored", (json_int_t)l->not_stored,
+            "latency_ms_total", (json_int_t)l->latency_ms_total,
+            "latency_ms_max", (json_int_t)l->latency_ms_max, "running",
+            (json_int_t)l->running, "queued", (json_int_t)l->queued);
+        /* Persistent workers (worker.c); counters survive a switch back
+         * to one-shot runs, so they are shown whenever any was started. */
+        if (lo != NULL && (t->cfg.loader.persistent || l->workers_started > 0))
+            json_object_update_new(
+                lo, json_pack("{s:b, s:I, s:I, s:I, s:I, s:I}", "persistent",
+                              t->cfg.loader.persistent, "workers_started",
+                              (json_int_t)l->workers_started, "workers_running",
+                              (json_int_t)l->workers_running, "workers_idle",
+                              (json_int_t)l->workers_idle, "workers_recycled",
+                              (json_int_t)l->workers_recycled, "workers_lost",
+                              (json_int_t)l->workers_lost));
+        json_object_set_new(o, "loader", lo);
     }
     if (o != NULL && t->cfg.loader.type == LOADER_REDIS) {
         const struct redis_stats *r = &t->rstats;

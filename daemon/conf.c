@@ -151,6 +151,9 @@ static const struct field loader_fields[] = {
     {"max_running", F_U32, L(max_running), 1, 1024, 0},
     {"max_queued", F_U32, L(max_queued), 0, 1000000, 0},
     {"database", F_NSSDB, L(database), 0, 0, 0},
+    {"persistent", F_BOOL, L(persistent), 0, 0, 0},
+    {"worker_requests", F_U32, L(worker_requests), 1, 1000000000, 0},
+    {"worker_idle_s", F_U32, L(worker_idle_s), 1, 86400, 0},
     {"max_stale_s", F_U32, L(max_stale_s), 1, 86400 * 365, 0},
     {"endpoint", F_BUF, L(endpoint), 0,
      sizeof(((struct conf_loader *)0)->endpoint), 0},
@@ -166,6 +169,12 @@ static const struct field loader_fields[] = {
     {"bcast_prefixes", F_PREFIX, L(prefixes), 0, 0, 0},
     {"ping_interval_ms", F_U32, L(ping_interval_ms), 10, 3600000, 0},
     {"write_through", F_BOOL, L(write_through), 0, 0, 0},
+};
+
+/* Keys that only a persistent (exec or nss) loader takes. */
+static const char *const worker_only[] = {
+    "worker_requests",
+    "worker_idle_s",
 };
 
 /* Keys that only a redis loader takes. */
@@ -642,8 +651,16 @@ static int
 redis_loader(struct loader *l, const char *path, json_t *v,
              struct conf_loader *ld)
 {
+    size_t k;
+
     if (json_object_get(v, "command") != NULL)
         return fail(l, path, "a \"redis\" loader takes no \"command\"");
+    if (json_object_get(v, "persistent") != NULL)
+        return fail(l, path, "\"persistent\" is not for a \"redis\" loader");
+    for (k = 0; k < sizeof(worker_only) / sizeof(worker_only[0]); k++)
+        if (json_object_get(v, worker_only[k]) != NULL)
+            return fail(l, path, "\"%s\" is not for a \"redis\" loader",
+                        worker_only[k]);
     if (json_object_get(v, "timeout_ms") == NULL)
         ld->timeout_ms = 1000;
     if (json_object_get(v, "max_running") == NULL)
@@ -693,6 +710,8 @@ load_loader(struct loader *l, const char *path, json_t *v,
     ld->max_running = 4;
     ld->max_queued = 1024;
     ld->ping_interval_ms = 1000;
+    ld->worker_requests = 10000;
+    ld->worker_idle_s = 60;
     if (apply(l, path, v, loader_fields,
               sizeof(loader_fields) / sizeof(loader_fields[0]), ld) != 0)
         return -1;
@@ -706,9 +725,21 @@ load_loader(struct loader *l, const char *path, json_t *v,
         if (json_object_get(v, redis_only[k]) != NULL)
             return fail(l, path, "\"%s\" is for a \"redis\" loader",
                         redis_only[k]);
+    /* The nss helper keeps workers unless told not to; an exec program
+     * must be written for it (common/loadwire.h), so it is asked for. */
+    if (ld->type == LOADER_NSS && json_object_get(v, "persistent") == NULL)
+        ld->persistent = 1;
+    for (k = 0; k < sizeof(worker_only) / sizeof(worker_only[0]); k++)
+        if (!ld->persistent && json_object_get(v, worker_only[k]) != NULL)
+            return fail(l, path, "\"%s\" needs \"persistent\": true",
+                        worker_only[k]);
+    if (ld->type == LOADER_EXEC && ld->persistent && ld->key_in_argv)
+        return fail(l, path,
+                    "a \"persistent\" loader reads its keys on stdin, not "
+                    "as an argument (\"key\": \"argv\")");
     if (ld->type == LOADER_NSS) {
-        /* Our helper (or "command", for tests), given the database; the
-         * key always comes on stdin. */
+        /* Our helper (or "command", for tests), given "--serve" when
+         * persistent, then the database; keys always come on stdin. */
         size_t used = 0, n;
         uint32_t i;
         if (ld->database[0] == '\0')
@@ -723,8 +754,14 @@ load_loader(struct loader *l, const char *path, json_t *v,
         for (i = 0; i < ld->argc; i++)
             used += strlen(ld->argv + used) + 1;
         n = strlen(ld->database) + 1;
-        if (used + n > sizeof(ld->argv) || ld->argc >= CONF_ARGV_MAX)
+        if (used + n + sizeof("--serve") > sizeof(ld->argv) ||
+            ld->argc + 2 > CONF_ARGV_MAX)
             return fail(l, path, "\"command\" is too long");
+        if (ld->persistent) {
+            memcpy(ld->argv + used, "--serve", sizeof("--serve"));
+            used += sizeof("--serve");
+            ld->argc++;
+        }
         memcpy(ld->argv + used, ld->database, n);
         ld->argc++;
         ld->key_in_argv = 0;

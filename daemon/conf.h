@@ -38,6 +38,12 @@ struct conf_loader {
     uint32_t max_running; /* loads of this table at once */
     uint32_t max_queued;  /* distinct keys waiting for a free slot */
     char database[16];    /* nss: "passwd", "group" or "hosts" */
+    /* exec and nss: persistent workers (worker.c) instead of a process
+     * per key; each is recycled after worker_requests keys or
+     * worker_idle_s without one. */
+    int persistent;
+    uint32_t worker_requests;
+    uint32_t worker_idle_s;
     /* redis (redis.c); max_stale_s caps every loaded entry's TTL. */
     uint32_t max_stale_s;
     char endpoint[256];      /* a Unix socket's path, or host:port */

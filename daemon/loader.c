@@ -21,9 +21,13 @@
  * group.  At most max_running runs per table at once; further keys wait
  * in order, at most max_queued of them, then LOADs are refused (EBUSY).
  *
+ * A "persistent" loader (the nss loader's default; exec on request)
+ * keeps its programs running instead, and a run is one key handed to an
+ * idle one of them (worker.c); everything else here stays the same.
+ *
  * A "redis" loader's run is a GET on the table's Redis session (redis.c),
  * which answers through loader_done(); the same records, waiters, bounds
- * and timer serve both kinds, and complete() is the one place a run ends:
+ * and timer serve every kind, and complete() is the one place a run ends:
  * stored (unless the result is known stale), every waiter answered, the
  * next queued key started.
  *
@@ -36,9 +40,6 @@
 
 #include <errno.h>
 #include <event2/event.h>
-#include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "daemon.h"
 #include "error.h"
 #include "guard.h"
@@ -54,6 +56,7 @@
 #include "proto.h"
 #include "redis.h"
 #include "tables.h"
+#include "worker.h"
 
 #define READ_CHUNK 65536
 
@@ -65,6 +68,13 @@ struct waiter {
 };
 
 /* One key being loaded (or waiting for a free slot of its table). */
+/* What runs a load (struct load's kind). */
+enum run_kind {
+    RUN_EXEC,   /* a child process for this key (below) */
+    RUN_WORKER, /* a persistent worker (worker.c) */
+    RUN_REDIS   /* a GET on the table's Redis session (redis.c) */
+};
+
 struct load {
     struct load *prev, *next;
     struct daemon *d;
@@ -73,7 +83,8 @@ struct load {
     size_t klen;
     struct waiter *waiters, **tail;
     int started; /* 0: queued, waiting for a free slot of its table */
-    void *src;   /* redis: its request (redis.c), until it is answered */
+    int kind;    /* enum run_kind, once started */
+    void *src;   /* redis: its request; worker: the worker; until done */
     pid_t pid;   /* exec: the child */
     int out_fd;  /* exec: the child's stdout, or -1 once at EOF */
     struct event *rev, *timer;
@@ -216,13 +227,22 @@ complete(struct load *l, int status, const void *val, size_t vlen, unsigned how)
     start_next(d, t);
 }
 
-/* A run that is not a child process is over (redis.c). */
+/* A run that is not a child process of our own is over (redis.c,
+ * worker.c). */
 void
 loader_done(struct load *l, int status, const void *val, size_t vlen,
             unsigned how)
 {
     l->src = NULL;
     complete(l, status, val, vlen, how);
+}
+
+/* A load's run moved to another worker (worker.c: its first died before
+ * answering). */
+void
+loader_moved(struct load *l, void *src)
+{
+    l->src = src;
 }
 
 /* An exec run is over (exited and its stdout closed, or killed): what did
@@ -267,13 +287,12 @@ maybe_finish(struct load *l)
         finish(l);
 }
 
+/* Kill an exec run's child with its whole process group (child.c). */
 static void
 kill_run(struct load *l)
 {
-    if (l->pid > 0 && !l->exited) {
-        kill(-l->pid, SIGKILL); /* its whole process group */
-        kill(l->pid, SIGKILL);
-    }
+    if (l->pid > 0 && !l->exited)
+        child_kill(l->pid);
 }
 
 static void
@@ -337,7 +356,16 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    if (l->t->cfg.loader.type == LOADER_REDIS) {
+    if (l->kind == RUN_WORKER) {
+        pid_t pid = worker_cancel(l->src);
+        log_warn("loader: timed out after %ums table=%s key=%.*s pid=%d",
+                 l->t->cfg.loader.timeout_ms, l->t->cfg.name,
+                 (int)(l->klen > 64 ? 64 : l->klen), (const char *)l->key,
+                 (int)pid);
+        loader_done(l, -ETIMEDOUT, NULL, 0, 0);
+        return;
+    }
+    if (l->kind == RUN_REDIS) {
         log_warn("loader: no answer from redis after %ums table=%s key=%.*s",
                  l->t->cfg.loader.timeout_ms, l->t->cfg.name,
                  (int)(l->klen > 64 ? 64 : l->klen), (const char *)l->key);
@@ -364,6 +392,8 @@ sigchld_cb(evutil_socket_t sig, short what, void *arg)
     (void)what;
     (void)arg;
     while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+        if (worker_reaped(pid, st))
+            continue;
         for (l = loads; l != NULL; l = l->next)
             if (l->pid == pid && !l->exited)
                 break;
@@ -377,101 +407,25 @@ sigchld_cb(evutil_socket_t sig, short what, void *arg)
     }
 }
 
-/* In the child: become the loader (never returns). */
-static void
-exec_child(const struct dtable *t, int in_fd, int out_fd, const void *key,
-           size_t klen, uid_t uid, gid_t gid, int drop)
-{
-    const struct conf_loader *ld = &t->cfg.loader;
-    char *argv[CONF_ARGV_MAX + 2], keybuf[FMT_KEY_MAX + 1], envt[96];
-    char *envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin", envt, NULL};
-    const char *p = ld->argv;
-    sigset_t none;
-    uint32_t i;
-#ifndef HAVE_CLOSEFROM
-    int fd;
-#endif
-
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    for (i = 1; i < NSIG; i++)
-        signal((int)i, SIG_DFL);
-    setsid();
-    if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0)
-        _exit(126);
-#ifdef HAVE_CLOSEFROM
-    closefrom(3);
-#else
-    for (fd = 3; fd < 65536; fd++)
-        close(fd);
-#endif
-    if (drop && (setgroups(0, NULL) != 0 || setgid(gid) != 0 ||
-                 setuid(uid) != 0 || (uid != 0 && setuid(0) == 0)))
-        _exit(126);
-    if (chdir("/") != 0)
-        _exit(126);
-    for (i = 0; i < ld->argc; i++) {
-        argv[i] = (char *)p;
-        p += strlen(p) + 1;
-    }
-    if (ld->key_in_argv) {
-        memcpy(keybuf, key, klen);
-        keybuf[klen] = '\0';
-        argv[i++] = keybuf;
-    }
-    argv[i] = NULL;
-    snprintf(envt, sizeof(envt), "SHMCACHE_TABLE=%s", t->cfg.name);
-    execve(argv[0], argv, envp);
-    _exit(127);
-}
-
-/* Start a load's child.  0, or an error for its waiters. */
+/* Start a load's child (child.c).  0, or an error for its waiters. */
 static int
 spawn(struct load *l)
 {
     const struct conf_loader *ld = &l->t->cfg.loader;
-    int in[2] = {-1, -1}, out[2] = {-1, -1}, drop = geteuid() == 0;
-    struct passwd *pw = NULL;
-    pid_t pid;
+    struct child c;
+    int rc;
 
-    if (ld->key_in_argv && memchr(l->key, '\0', l->klen) != NULL)
-        return -EINVAL; /* no NUL in an argument */
-    if (drop && (pw = getpwnam(ld->user)) == NULL) {
-        log_err("loader: no user \"%s\" to run the loader of table=%s as",
-                ld->user, l->t->cfg.name);
-        return SHMC_ELOADER;
-    }
-    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) {
-        int e = -errno;
-        if (in[0] >= 0) {
-            close(in[0]);
-            close(in[1]);
-        }
-        return e;
-    }
-    pid = fork();
-    if (pid < 0) {
-        int e = -errno;
-        close(in[0]);
-        close(in[1]);
-        close(out[0]);
-        close(out[1]);
-        return e;
-    }
-    if (pid == 0)
-        exec_child(l->t, in[0], out[1], l->key, l->klen, pw ? pw->pw_uid : 0,
-                   pw ? pw->pw_gid : 0, drop);
-    close(in[0]);
-    close(out[1]);
-    /* The key fits the pipe's buffer (max_key_bytes <= 4096): one write,
-     * never blocking; then EOF. */
-    if (!ld->key_in_argv && write(in[1], l->key, l->klen) < 0)
+    rc = child_start(l->t, ld->key_in_argv ? l->key : NULL, l->klen, &c);
+    if (rc != 0)
+        return rc;
+    /* The key fits the empty pipe's buffer (max_key_bytes <= 4096 =
+     * PIPE_BUF): one write, never short; then EOF. */
+    if (!ld->key_in_argv && write(c.in_fd, l->key, l->klen) < 0)
         log_info("loader: writing the key: %s", strerror(errno));
-    close(in[1]);
-    fcntl(out[0], F_SETFL, O_NONBLOCK);
-    l->pid = pid;
-    l->out_fd = out[0];
-    l->rev = event_new(l->d->base, out[0], EV_READ | EV_PERSIST, read_cb, l);
+    close(c.in_fd);
+    l->pid = c.pid;
+    l->out_fd = c.out_fd;
+    l->rev = event_new(l->d->base, c.out_fd, EV_READ | EV_PERSIST, read_cb, l);
     if (l->rev == NULL) {
         kill_run(l);
         close_out(l);
@@ -479,7 +433,7 @@ spawn(struct load *l)
         return 0;
     }
     event_add(l->rev, NULL);
-    log_debug("loader: started table=%s pid=%d", l->t->cfg.name, (int)pid);
+    log_debug("loader: started table=%s pid=%d", l->t->cfg.name, (int)c.pid);
     return 0;
 }
 
@@ -496,10 +450,16 @@ start_run(struct load *l)
     l->timer = evtimer_new(l->d->base, timer_cb, l);
     if (l->timer == NULL)
         return -ENOMEM;
-    if (ld->type == LOADER_REDIS)
+    if (ld->type == LOADER_REDIS) {
+        l->kind = RUN_REDIS;
         rc = redis_load(l->d, l->t, l, l->key, l->klen, &l->src);
-    else
+    } else if (ld->persistent) {
+        l->kind = RUN_WORKER;
+        rc = worker_run(l->d, l->t, l, l->key, l->klen, &l->src);
+    } else {
+        l->kind = RUN_EXEC;
         rc = spawn(l);
+    }
     if (rc != 0)
         return rc;
     l->started = 1;
@@ -654,12 +614,15 @@ loader_shutdown(struct daemon *d)
             kill_run(l);
             waitpid(l->pid, NULL, 0);
         }
-        if (l->src != NULL)
+        if (l->src != NULL && l->kind == RUN_REDIS)
             redis_cancel(l->src);
+        if (l->src != NULL && l->kind == RUN_WORKER)
+            worker_cancel(l->src);
         if (l->started)
             l->t->lstats.running--;
         load_free(l);
     }
+    worker_shutdown();
     if (sigchld_ev != NULL) {
         event_free(sigchld_ev);
         sigchld_ev = NULL;

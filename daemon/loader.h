@@ -34,6 +34,12 @@ struct loader_stats {
     uint64_t not_stored; /* results answered but not stored (raced) */
     uint64_t latency_ms_total, latency_ms_max;
     uint32_t running, queued;
+    /* Persistent workers (worker.c). */
+    uint64_t workers_started;  /* processes started, ever */
+    uint64_t workers_recycled; /* retired: request limit, idle, reload */
+    uint64_t workers_lost;     /* killed at a timeout, died, broke protocol */
+    uint32_t workers_running;  /* alive now, idle or busy */
+    uint32_t workers_idle;     /* ... of which waiting for a key */
 };
 
 int loader_init(struct daemon *d);
@@ -43,6 +49,7 @@ void loader_forget(struct daemon *d, struct peer *p);
 void loader_shutdown(struct daemon *d);
 void loader_done(struct load *l, int status, const void *val, size_t vlen,
                  unsigned how);
+void loader_moved(struct load *l, void *src);
 int loader_store(struct dtable *t, const void *key, size_t klen,
                  const void *val, size_t vlen, unsigned how);
 

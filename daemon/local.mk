@@ -27,6 +27,8 @@ daemon_shmcached_SOURCES = \
 	daemon/guard.c daemon/guard.h \
 	daemon/hints.c daemon/hints.h \
 	daemon/loader.c daemon/loader.h \
+	daemon/child.c daemon/child.h \
+	daemon/worker.c daemon/worker.h \
 	daemon/watch.c daemon/watch.h \
 	daemon/pidfile.c daemon/pidfile.h \
 	daemon/redis.h \

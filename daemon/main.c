@@ -46,6 +46,7 @@
 #include "error.h"
 #include "guard.h"
 #include "loader.h"
+#include "worker.h"
 #include "redis.h"
 #include "log.h"
 #include "watch.h"
@@ -386,6 +387,8 @@ reload_cb(evutil_socket_t sig, short what, void *arg)
         }
         tables_apply_mode(t);
         store_set_live_hwm(t->st, t->cfg.live_hwm_pct);
+        /* New settings, or a new nsswitch.conf: new worker processes. */
+        worker_recycle(t);
         /* A lock that fails now is logged; the table keeps serving. */
         if (res_changed && tables_apply_residency(t, err, sizeof(err)) != 0)
             log_err("config: %s", err);

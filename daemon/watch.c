@@ -25,6 +25,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "watch.h"
+#include "worker.h"
 
 #define WATCH_MAX 64
 
@@ -39,11 +40,14 @@ static struct event *iev;
 static struct watched watched[WATCH_MAX];
 static size_t nwatched;
 
-/* Flush t (guarded, tables.c) and say why. */
+/* Flush t (guarded, tables.c) and say why; its loader's workers are
+ * replaced too, so that a changed nsswitch.conf (or anything else a
+ * source reads once) is read again. */
 static void
 flush_table(struct dtable *t, const char *why)
 {
     tables_flush(t);
+    worker_recycle(t);
     log_notice("watch: %s changed: flushed table=%s", why, t->cfg.name);
 }
 

@@ -15,7 +15,7 @@ nss_libnss_shmcache_la_LIBADD = common/libshmcommon.la
 
 pkglibexec_PROGRAMS = nss/shmcache-nss-load
 nss_shmcache_nss_load_SOURCES = nss/nss-load.c nss/nsswire.h
-nss_shmcache_nss_load_CPPFLAGS = $(PATH_CPPFLAGS)
+nss_shmcache_nss_load_CPPFLAGS = $(COMMON_CPPFLAGS)
 
 # glibc opens the module by its soname only: the unversioned .so is of no
 # use to anyone (the .la stays: libtool's uninstall works from it).

@@ -3,9 +3,16 @@
  * nss-load.c -- shmcached's "nss" loader: answers one key of the passwd,
  * group or hosts table from the host's own name services, through glibc.
  *
- * usage: shmcache-nss-load DATABASE   (the key on stdin)
- * Exit status: 0 the value on stdout (nsswire.h), 1 no such entry,
- * 2 usage, 3 the sources failed (try again later).
+ * usage: shmcache-nss-load DATABASE           (one key on stdin)
+ *        shmcache-nss-load --serve DATABASE   (keys until EOF)
+ * One key: exit status 0 the value on stdout (nsswire.h), 1 no such
+ * entry, 2 usage, 3 the sources failed (try again later).  --serve: the
+ * daemon's persistent worker (daemon/worker.c); it reads requests and
+ * writes replies framed as common/loadwire.h says, one at a time, and
+ * exits at EOF on stdin or at a malformed request.  The daemon recycles
+ * it after a number of requests or some idle time, so what a source's
+ * module leaks is bounded; a lookup keeps nothing of its own between
+ * requests (glibc's "files" reads the file again every call).
  *
  * It runs as a child of the daemon, so whatever glibc loads for the
  * sources (LDAP, SSSD modules, ...) lives and dies with this process.  It
@@ -24,6 +31,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "loadwire.h"
 #include "nsswire.h"
 
 #define EX_NOTFOUND 1
@@ -32,15 +40,18 @@
 
 static char out[NSSWIRE_MAX];
 static size_t used;
+static int overflow; /* a field did not fit: the answer is EX_TRYAGAIN */
 
-/* Append a field and its NUL; exits if the value would not fit. */
+/* Append a field and its NUL, unless the value would not fit. */
 static void
 field(const char *s)
 {
     size_t n = strlen(s) + 1;
 
-    if (used + n > sizeof(out))
-        exit(EX_TRYAGAIN);
+    if (used + n > sizeof(out)) {
+        overflow = 1;
+        return;
+    }
     memcpy(out + used, s, n);
     used += n;
 }
@@ -204,6 +215,51 @@ do_hosts(const char *key)
     return 0;
 }
 
+/* Answer key (NUL-terminated, n bytes before the NUL) from database
+ * into out[0..used).  0, EX_NOTFOUND, EX_TRYAGAIN or EX_USAGE_. */
+static int
+lookup(const char *db, const char *key, size_t n)
+{
+    int rc;
+
+    used = 0;
+    overflow = 0;
+    if (n < 2 || strlen(key) != n)
+        return EX_NOTFOUND; /* empty, or a NUL inside: no such name */
+    if (strcmp(db, "passwd") == 0)
+        rc = do_passwd(key);
+    else if (strcmp(db, "group") == 0)
+        rc = do_group(key);
+    else if (strcmp(db, "hosts") == 0)
+        rc = do_hosts(key);
+    else
+        return EX_USAGE_;
+    return rc == 0 && overflow ? EX_TRYAGAIN : rc;
+}
+
+/* --serve: answer requests until EOF (0) or a malformed one (2). */
+static int
+serve(const char *db)
+{
+    unsigned char key[LOADWIRE_KEY_MAX + 1];
+    ssize_t n;
+    int rc;
+
+    while ((n = loadwire_read_request(0, key)) > 0) {
+        key[n] = '\0';
+        rc = lookup(db, (const char *)key, (size_t)n);
+        if (rc == EX_USAGE_)
+            return EX_USAGE_;
+        if (loadwire_write_reply(1,
+                                 rc == 0             ? LOADWIRE_VALUE
+                                 : rc == EX_NOTFOUND ? LOADWIRE_NOTFOUND
+                                                     : LOADWIRE_FAILED,
+                                 out, (uint32_t)used) != 0)
+            return EX_TRYAGAIN; /* the daemon is gone */
+    }
+    return n == 0 ? 0 : EX_USAGE_;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -211,21 +267,14 @@ main(int argc, char **argv)
     size_t n;
     int rc;
 
+    setenv("SHMCACHE_NSS_DISABLE", "1", 1);
+    if (argc == 3 && strcmp(argv[1], "--serve") == 0)
+        return serve(argv[2]);
     if (argc != 2)
         return EX_USAGE_;
-    setenv("SHMCACHE_NSS_DISABLE", "1", 1);
     n = fread(key, 1, sizeof(key) - 1, stdin);
     key[n] = '\0';
-    if (n < 2 || strlen(key) != n)
-        return EX_NOTFOUND; /* empty, or a NUL inside: no such name */
-    if (strcmp(argv[1], "passwd") == 0)
-        rc = do_passwd(key);
-    else if (strcmp(argv[1], "group") == 0)
-        rc = do_group(key);
-    else if (strcmp(argv[1], "hosts") == 0)
-        rc = do_hosts(key);
-    else
-        return EX_USAGE_;
+    rc = lookup(argv[1], key, n);
     if (rc == 0 && fwrite(out, 1, used, stdout) != used)
         return EX_TRYAGAIN;
     return rc;

@@ -2,9 +2,14 @@
 # SPDX-License-Identifier: MIT
 # TAP: libnss_shmcache.so.2 through glibc's own getent, against a daemon in
 # a temp dir whose passwd, group and hosts tables use the "nss" loader
-# (the helper just built), without touching the host's nsswitch.conf:
+# (the helper just built; persistent workers for passwd and hosts, a
+# process per key for group), without touching the host's nsswitch.conf:
 # `getent -s shmcache` loads our module by its soname from
-# LD_LIBRARY_PATH.  Every answer must equal `getent -s files`.
+# LD_LIBRARY_PATH.  Every answer must equal `getent -s files`.  Then the
+# workers: few of them answer every miss, one killed between loads costs
+# no answer; and, in a private mount namespace with its own passwd and
+# nsswitch.conf, a worker sees an edit of passwd at once (glibc keeps no
+# copy across calls) and an edit of nsswitch.conf replaces the workers.
 set -u
 top=${top_srcdir:-.}
 . "$top/scripts/daemon-lib.sh"
@@ -12,6 +17,7 @@ n=0
 bad=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 nok() { n=$((n + 1)); bad=1; echo "not ok $n - $1"; }
+skip() { n=$((n + 1)); echo "ok $n # SKIP $1"; }
 finish() { echo "1..$n"; exit 0; }
 
 mod=nss/.libs/libnss_shmcache.so.2
@@ -23,16 +29,20 @@ fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/shmc-nss.XXXXXX")
 chmod 755 "$tmp" # the loader runs as nobody when we are root
 dpid=
-trap '[ -n "$dpid" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null; rm -rf "$tmp"' EXIT
+npid=
+trap '[ -n "$dpid" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
+    [ -n "$npid" ] && kill "$npid" 2>/dev/null && wait "$npid" 2>/dev/null
+    rm -rf "$tmp"' EXIT
 
-table() { # name database positive-ttl negative-ttl
+table() { # name database positive-ttl negative-ttl [persistent]
     printf '"%s": {"size_bytes": "4M", "max_value_bytes": 65536,
       "default_ttl_s": %s, "negative_ttl_s": %s,
-      "loader": {"type": "nss", "database": "%s",
-                 "command": ["%s"]}}' "$1" "$3" "$4" "$2" "$helper"
+      "loader": {"type": "nss", "database": "%s", "persistent": %s,
+                 "command": ["%s"]}}' "$1" "$3" "$4" "$2" "${5:-true}" \
+        "$helper"
 }
 conf="{\"log_level\": \"warning\", \"tables\": {
-  $(table passwd passwd 600 20), $(table group group 3600 60),
+  $(table passwd passwd 600 20), $(table group group 3600 60 false),
   $(table hosts hosts 3600 20)}}"
 if ! shmc_start_daemon "${SHMCACHED:-daemon/shmcached}" "$tmp" "$conf"; then
     nok "daemon starts"
@@ -105,10 +115,43 @@ else
     nok "repeated lookups ran the loader ($before -> $after)"
 fi
 
+# Persistent workers: a handful answered every miss of passwd and hosts.
+ctl() { "${SHMCACHECTL:-client/tool/shmcachectl}" -s "$SHMCACHE_SOCKET" "$@"; }
+stat_of() { # table name
+    ctl -t "$1" stats 2>/dev/null | tr ',{}' '\n\n\n' |
+        sed -n "s/.*\"$2\": *//p" | head -n 1
+}
+pc=$(stat_of passwd calls)
+pw=$(stat_of passwd workers_started)
+hw=$(stat_of hosts workers_started)
+if [ -n "$pw" ] && [ "$pw" -ge 1 ] && [ "$pw" -le 4 ] && [ "$pc" -ge 20 ] &&
+    [ -n "$hw" ] && [ "$hw" -le 4 ]; then
+    ok "persistent workers: $pc passwd misses answered by $pw worker(s)"
+else
+    nok "persistent workers: passwd calls=$pc workers_started=$pw, hosts workers_started=$hw"
+fi
+
+# Kill every worker between loads: the next misses still answer right.
+kids=$(pgrep -P "$dpid" 2>/dev/null || true)
+if [ -n "$kids" ]; then
+    kill -9 $kids
+    ctl -t passwd flush && ctl -t hosts flush
+    for u in $users; do same passwd "$u"; done
+    for h in $hosts; do same hosts "$h"; done
+    lost=$(stat_of passwd workers_lost)
+    if [ "$mism" -eq 0 ] && [ "${lost:-0}" -ge 1 ]; then
+        ok "workers killed between loads: every answer still equals files (workers_lost=$lost)"
+    else
+        nok "workers killed between loads: $mism differ, workers_lost=$lost"
+    fi
+    mism=0
+else
+    nok "no worker processes under the daemon (pid $dpid)"
+fi
+
 # Hostile table content (a writer of the table could store anything)
 # never crashes the process that asks: real names' entries replaced by
 # malformed values are misses.
-ctl() { "${SHMCACHECTL:-client/tool/shmcachectl}" -s "$SHMCACHE_SOCKET" "$@"; }
 if ctl -t passwd set nroot 'no-nul-bytes-here' &&
     printf 'a\0b\0notanumber\0' | ctl -t passwd set u0 - &&
     printf 'g\0x\0' | ctl -t group set nroot - &&
@@ -125,6 +168,80 @@ if ctl -t passwd set nroot 'no-nul-bytes-here' &&
     fi
 else
     nok "storing malformed values with shmcachectl"
+fi
+
+# A daemon in a private mount namespace whose /etc/passwd and
+# /etc/nsswitch.conf are copies we may edit (in place: the bind mounts
+# hold the inodes).  invalidate_on names the copy of nsswitch.conf, as a
+# real config names /etc/nsswitch.conf.
+ns=$tmp/ns
+user=shmc-nss-test-$$
+if unshare -m true 2>/dev/null && command -v mount >/dev/null; then
+    mkdir -p "$ns/run" "$ns/state"
+    cp /etc/passwd "$ns/passwd"
+    printf 'passwd: files\ngroup: files\nhosts: files\n' >"$ns/nsswitch.conf"
+    chmod 644 "$ns/passwd" "$ns/nsswitch.conf"
+    printf '{"log_level": "warning", "tables": {"passwd": {"size_bytes": "4M",
+      "max_value_bytes": 65536, "default_ttl_s": 600, "negative_ttl_s": 600,
+      "invalidate_on": ["%s/nsswitch.conf"],
+      "loader": {"type": "nss", "database": "passwd",
+                 "command": ["%s"]}}}}\n' "$ns" "$helper" >"$ns/conf.json"
+    unshare -m sh -c 'mount --bind "$1/passwd" /etc/passwd &&
+        mount --bind "$1/nsswitch.conf" /etc/nsswitch.conf &&
+        exec "$2" --foreground -c "$1/conf.json" --runtime-dir "$1/run" \
+            --state-dir "$1/state"' ns "$ns" \
+        "$(cd "$(dirname "${SHMCACHED:-daemon/shmcached}")" && pwd)/shmcached" \
+        2>"$ns/daemon.log" &
+    npid=$!
+    i=0
+    while [ ! -S "$ns/run/control.sock" ] && [ "$i" -lt 200 ]; do
+        sleep 0.05
+        i=$((i + 1))
+    done
+    nsq() { SHMCACHE_SOCKET="$ns/run/control.sock" ours "$@"; }
+    nsctl() { "${SHMCACHECTL:-client/tool/shmcachectl}" \
+        -s "$ns/run/control.sock" -t passwd "$@"; }
+    nstat() { nsctl stats 2>/dev/null | tr ',{}' '\n\n\n' |
+        sed -n "s/.*\"$1\": *//p" | head -n 1; }
+    before=$(nsq passwd "$user" | tail -n 1)
+    echo "$user:x:4000000100:4000000100::/nonexistent:/usr/sbin/nologin" \
+        >>"$ns/passwd"
+    nsctl flush
+    after=$(nsq passwd "$user")
+    started=$(nstat workers_started)
+    if [ "$before" = "rc=2" ] &&
+        [ "$after" = "$user:x:4000000100:4000000100::/nonexistent:/usr/sbin/nologin
+rc=0" ] && [ "$started" = 1 ]; then
+        ok "a worker sees an edit of passwd at once (same worker, no cache of its own)"
+    else
+        nok "passwd edit: before '$before', after '$(echo $after)', workers_started=$started"
+        sed 's/^/# /' "$ns/daemon.log"
+    fi
+    # An edit of nsswitch.conf replaces the workers.  (glibc 2.33 and
+    # later notice the change themselves; a source's module that read its
+    # own settings once, or leaked, does not.)  The new worker answers.
+    printf 'passwd: files\ngroup: files\nhosts: files\n# edited\n' \
+        >"$ns/nsswitch.conf"
+    i=0
+    while [ "$(nstat workers_recycled)" != 1 ] && [ "$i" -lt 100 ]; do
+        sleep 0.05
+        i=$((i + 1))
+    done
+    r=$(nsq passwd root)
+    if [ "$(nstat workers_recycled)" = 1 ] &&
+        [ "$r" = "$(files passwd root)" ] &&
+        [ "$(nstat workers_started)" = 2 ]; then
+        ok "a changed nsswitch.conf replaces the workers"
+    else
+        nok "nsswitch.conf change: recycled=$(nstat workers_recycled) started=$(nstat workers_started) root: $(echo $r)"
+        sed 's/^/# /' "$ns/daemon.log"
+    fi
+    kill "$npid"
+    wait "$npid" 2>/dev/null
+    npid=
+else
+    skip "no private mount namespace (needs root)"
+    skip "no private mount namespace (needs root)"
 fi
 
 # No daemon: UNAVAIL at once, and the next source answers.

@@ -4,10 +4,18 @@
  * shmc_get_or_load(): values, negative entries, every way a loader can
  * fail, a hang cut off at its timeout while others are served, misses of
  * 200 threads in 8 processes merged into one run, and the queue bound.
+ * TCase "workers": persistent loaders (daemon/worker.c) -- one process
+ * answers many keys, binary keys and values up to the table's limits; a
+ * worker killed between loads, hanging, crashing or writing malformed
+ * replies fails at most the key in flight; workers are recycled by
+ * request count, idle time, SIGHUP and invalidate_on, and none outlives
+ * the daemon, stopped or killed.
  *
- * The loader is a shell script written into a directory of the test's
- * own; it appends every key it is asked for to a log, so a test can count
- * the runs.  When the suite runs as root, the daemon runs it as "nobody".
+ * The one-shot loader is a shell script written into a directory of the
+ * test's own; it appends every key it is asked for to a log, so a test
+ * can count the runs.  The persistent one is tests/load_worker.c
+ * ($LOAD_WORKER), which also logs the pid of every process started.
+ * When the suite runs as root, the daemon runs both as "nobody".
  */
 #include "config.h"
 
@@ -17,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -309,6 +319,7 @@ END_TEST
 struct loader_call {
     const char *sock, *key;
     int rc;
+    const char *table; /* NULL: "t" */
 };
 
 static void *
@@ -319,7 +330,7 @@ load_in_thread(void *arg)
     size_t n;
     shmc_t *h;
 
-    c->rc = shmc_open(c->sock, "t", 0, &h);
+    c->rc = shmc_open(c->sock, c->table ? c->table : "t", 0, &h);
     if (c->rc == 0) {
         c->rc = load(h, c->key, buf, sizeof(buf), &n);
         shmc_close(h);
@@ -331,7 +342,8 @@ load_in_thread(void *arg)
  * one runs once the first is done. */
 START_TEST(test_queue_is_bounded)
 {
-    struct loader_call c[2] = {{NULL, "long-a", -1}, {NULL, "long-b", -1}};
+    struct loader_call c[2] = {{NULL, "long-a", -1, NULL},
+                               {NULL, "long-b", -1, NULL}};
     const char *wait_for[2] = {"running", "queued"};
     pthread_t th[2];
     char buf[64];
@@ -411,6 +423,394 @@ START_TEST(test_changed_source_is_seen_within_a_second)
 }
 END_TEST
 
+/* ---- persistent workers ---- */
+
+/* Start a daemon whose table "w" has tests/load_worker.c as a persistent
+ * exec loader (extra is spliced into the loader object): keys up to 4096
+ * bytes, values up to 200000. */
+static void
+start_workers(const char *extra)
+{
+    const char *prog = getenv("LOAD_WORKER");
+    char path[128], *conf;
+
+    if (prog == NULL || access(prog, X_OK) != 0)
+        ck_abort_msg("LOAD_WORKER is not set to tests/load_worker");
+    snprintf(dir, sizeof(dir), "%s/shmc-worker.XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_int_eq(chmod(dir, 0755), 0);
+    snprintf(path, sizeof(path), "%s/runs", dir);
+    ck_assert_int_eq(mkdir(path, 0777), 0);
+    ck_assert_int_eq(chmod(path, 01777), 0);
+    snprintf(calls, sizeof(calls), "%s/runs/calls", dir);
+    ck_assert_int_ne(
+        asprintf(&conf,
+                 "{\"log_level\": \"err\", \"tables\": {"
+                 "\"w\": {\"size_bytes\": 4194304, \"max_key_bytes\": 4096, "
+                 "\"max_value_bytes\": 200000, "
+                 "\"invalidate_on\": [\"%s/runs/source\"], "
+                 "\"loader\": {\"type\": \"exec\", \"persistent\": true, "
+                 "\"command\": [\"%s\", \"%s\"]%s%s%s}}}}",
+                 dir, prog, path,
+                 extra && strstr(extra, "timeout_ms")
+                     ? ""
+                     : ", \"timeout_ms\": 1500",
+                 extra ? ", " : "", extra ? extra : ""),
+        -1);
+    ck_assert_msg(td_start(&d, conf, -1) == 0, "daemon did not start");
+    free(conf);
+}
+
+/* The pids of the workers started so far (DIR/runs/workers). */
+static int
+worker_pids(pid_t *pids, int max)
+{
+    char path[160], line[64];
+    int n = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/runs/workers", dir);
+    if ((f = fopen(path, "r")) == NULL)
+        return 0;
+    while (n < max && fgets(line, sizeof(line), f))
+        pids[n++] = (pid_t)strtol(line, NULL, 10);
+    fclose(f);
+    return n;
+}
+
+/* Whether process pid is gone: no such process, a zombie, or one of ours
+ * (we are a subreaper) that waitpid() just collected. */
+static int
+gone(pid_t pid)
+{
+    char path[64], buf[256], *p;
+    FILE *f;
+    int dead;
+
+    if (waitpid(pid, NULL, WNOHANG) == pid)
+        return 1;
+    if (kill(pid, 0) != 0)
+        return 1;
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    if ((f = fopen(path, "r")) == NULL)
+        return 1;
+    dead = fgets(buf, sizeof(buf), f) != NULL &&
+           (p = strrchr(buf, ')')) != NULL && (p[2] == 'Z' || p[2] == 'X');
+    fclose(f);
+    return dead;
+}
+
+/* Wait until the table's loader stat name is at least want. */
+static long long
+wait_stat(shmc_t *h, const char *name, long long want)
+{
+    double end = tu_deadline(10);
+    long long v;
+
+    while ((v = loader_stat(h, name)) < want && tu_poll(end))
+        ;
+    return v;
+}
+
+/* One worker answers key after key; binary keys and values of the table's
+ * largest sizes come through byte for byte. */
+START_TEST(test_worker_is_reused)
+{
+    unsigned char key[4096], *buf = malloc(200001);
+    char k[32];
+    size_t n = 0;
+    shmc_t *h;
+    int i;
+
+    ck_assert_ptr_nonnull(buf);
+    start_workers(NULL);
+    ck_assert_int_eq(shmc_open(d.sock, "w", 0, &h), 0);
+    for (i = 0; i < 200; i++) {
+        snprintf(k, sizeof(k), "key-%d", i);
+        ck_assert_int_eq(load(h, k, (char *)buf, 200001, &n), 0);
+        ck_assert_uint_eq(n, strlen(k) + 2);
+        ck_assert_mem_eq(buf + 2, k, strlen(k));
+    }
+    /* Every byte value in a key of the largest size, NULs included. */
+    for (i = 0; i < (int)sizeof(key); i++)
+        key[i] = (unsigned char)(i * 7 + 1);
+    key[10] = '\0';
+    key[0] = 0xff;
+    ck_assert_int_eq(shmc_get_or_load(h, key, sizeof(key), buf, 200001, &n), 0);
+    ck_assert_uint_eq(n, sizeof(key) + 2);
+    ck_assert_mem_eq(buf + 2, key, sizeof(key));
+    /* A value of exactly max_value_bytes; one byte more is refused. */
+    ck_assert_int_eq(load(h, "big:200000", (char *)buf, 200001, &n), 0);
+    ck_assert_uint_eq(n, 200000);
+    ck_assert_int_eq(buf[0], 'x');
+    ck_assert_int_eq(buf[199999], 'x');
+    ck_assert_int_eq(load(h, "big:0", (char *)buf, 200001, &n), 0);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(load(h, "missing1", (char *)buf, 200001, &n),
+                     SHMC_ENEGATIVE);
+    ck_assert_int_eq(load(h, "fail1", (char *)buf, 200001, &n), SHMC_ELOADER);
+    ck_assert_int_eq(load(h, "big:200001", (char *)buf, 200001, &n),
+                     SHMC_ETOOBIG);
+    /* 206 keys, one process; the oversized value cost it its life. */
+    ck_assert_int_eq(loader_stat(h, "calls"), 206);
+    ck_assert_int_eq(loader_stat(h, "workers_started"), 1);
+    ck_assert_int_eq(loader_stat(h, "workers_lost"), 1);
+    ck_assert_int_eq(loader_stat(h, "workers_running"), 0);
+    ck_assert_int_eq(load(h, "next", (char *)buf, 200001, &n), 0);
+    ck_assert_int_eq(loader_stat(h, "workers_started"), 2);
+    ck_assert_int_eq(loader_stat(h, "workers_running"), 1);
+    ck_assert_int_eq(loader_stat(h, "workers_idle"), 1);
+    shmc_close(h);
+    free(buf);
+}
+END_TEST
+
+/* A worker SIGKILLed while idle costs no call: the next key goes to a new
+ * one, whether or not the daemon has noticed the death yet. */
+START_TEST(test_worker_killed_between_loads)
+{
+    char buf[64];
+    size_t n = 0;
+    shmc_t *h;
+    pid_t pid;
+    int round;
+
+    start_workers(NULL);
+    ck_assert_int_eq(shmc_open(d.sock, "w", 0, &h), 0);
+    ck_assert_int_eq(load(h, "k0", buf, sizeof(buf), &n), 0);
+    for (round = 1; round <= 3; round++) {
+        char k[32];
+        /* "pid" is answered and stored: flush it to ask again. */
+        ck_assert_int_eq(shmc_flush(h), 0);
+        ck_assert_int_eq(load(h, "pid", buf, sizeof(buf) - 1, &n), 0);
+        buf[n] = '\0';
+        pid = (pid_t)strtol(buf, NULL, 10);
+        ck_assert_int_gt(pid, 1);
+        ck_assert_int_eq(kill(pid, SIGKILL), 0);
+        if (round == 3) /* once, after the daemon has seen it go */
+            ck_assert_int_eq(wait_stat(h, "workers_lost", 3), 3);
+        snprintf(k, sizeof(k), "after-%d", round);
+        ck_assert_int_eq(load(h, k, buf, sizeof(buf), &n), 0);
+        ck_assert_uint_eq(n, strlen(k) + 2);
+        ck_assert_mem_eq(buf, "v:after-", 8);
+    }
+    ck_assert_int_eq(loader_stat(h, "errors"), 0);
+    ck_assert_int_eq(loader_stat(h, "workers_started"), 4);
+    ck_assert_int_eq(loader_stat(h, "workers_lost"), 3);
+    shmc_close(h);
+}
+END_TEST
+
+/* A worker that never answers is killed at timeout_ms, the call says so,
+ * and the next call gets a new worker. */
+START_TEST(test_hanging_worker_times_out)
+{
+    char buf[64];
+    size_t n = 0;
+    pid_t pids[8];
+    double t0, took, end;
+    shmc_t *h;
+
+    start_workers("\"timeout_ms\": 1000");
+    ck_assert_int_eq(shmc_open(d.sock, "w", 0, &h), 0);
+    t0 = tu_now();
+    ck_assert_int_eq(load(h, "hang1", buf, sizeof(buf), &n), -ETIMEDOUT);
+    took = tu_now() - t0;
+    ck_assert_msg(took >= 0.9 && took < 5, "timed out after %.2f s", took);
+    ck_assert_int_eq(loader_stat(h, "timeouts"), 1);
+    ck_assert_int_eq(loader_stat(h, "workers_lost"), 1);
+    ck_assert_int_eq(worker_pids(pids, 8), 1);
+    end = tu_deadline(10);
+    while (!gone(pids[0]) && tu_poll(end))
+        ;
+    ck_assert_msg(gone(pids[0]), "the hung worker %d lives on", (int)pids[0]);
+    ck_assert_int_eq(load(h, "k1", buf, sizeof(buf), &n), 0);
+    ck_assert_mem_eq(buf, "v:k1", 4);
+    ck_assert_int_eq(loader_stat(h, "workers_started"), 2);
+    shmc_close(h);
+}
+END_TEST
+
+/* Every way a worker can break the protocol fails that call only (and the
+ * worker); the daemon keeps serving. */
+START_TEST(test_malformed_replies_fail_only_their_call)
+{
+    static const struct {
+        const char *key;
+        int rc;
+    } bad[] = {
+        {"garbage1", SHMC_ELOADER}, {"huge1", SHMC_ETOOBIG},
+        {"lenneg1", SHMC_ELOADER},  {"short1", SHMC_ELOADER},
+        {"crash1", SHMC_ELOADER},
+    };
+    char buf[64];
+    size_t n = 0, i;
+    shmc_t *h;
+
+    start_workers(NULL);
+    ck_assert_int_eq(shmc_open(d.sock, "w", 0, &h), 0);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char k[32];
+        ck_assert_msg(load(h, bad[i].key, buf, sizeof(buf), &n) == bad[i].rc,
+                      "%s", bad[i].key);
+        ck_assert_int_eq(
+            shmc_get(h, bad[i].key, strlen(bad[i].key), buf, sizeof(buf), &n),
+            SHMC_ENOTFOUND);
+        snprintf(k, sizeof(k), "good-%zu", i);
+        ck_assert_int_eq(load(h, k, buf, sizeof(buf), &n), 0);
+        ck_assert_mem_eq(buf, "v:good-", 7);
+    }
+    /* A good reply with bytes after it: the value stands, the worker goes. */
+    ck_assert_int_eq(load(h, "extra1", buf, sizeof(buf), &n), 0);
+    ck_assert_uint_eq(n, 7);
+    ck_assert_mem_eq(buf, "v:extra", 7);
+    ck_assert_int_eq(load(h, "good-last", buf, sizeof(buf), &n), 0);
+    ck_assert_int_eq(shmc_set(h, "after", 5, "x", 1, 0), 0);
+    /* crash1 went to a worker that had answered before, so it was tried
+     * once more on a new one (a worker killed while idle costs no call),
+     * which crashed too. */
+    ck_assert_int_eq(loader_stat(h, "errors"), 5);
+    ck_assert_int_eq(loader_stat(h, "workers_lost"), 7);
+    ck_assert_int_eq(loader_stat(h, "workers_started"), 8);
+    ck_assert_int_eq(loader_stat(h, "running"), 0);
+    shmc_close(h);
+}
+END_TEST
+
+/* worker_requests: a worker answers that many keys, then a new one comes;
+ * worker_idle_s: an idle worker goes. */
+START_TEST(test_workers_are_recycled)
+{
+    char buf[64], k[16];
+    size_t n = 0;
+    shmc_t *h;
+    int i;
+
+    start_workers("\"worker_requests\": 5, \"worker_idle_s\": 1");
+    ck_assert_int_eq(shmc_open(d.sock, "w", 0, &h), 0);
+    for (i = 0; i < 12; i++) {
+        snprintf(k, sizeof(k), "r%d", i);
+        ck_assert_int_eq(load(h, k, buf, sizeof(buf), &n), 0);
+    }
+    ck_assert_int_eq(loader_stat(h, "workers_started"), 3);
+    ck_assert_int_ge(loader_stat(h, "workers_recycled"), 2);
+    ck_assert_int_eq(loader_stat(h, "workers_lost"), 0);
+    /* The third worker has answered 2; a second later it is gone. */
+    ck_assert_int_eq(wait_stat(h, "workers_recycled", 3), 3);
+    ck_assert_int_eq(loader_stat(h, "workers_running"), 0);
+    ck_assert_int_eq(load(h, "r-after", buf, sizeof(buf), &n), 0);
+    ck_assert_int_eq(loader_stat(h, "workers_started"), 4);
+    shmc_close(h);
+}
+END_TEST
+
+/* SIGHUP and a change of a file in invalidate_on replace the workers. */
+START_TEST(test_reload_and_invalidation_recycle_workers)
+{
+    char buf[64];
+    size_t n = 0;
+    shmc_t *h;
+
+    start_workers(NULL);
+    ck_assert_int_eq(shmc_open(d.sock, "w", 0, &h), 0);
+    ck_assert_int_eq(load(h, "k1", buf, sizeof(buf), &n), 0);
+    ck_assert_int_eq(loader_stat(h, "workers_running"), 1);
+    ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
+    ck_assert_int_eq(wait_stat(h, "workers_recycled", 1), 1);
+    ck_assert_int_eq(loader_stat(h, "workers_running"), 0);
+    ck_assert_int_eq(load(h, "k2", buf, sizeof(buf), &n), 0);
+    ck_assert_int_eq(loader_stat(h, "workers_started"), 2);
+    write_source("changed");
+    ck_assert_int_eq(wait_stat(h, "workers_recycled", 2), 2);
+    ck_assert_int_eq(load(h, "k3", buf, sizeof(buf), &n), 0);
+    ck_assert_int_eq(loader_stat(h, "workers_started"), 3);
+    ck_assert_int_eq(loader_stat(h, "workers_lost"), 0);
+    shmc_close(h);
+}
+END_TEST
+
+/* Three workers, started by three keys at once. */
+static void
+three_workers(pid_t *pids)
+{
+    struct loader_call c[3] = {{NULL, "slow-a", -1, "w"},
+                               {NULL, "slow-b", -1, "w"},
+                               {NULL, "slow-c", -1, "w"}};
+    pthread_t th[3];
+    shmc_t *h;
+    int i;
+
+    for (i = 0; i < 3; i++) {
+        c[i].sock = d.sock;
+        ck_assert_int_eq(pthread_create(&th[i], NULL, load_in_thread, &c[i]),
+                         0);
+    }
+    for (i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_int_eq(c[i].rc, 0);
+    }
+    ck_assert_int_eq(shmc_open(d.sock, "w", 0, &h), 0);
+    ck_assert_int_eq(loader_stat(h, "workers_running"), 3);
+    shmc_close(h);
+    ck_assert_int_eq(worker_pids(pids, 8), 3);
+}
+
+/* A daemon that stops leaves no worker behind. */
+START_TEST(test_workers_end_with_the_daemon)
+{
+    pid_t pids[8];
+    int i, left = 0;
+
+    start_workers("\"max_running\": 3");
+    three_workers(pids);
+    ck_assert_int_eq(td_stop(&d), 0);
+    for (i = 0; i < 3; i++)
+        left += !gone(pids[i]);
+    for (i = 0; i < 3; i++) /* leave nothing behind, even failing */
+        if (!gone(pids[i]))
+            kill(pids[i], SIGKILL);
+    ck_assert_msg(left == 0, "%d workers outlived the daemon", left);
+}
+END_TEST
+
+/* A daemon killed outright leaves none either, even one busy with a key
+ * that never reads its stdin again (the parent-death signal). */
+START_TEST(test_workers_end_with_a_killed_daemon)
+{
+    struct loader_call hang = {NULL, "hang-forever", -1, "w"};
+    pthread_t th;
+    pid_t pids[8];
+    shmc_t *h;
+    double end;
+    int i, left;
+
+    /* Orphans come to us, so we can see them end. */
+    ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    start_workers("\"max_running\": 3, \"timeout_ms\": 60000");
+    three_workers(pids);
+    hang.sock = d.sock;
+    ck_assert_int_eq(pthread_create(&th, NULL, load_in_thread, &hang), 0);
+    /* It goes to one of the three, which never answers. */
+    ck_assert_int_eq(shmc_open(d.sock, "w", 0, &h), 0);
+    ck_assert_int_eq(wait_stat(h, "running", 1), 1);
+    ck_assert_int_eq(loader_stat(h, "workers_idle"), 2);
+    shmc_close(h);
+    ck_assert_int_eq(td_kill(&d), 0);
+    pthread_join(th, NULL);
+    ck_assert_int_ne(hang.rc, 0);
+    end = tu_deadline(10);
+    do {
+        for (i = left = 0; i < 3; i++)
+            left += !gone(pids[i]);
+    } while (left > 0 && tu_poll(end));
+    for (i = 0; i < 3; i++) /* leave nothing behind, even failing */
+        if (!gone(pids[i]))
+            kill(pids[i], SIGKILL);
+    ck_assert_msg(left == 0, "%d workers outlived the killed daemon", left);
+}
+END_TEST
+
 static Suite *
 loader_suite(void)
 {
@@ -424,6 +824,19 @@ loader_suite(void)
     tcase_add_test(tc, test_misses_of_many_clients_run_the_loader_once);
     tcase_add_test(tc, test_queue_is_bounded);
     tcase_add_test(tc, test_changed_source_is_seen_within_a_second);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("workers");
+    tcase_add_checked_fixture(tc, NULL, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_worker_is_reused);
+    tcase_add_test(tc, test_worker_killed_between_loads);
+    tcase_add_test(tc, test_hanging_worker_times_out);
+    tcase_add_test(tc, test_malformed_replies_fail_only_their_call);
+    tcase_add_test(tc, test_workers_are_recycled);
+    tcase_add_test(tc, test_reload_and_invalidation_recycle_workers);
+    tcase_add_test(tc, test_workers_end_with_the_daemon);
+    tcase_add_test(tc, test_workers_end_with_a_killed_daemon);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -10,6 +10,7 @@ AM_TESTS_ENVIRONMENT = CK_TAP_LOG_FILE_NAME=-; CK_VERBOSITY=silent; \
 	export SHMCACHECTL; \
 	LOGSINK=$(abs_top_builddir)/tests/logsink; export LOGSINK; \
 	LOAD_FAULT=$(abs_top_builddir)/tests/load_fault; export LOAD_FAULT; \
+	LOAD_WORKER=$(abs_top_builddir)/tests/load_worker; export LOAD_WORKER; \
 	CLOCKSHIFT=$(abs_top_builddir)/tests/.libs/libclockshift.so; \
 	export CLOCKSHIFT; \
 	MAKE='$(MAKE)'; CC='$(CC)'; CFLAGS='$(CFLAGS)'; LDFLAGS='$(LDFLAGS)'; \
@@ -97,6 +98,11 @@ noinst_LTLIBRARIES += tests/libclockshift.la
 tests_libclockshift_la_SOURCES = tests/clockshift.c
 tests_libclockshift_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
 tests_libclockshift_la_LIBADD = -ldl
+
+# A persistent loader that answers well or badly as each key says, for
+# check_loader's workers (and check-nss.sh, as the nss loader's command).
+noinst_PROGRAMS += tests/load_worker
+tests_load_worker_SOURCES = tests/load_worker.c
 
 # The client side of scripts/demo.sh.
 noinst_PROGRAMS += tests/daemon_demo
