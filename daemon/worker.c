@@ -95,15 +95,6 @@ static int assign(struct worker *w, struct load *l, const unsigned char *req,
                   size_t reqlen);
 static void pump(struct worker *w);
 
-static uint64_t
-mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* ---- life and death ---- */
 
 /* Reasons a worker goes, for the counters. */
