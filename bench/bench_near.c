@@ -74,7 +74,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ref.h"
 #include "shmcache.h"
+#include "workload.h"
 
 #define KLEN 16
 #define READERS 2
@@ -116,20 +118,13 @@ struct ctl {
     struct rstat r[READERS];
 };
 
-/* One column of the alias table: keep `yes` when the draw's low half is
- * below cut, else take `no`.  Both are key indexes. */
-struct zcol {
-    uint32_t cut, yes, no;
-};
-
 static uint64_t nkeys = 100000;
 static uint32_t vlen = 100;
 static double seconds = 5, warmup = 1, alpha = 0.99, write_rate = 1000;
 static int runs = 3, quick;
 static const char *redis_sock, *shm_sock, *table = "near";
 static char *keys; /* nkeys x KLEN */
-static struct zcol *zipf;
-static unsigned char filler[VALUE_MAX];
+static struct zipf *zipf;
 static struct keyrec *kr;
 static struct ctl *ctl;
 static pid_t parent_pid;
@@ -179,17 +174,6 @@ now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* splitmix64: the next number of the stream s. */
-static uint64_t
-rnd(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 static void *
 xmalloc(size_t n)
 {
@@ -200,119 +184,18 @@ xmalloc(size_t n)
     return p;
 }
 
-/* ---- Zipf draws ---- */
-
-/*
- * Vose's alias method over the ranks 1..n with weights 1/rank^alpha; rank
- * r is key perm[r-1], a random permutation, so the hot keys lie all over
- * the key space (and the hash tables).
- */
-static void
-zipf_build(uint64_t seed)
-{
-    double *p = xmalloc(nkeys * sizeof(*p)), sum = 0;
-    uint32_t *perm = xmalloc(nkeys * sizeof(*perm));
-    uint32_t *small = xmalloc(nkeys * sizeof(*small));
-    uint32_t *large = xmalloc(nkeys * sizeof(*large));
-    uint64_t i, ns = 0, nl = 0;
-
-    zipf = xmalloc(nkeys * sizeof(*zipf));
-    for (i = 0; i < nkeys; i++) {
-        perm[i] = (uint32_t)i;
-        p[i] = 1.0 / pow((double)(i + 1), alpha);
-        sum += p[i];
-    }
-    for (i = nkeys - 1; i > 0; i--) {
-        uint64_t j = rnd(&seed) % (i + 1);
-        uint32_t t = perm[i];
-
-        perm[i] = perm[j];
-        perm[j] = t;
-    }
-    for (i = 0; i < nkeys; i++) {
-        p[i] = p[i] * (double)nkeys / sum;
-        if (p[i] < 1.0)
-            small[ns++] = (uint32_t)i;
-        else
-            large[nl++] = (uint32_t)i;
-    }
-    while (ns > 0 && nl > 0) {
-        uint32_t s = small[--ns], l = large[nl - 1];
-
-        zipf[s].cut = (uint32_t)(p[s] * 4294967296.0);
-        zipf[s].yes = perm[s];
-        zipf[s].no = perm[l];
-        p[l] -= 1.0 - p[s];
-        if (p[l] < 1.0) {
-            nl--;
-            small[ns++] = l;
-        }
-    }
-    /* What is left has probability 1 (up to rounding). */
-    while (nl > 0) {
-        i = large[--nl];
-        zipf[i].cut = UINT32_MAX, zipf[i].yes = zipf[i].no = perm[i];
-    }
-    while (ns > 0) {
-        i = small[--ns];
-        zipf[i].cut = UINT32_MAX, zipf[i].yes = zipf[i].no = perm[i];
-    }
-    free(p);
-    free(perm);
-    free(small);
-    free(large);
-}
-
-/* One draw: a key index. */
-static uint32_t
-zipf_draw(uint64_t *s)
-{
-    uint64_t x = rnd(s);
-    const struct zcol *c = &zipf[((x >> 32) * nkeys) >> 32];
-
-    return (uint32_t)x < c->cut ? c->yes : c->no;
-}
-
 /* ---- values ---- */
 
-/* The check word of key i's value, version ver. */
-static uint64_t
-value_check(uint64_t i, uint64_t ver)
-{
-    uint64_t x = (i + 0x632be59bd9b4e019ULL) * 0xd6e8feb86659fd93ULL;
-
-    x ^= (ver ^ (x >> 29)) * 0x9e3779b97f4a7c15ULL;
-    return x ^ (x >> 32);
-}
-
-/* Key i's value, version ver: [i][ver][filler...][check]. */
-static void
-make_value(unsigned char *buf, uint64_t i, uint64_t ver)
-{
-    uint64_t c = value_check(i, ver);
-
-    memcpy(buf, &i, 8);
-    memcpy(buf + 8, &ver, 8);
-    memcpy(buf + 16, filler, vlen - 24);
-    memcpy(buf + vlen - 8, &c, 8);
-}
-
-/* Key i's value in buf[len], verified: its version; dies if it is not an
- * intact value of key i. */
+/* Key i's value in buf[len], verified (workload.h): its version; dies if
+ * it is not an intact value of key i. */
 static uint64_t
 value_version(const unsigned char *buf, size_t len, uint64_t i)
 {
-    uint64_t a, ver, c;
+    uint64_t ver;
 
-    if (len != vlen)
-        die("key %llu: a value of %zu bytes, not %u", (unsigned long long)i,
-            len, vlen);
-    memcpy(&a, buf, 8);
-    memcpy(&ver, buf + 8, 8);
-    memcpy(&c, buf + vlen - 8, 8);
-    if (a != i || c != value_check(i, ver) ||
-        memcmp(buf + 16, filler, vlen - 24) != 0)
-        die("key %llu: a wrong or torn value", (unsigned long long)i);
+    if (!value_ok(buf, len, vlen, i, &ver))
+        die("key %llu: a wrong or torn value (%zu bytes)",
+            (unsigned long long)i, len);
     return ver;
 }
 
@@ -849,7 +732,7 @@ read_until(struct mode *m, void *h, uint64_t *seed, uint64_t end,
     for (;; reads++) {
         if (reads % CLOCK_EVERY == 0 && now_ns() >= end)
             break;
-        id = zipf_draw(seed);
+        id = zipf_draw(zipf, seed);
         /* ORDERING: acquire; pairs with the release in writer(). */
         before = __atomic_load_n(&kr[id].version, __ATOMIC_ACQUIRE);
         m->get(h, keys + (size_t)id * KLEN, buf, &len);
@@ -974,9 +857,9 @@ writer(int run)
             clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
             continue;
         }
-        i = rnd(&seed) % nkeys;
+        i = ref_rand(&seed) % nkeys;
         v = __atomic_load_n(&kr[i].version, __ATOMIC_RELAXED) + 1;
-        make_value(val, i, v);
+        value_make(val, vlen, i, v);
         r = redisCommand(c, "SET %b %b", keys + i * KLEN, (size_t)KLEN, val,
                          (size_t)vlen);
         if (r == NULL || r->type != REDIS_REPLY_STATUS)
@@ -1094,7 +977,7 @@ preload(void)
     for (i = 0; i < nkeys; i += n) {
         n = nkeys - i < PRELOAD_BATCH ? nkeys - i : PRELOAD_BATCH;
         for (j = i; j < i + n; j++) {
-            make_value(val, j, 0);
+            value_make(val, vlen, j, 0);
             redisAppendCommand(c, "SET %b %b", keys + j * KLEN, (size_t)KLEN,
                                val, (size_t)vlen);
         }
@@ -1618,9 +1501,8 @@ main(int argc, char **argv)
         snprintf(k17, sizeof(k17), "near:%011u", (unsigned)i);
         memcpy(keys + i * KLEN, k17, KLEN);
     }
-    for (i = 0; i < VALUE_MAX; i++)
-        filler[i] = (unsigned char)(0x20 + (i * 7) % 95);
-    zipf_build(0x21bf5eedu);
+    if ((zipf = zipf_new(nkeys, alpha, 0x21bf5eedu)) == NULL)
+        die("out of memory");
     kr = mmap(NULL, nkeys * sizeof(*kr), PROT_READ | PROT_WRITE,
               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     ctl = mmap(NULL, sizeof(*ctl), PROT_READ | PROT_WRITE,

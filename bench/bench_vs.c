@@ -53,7 +53,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <math.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -77,6 +76,7 @@
 #endif
 
 #include "ref.h"
+#include "workload.h"
 #include "shmcache.h"
 
 #define KLEN REF_KLEN
@@ -98,7 +98,6 @@ static char *okeys;    /* the same keys in one random lookup order */
 static uint32_t *oidx; /* key index of each okeys entry */
 static char *zkeys;    /* nkeys lookups drawn from Zipf(ZIPF_ALPHA) */
 static uint32_t *zidx; /* key index of each zkeys entry */
-static unsigned char *pattern;
 static pid_t parent_pid;
 
 /* Results shared with the children. */
@@ -128,75 +127,23 @@ die(const char *fmt, ...)
     exit(1);
 }
 
-/* The check word of key i's value, version ver. */
-static uint64_t
-value_check(uint64_t i, uint64_t ver)
-{
-    uint64_t x = i * 0x9e3779b97f4a7c15ULL ^ (ver + 1) * 0xc2b2ae3d27d4eb4fULL;
-
-    x ^= x >> 31;
-    return x * 0xbf58476d1ce4e5b9ULL;
-}
-
-/* Key i's value, version ver: [i][ver][pattern...][check]. */
-static void
-make_value(unsigned char *buf, uint64_t i, uint64_t ver)
-{
-    uint64_t c = value_check(i, ver);
-
-    memcpy(buf, &i, 8);
-    memcpy(buf + 8, &ver, 8);
-    memcpy(buf + 16, pattern, vlen - 24);
-    memcpy(buf + vlen - 8, &c, 8);
-}
-
-/* Whether buf[len] is an intact value of key i (any version). */
-static int
-value_ok(const unsigned char *buf, size_t len, uint64_t i)
-{
-    uint64_t a, ver, c;
-
-    if (len != vlen)
-        return 0;
-    memcpy(&a, buf, 8);
-    memcpy(&ver, buf + 8, 8);
-    memcpy(&c, buf + vlen - 8, 8);
-    return a == i && c == value_check(i, ver) &&
-           memcmp(buf + 16, pattern, vlen - 24) == 0;
-}
-
-/*
- * The skewed lookup order: nkeys draws from Zipf(alpha) over the keys'
- * popularity ranks, by inverse CDF (a binary search in the cumulative
- * weights), rank r being key oidx[r] so that popularity has nothing to do
- * with key order.  Drawn once, before anything is timed, like okeys.
- */
+/* The skewed lookup order: nkeys draws from Zipf(alpha) (workload.h),
+ * drawn once, before anything is timed, like okeys. */
 static void
 make_zipf_order(double alpha, uint64_t seed)
 {
-    double *cdf = malloc(sizeof(*cdf) * nkeys), sum = 0, u;
-    uint64_t i, lo, hi, mid;
+    struct zipf *z = zipf_new(nkeys, alpha, seed);
+    uint64_t i;
 
     zkeys = malloc(nkeys * KLEN);
     zidx = malloc(nkeys * sizeof(*zidx));
-    if (cdf == NULL || zkeys == NULL || zidx == NULL)
+    if (z == NULL || zkeys == NULL || zidx == NULL)
         die("out of memory");
-    for (i = 0; i < nkeys; i++)
-        cdf[i] = (sum += pow((double)(i + 1), -alpha));
     for (i = 0; i < nkeys; i++) {
-        /* 53 random bits: u uniform in [0, sum). */
-        u = (double)(ref_rand(&seed) >> 11) / 9007199254740992.0 * sum;
-        for (lo = 0, hi = nkeys - 1; lo < hi;) {
-            mid = lo + (hi - lo) / 2;
-            if (cdf[mid] <= u)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        zidx[i] = oidx[lo];
+        zidx[i] = zipf_draw(z, &seed);
         memcpy(zkeys + i * KLEN, keys + (uint64_t)zidx[i] * KLEN, KLEN);
     }
-    free(cdf);
+    zipf_free(z);
 }
 
 /* ---- contenders ---- */
@@ -877,7 +824,7 @@ get_pass(struct contender *c, void *h, const char *order, const uint32_t *idx,
     for (i = 0; i < ops; i++) {
         j = (from + i) % nkeys;
         if (c->get(h, order + j * KLEN, buf, vlen + 64, &len) != 0 ||
-            !value_ok(buf, len, idx[j]))
+            !value_ok(buf, len, vlen, idx[j], NULL))
             die("%s: get of key %u failed or wrong", c->name, idx[j]);
     }
     return ref_now_s() - t0;
@@ -903,7 +850,7 @@ measure_load(struct contender *c)
     for (i = 0; i < nkeys; i += n) {
         n = nkeys - i < batch ? (size_t)(nkeys - i) : batch;
         for (j = 0; j < n; j++)
-            make_value(vals + j * vlen, i + j, 0);
+            value_make(vals + j * vlen, vlen, i + j, 0);
         if (c->put(h, n, keys + i * KLEN, vals) != 0)
             die("%s: load failed at key %llu", c->name, (unsigned long long)i);
     }
@@ -913,7 +860,7 @@ measure_load(struct contender *c)
         ops = rt_ops < nkeys ? rt_ops : nkeys;
         t0 = ref_now_s();
         for (i = 0; i < ops; i++) {
-            make_value(vals, i, 0);
+            value_make(vals, vlen, i, 0);
             if (c->set1(h, keys + i * KLEN, vals) != 0)
                 die("%s: set failed", c->name);
         }
@@ -984,8 +931,8 @@ measure_gets(void)
                                    vlen + 64, lens) != 0)
                         die("%s: mget failed", cs[k].name);
                     for (i = 0; i < MGET_BATCH; i++)
-                        if (!value_ok(bufs + i * (vlen + 64), lens[i],
-                                      oidx[j + i]))
+                        if (!value_ok(bufs + i * (vlen + 64), lens[i], vlen,
+                                      oidx[j + i], NULL))
                             die("%s: mget: wrong value", cs[k].name);
                 }
                 sh->w[k][r] = (ref_now_s() - t0) * 1e9 / (double)ops;
@@ -1088,7 +1035,7 @@ measure_with_writer(struct contender *c, int k)
                 for (j = 0; j < batch; j++) {
                     i = ref_rand(&seed) % nkeys;
                     memcpy(wk + j * KLEN, keys + i * KLEN, KLEN);
-                    make_value(vals + j * vlen, i, ver);
+                    value_make(vals + j * vlen, vlen, i, ver);
                 }
                 if (c->put(h, batch, wk, vals) != 0)
                     die("%s: writer: put failed", c->name);
@@ -1524,11 +1471,9 @@ main(int argc, char **argv)
     keys = malloc(nkeys * KLEN);
     okeys = malloc(nkeys * KLEN);
     oidx = malloc(nkeys * sizeof(*oidx));
-    pattern = malloc(vlen);
     sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (keys == NULL || okeys == NULL || oidx == NULL || pattern == NULL ||
-        sh == MAP_FAILED)
+    if (keys == NULL || okeys == NULL || oidx == NULL || sh == MAP_FAILED)
         die("out of memory");
     for (i = 0; i < nkeys; i++) {
         char k16[32];
@@ -1546,8 +1491,6 @@ main(int argc, char **argv)
     }
     for (i = 0; i < nkeys; i++)
         memcpy(okeys + i * KLEN, keys + (uint64_t)oidx[i] * KLEN, KLEN);
-    for (i = 0; i < vlen; i++)
-        pattern[i] = (unsigned char)('a' + i % 26);
     make_zipf_order(ZIPF_ALPHA, 4242);
 
     /* The contenders this run has what it takes for. */

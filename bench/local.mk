@@ -39,7 +39,8 @@ EXTRA_DIST += bench/nss.sh
 # are linked when configure found them; without them it still builds and
 # runs the others.
 noinst_PROGRAMS += bench/bench_vs
-bench_bench_vs_SOURCES = bench/bench_vs.c bench/ref.c bench/ref.h
+bench_bench_vs_SOURCES = bench/bench_vs.c bench/ref.c bench/ref.h \
+	bench/workload.c bench/workload.h
 bench_bench_vs_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 bench_bench_vs_LDADD = client/libshmcache.la $(JANSSON_LIBS) -lm
 if HAVE_HIREDIS
@@ -57,7 +58,8 @@ endif
 EXTRA_DIST += bench/near.sh
 if HAVE_HIREDIS
 noinst_PROGRAMS += bench/bench_near
-bench_bench_near_SOURCES = bench/bench_near.c
+bench_bench_near_SOURCES = bench/bench_near.c bench/ref.c bench/ref.h \
+	bench/workload.c bench/workload.h
 bench_bench_near_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(HIREDIS_CFLAGS) \
 	-pthread
 bench_bench_near_LDADD = client/libshmcache.la $(JANSSON_LIBS) \

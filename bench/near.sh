@@ -51,6 +51,8 @@ if [ ! -x "$bin/bench/bench_near" ]; then
     exit 1
 fi
 redis_server=${REDIS_SERVER:-/usr/bin/redis-server}
+# shellcheck source=scripts/daemon-lib.sh
+. "$top/scripts/daemon-lib.sh"
 
 # Everything started here is stopped by PID, and the temp dir removed,
 # however the script ends.
@@ -78,16 +80,11 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/shmc-bench-near.XXXXXX")
     --logfile "$tmp/redis.log" --daemonize no &
 rpid=$!
 pids="$pids $rpid"
-i=0
-while [ ! -S "$tmp/redis.sock" ]; do
-    if ! kill -0 "$rpid" 2>/dev/null || [ "$i" -ge 200 ]; then
-        echo "bench/near.sh: redis-server did not start:" >&2
-        cat "$tmp/redis.log" >&2 || true
-        exit 1
-    fi
-    sleep 0.05
-    i=$((i + 1))
-done
+if ! shmc_wait_socket "$tmp/redis.sock" "$rpid"; then
+    echo "bench/near.sh: redis-server did not start:" >&2
+    cat "$tmp/redis.log" >&2 || true
+    exit 1
+fi
 
 # shmcached with the example config, its endpoint our Redis.
 example="$top/conf/nearcache-example.json"
@@ -100,14 +97,15 @@ case "$conf" in
     exit 1
     ;;
 esac
-# shellcheck source=scripts/daemon-lib.sh
-. "$top/scripts/daemon-lib.sh"
-if ! shmc_start_daemon "$bin/daemon/shmcached" "$tmp/shmcached" "$conf"; then
+started=0
+shmc_start_daemon "$bin/daemon/shmcached" "$tmp/shmcached" "$conf" ||
+    started=$?
+pids="$pids $SHMC_DPID"
+if [ "$started" -ne 0 ]; then
     echo "bench/near.sh: shmcached did not start:" >&2
     cat "$tmp/shmcached/daemon.log" >&2 || true
     exit 1
 fi
-pids="$pids $SHMC_DPID"
 
 if [ "$quick" -eq 1 ]; then
     set -- --quick "$@"

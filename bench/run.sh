@@ -86,17 +86,14 @@ stop() {
     # shellcheck disable=SC2086 # a list of PIDs, split on purpose
     pids=$(printf '%s\n' $pids | grep -vx "$1" | tr '\n' ' ')
 }
+# shellcheck source=scripts/daemon-lib.sh
+. "$top/scripts/daemon-lib.sh"
 # wait_socket PATH PID NAME: until PATH is a socket, 10 s at most.
 wait_socket() {
-    _i=0
-    while [ ! -S "$1" ]; do
-        if ! kill -0 "$2" 2>/dev/null || [ "$_i" -ge 200 ]; then
-            echo "bench/run.sh: $3 did not start" >&2
-            exit 1
-        fi
-        sleep 0.05
-        _i=$((_i + 1))
-    done
+    if ! shmc_wait_socket "$1" "$2"; then
+        echo "bench/run.sh: $3 did not start" >&2
+        exit 1
+    fi
 }
 
 # ---- 1. lookups against the reference ----
@@ -126,8 +123,6 @@ for r in populate lock huge populate,lock,huge; do
 done
 
 # ---- 2. writes through the daemon; disk mode ----
-# shellcheck source=scripts/daemon-lib.sh
-. "$top/scripts/daemon-lib.sh"
 work=$(mktemp -d "$dir/shmc-bench-daemon.XXXXXX")
 dirs="$dirs $work"
 shmc_start_daemon "$bin/daemon/shmcached" "$work" \

@@ -24,6 +24,19 @@ shmc_start_daemon() {
     [ -S "$_dir/run/control.sock" ]
 }
 
+# shmc_wait_socket PATH PID: wait until PATH is a socket, while process
+# PID lives, 10 s at most.  Returns non-zero if it never appeared.
+shmc_wait_socket() {
+    _i=0
+    while [ ! -S "$1" ]; do
+        if ! kill -0 "$2" 2>/dev/null || [ "$_i" -ge 200 ]; then
+            return 1
+        fi
+        sleep 0.05
+        _i=$((_i + 1))
+    done
+}
+
 # shmc_sanitizer_preload LIB: print the sanitizer runtimes a program that
 # is not itself instrumented (the Python interpreter) must LD_PRELOAD to
 # load LIB, when LIB was built with them; nothing otherwise.
