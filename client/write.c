@@ -633,10 +633,14 @@ mdel_item_status(int status)
  * Delete items idx[0, count): their DELETE frames in one send, then every
  * reply, in order.  *done says how many items got a result.
  *
- * HOW IT ENDS.  Every reply read is its item's result.  A reply after which
- * the daemon closes (closes_after()) ends the run early: the daemon read
- * no frame after it, so those items are left to the caller, which sends
- * them on a new connection.  When the connection fails, what became of
+ * HOW IT ENDS.  Every reply read is its item's result.  After a reply the
+ * daemon may close on (closes_after(): a frame over its request limit is
+ * answered so and the connection closed, but a key over max_key_bytes
+ * gets the same status on an open connection) the replies go on being
+ * read: if the connection then ends, the daemon read no frame after that
+ * one, and the items after it are left to the caller, which sends them on
+ * a new connection; if more replies come, they are results like any
+ * other.  When the connection fails otherwise, what became of
  * the first item without a reply decides: if no byte of its frame left,
  * neither did any after it, and they are left to the caller (or, when
  * none got a result, sent again here, once, as conn_call_locked() does);
@@ -650,7 +654,7 @@ mdel_run(shmc_t *h, struct batch *b, const size_t idx[], size_t count,
          size_t *done)
 {
     size_t i, len, sent, start, flen;
-    int rc, st, ok, tries, whole;
+    int rc, st, ok, tries, whole, closing;
 
     *done = 0;
     for (tries = 0; tries < 2; tries++) {
@@ -664,6 +668,7 @@ mdel_run(shmc_t *h, struct batch *b, const size_t idx[], size_t count,
         /* The replies to what left, even after a failed send: the daemon
          * may have answered before it closed. */
         whole = 0;
+        closing = 0;
         for (i = 0, start = 0; i < count && start < sent; i++, start += flen) {
             flen = proto_get32(b->buf + start);
             st = read_reply(h, b->buf + start, proto_get32(b->buf + start + 8),
@@ -675,17 +680,19 @@ mdel_run(shmc_t *h, struct batch *b, const size_t idx[], size_t count,
             b->rcs[idx[i]] = st;
             if (whole == 0 && !mdel_item_status(st))
                 whole = st;
-            if (closes_after(st)) {
-                conn_close_locked(h);
-                *done = i + 1;
-                return whole;
-            }
+            closing = closes_after(st);
         }
         *done = i;
-        if (i == count)
+        if (i == count) {
+            if (closing) /* it may be closed: start afresh next time */
+                conn_close_locked(h);
             return whole;
+        }
         /* The connection failed before item i got its reply. */
         conn_close_locked(h);
+        if (closing)
+            return whole; /* closed after a refused frame, nothing after it
+                             read: the caller goes on from item i */
         if (start < sent || whole != 0)
             return whole != 0 ? whole : rc; /* it may have been deleted */
         if (i > 0)

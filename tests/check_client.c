@@ -946,9 +946,10 @@ END_TEST
 struct fake {
     int lfd;
     size_t frames, answer;
-    size_t got;  /* DELETE frames read */
-    int bad;     /* a frame that was not what it should be */
-    int refused; /* the library's frames arrived out of order, or none */
+    size_t toobig; /* answer frame toobig - 1 with SHMC_ETOOBIG (0: none) */
+    size_t got;    /* DELETE frames read */
+    int bad;       /* a frame that was not what it should be */
+    int refused;   /* the library's frames arrived out of order, or none */
 };
 
 /* Read one frame of at most size bytes into buf; its length, or 0. */
@@ -1020,7 +1021,11 @@ fake_serve(void *arg)
         f->got++;
     }
     for (i = 0; i < f->answer && i < f->got; i++)
-        fake_reply(fd, frames[i], i % 2 ? SHMC_ENOTFOUND : 0, 0);
+        fake_reply(fd, frames[i],
+                   i + 1 == f->toobig ? SHMC_ETOOBIG
+                   : i % 2            ? SHMC_ENOTFOUND
+                                      : 0,
+                   0);
     close(fd);
     return NULL;
 }
@@ -1094,6 +1099,62 @@ START_TEST(test_mdel_connection_lost_mid_run)
         ck_assert_int_eq(shmc_get(h, kb[i], 16, buf, sizeof(buf), &n),
                          SHMC_ENOTFOUND);
     }
+    shmc_close(h);
+}
+END_TEST
+
+/* A delete refused as too big on a connection the daemon keeps open (a
+ * key over its max_key_bytes, which a handle mapped before a restart with
+ * a smaller limit does not know): the replies after it are read as the
+ * results they are, and nothing is sent again. */
+START_TEST(test_mdel_refused_key_on_an_open_connection)
+{
+    enum { N = 40, BIG = 10 };
+    static char kb[N][32];
+    static const void *keys[N];
+    static size_t klens[N];
+    static int rcs[N];
+    struct sockaddr_un sa;
+    struct pollfd p;
+    struct fake f;
+    pthread_t th;
+    shmc_t *h;
+    size_t i;
+
+    for (i = 0; i < N; i++) {
+        klens[i] = tu_key(kb[i], sizeof(kb[i]), i);
+        keys[i] = kb[i];
+    }
+    ck_assert_int_eq(shmc_open(d.sock, "t", 0, &h), 0);
+    ck_assert_int_eq(shmc_set(h, "x", 1, "1", 1, 0), 0); /* connected */
+    ck_assert_int_eq(td_stop(&d), 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d.sock);
+    memset(&f, 0, sizeof(f));
+    f.frames = N;
+    f.answer = N;
+    f.toobig = BIG;
+    unlink(d.sock);
+    f.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(f.lfd, 0);
+    ck_assert_int_eq(bind(f.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(f.lfd, 8), 0);
+    ck_assert_int_eq(pthread_create(&th, NULL, fake_serve, &f), 0);
+    ck_assert_int_eq(shmc_mdel(h, N, keys, klens, rcs), 0);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    ck_assert_int_eq(f.bad, 0);
+    ck_assert_uint_eq(f.got, N);
+    for (i = 0; i < N; i++)
+        ck_assert_int_eq(rcs[i], i + 1 == BIG ? SHMC_ETOOBIG
+                                 : i % 2      ? SHMC_ENOTFOUND
+                                              : 0);
+    p.fd = f.lfd;
+    p.events = POLLIN;
+    ck_assert_int_eq(poll(&p, 1, 0), 0); /* no second connection */
+    close(f.lfd);
+    unlink(d.sock);
+    ck_assert_int_eq(td_restart(&d), 0);
     shmc_close(h);
 }
 END_TEST
@@ -1415,6 +1476,7 @@ client_suite(void)
     tcase_add_test(tc, test_mdel);
     tcase_add_test(tc, test_mdel_small_daemon_limits);
     tcase_add_test(tc, test_mdel_connection_lost_mid_run);
+    tcase_add_test(tc, test_mdel_refused_key_on_an_open_connection);
     tcase_add_test(tc, test_mdel_mset_refused_by_acl);
     suite_add_tcase(s, tc);
     tc = tcase_create("hints");
