@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "loadwire.h"
@@ -268,6 +269,11 @@ main(int argc, char **argv)
     int rc;
 
     setenv("SHMCACHE_NSS_DISABLE", "1", 1);
+    /* Not to be traced or read through /proc by other processes of the
+     * same unprivileged user: what this answers is cached for the whole
+     * host (an answer forged into a worker could add a user to a group
+     * everywhere), and a worker lives for many answers. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (argc == 3 && strcmp(argv[1], "--serve") == 0)
         return serve(argv[2]);
     if (argc != 2)

@@ -133,6 +133,23 @@ fi
 
 # Kill every worker between loads: the next misses still answer right.
 kids=$(pgrep -P "$dpid" 2>/dev/null || true)
+# First: each is undumpable, so no other process of its user may trace it
+# or write its memory (the kernel then gives its /proc files to root).
+if [ -n "$kids" ] && [ "$(id -u)" -eq 0 ]; then
+    dumpable=""
+    for k in $kids; do
+        kuid=$(awk '/^Uid:/ { print $2 }' "/proc/$k/status" 2>/dev/null)
+        owner=$(stat -c %u "/proc/$k/environ" 2>/dev/null)
+        if [ -n "$kuid" ] && [ "$kuid" != 0 ] && [ "$owner" = "$kuid" ]; then
+            dumpable="$dumpable $k"
+        fi
+    done
+    if [ -z "$dumpable" ]; then
+        ok "workers are not dumpable by their own user"
+    else
+        nok "workers dumpable by their user:$dumpable"
+    fi
+fi
 if [ -n "$kids" ]; then
     kill -9 $kids
     ctl -t passwd flush && ctl -t hosts flush
