@@ -24,9 +24,9 @@ static void
 note_result(shmc_t *h, int rc, const struct table_hit *hit)
 {
     uint64_t *hints, n;
+    int miss = rc == SHMC_ENOTFOUND;
 
-    if (rc != 0 && rc != SHMC_ENEGATIVE && rc != SHMC_ERANGE &&
-        rc != SHMC_ENOTFOUND)
+    if (rc != 0 && rc != SHMC_ENEGATIVE && rc != SHMC_ERANGE && !miss)
         return;
     /* ORDERING: acquire; pairs with the release that published the area
      * in hints_register_locked(). */
@@ -34,20 +34,18 @@ note_result(shmc_t *h, int rc, const struct table_hit *hit)
     /* ORDERING: relaxed; counters are statistics, not synchronisation
      * (threads sharing the handle may publish them out of order; the
      * daemon only ever adds what grew). */
-    if (rc == SHMC_ENOTFOUND) {
-        n = __atomic_add_fetch(&h->misses, 1, __ATOMIC_RELAXED);
-        if (hints != NULL)
-            __atomic_store_n(&hints[FMT_HINT_MISSES], n, __ATOMIC_RELAXED);
-        return;
-    }
-    n = __atomic_add_fetch(&h->hits, 1, __ATOMIC_RELAXED);
+    n = __atomic_add_fetch(miss ? &h->misses : &h->hits, 1, __ATOMIC_RELAXED);
     if (hints == NULL)
         return;
-    __atomic_store_n(&hints[FMT_HINT_HITS], n, __ATOMIC_RELAXED);
-    /* ORDERING: relaxed; a hint is a suggestion (format.h). */
-    __atomic_store_n(&hints[FMT_HINT_INDEX(hit->bucket, hit->slot)],
-                     FMT_HINT(hit->tag, hit->bucket, hit->slot),
+    __atomic_store_n(&hints[miss ? FMT_HINT_MISSES : FMT_HINT_HITS], n,
                      __ATOMIC_RELAXED);
+    if (!miss)
+        /* ORDERING: relaxed; a hint is a suggestion (format.h). */
+        __atomic_store_n(&hints[FMT_HINT_INDEX(hit->bucket, hit->slot)],
+                         FMT_HINT(hit->tag, hit->bucket, hit->slot),
+                         __ATOMIC_RELAXED);
+    /* Now and then: is the daemon still draining the area?  (A handle
+     * that only misses must be counted too.) */
     if ((n & 0xffffu) == 0 &&
         table_now_ms() - __atomic_load_n(&hints[0], __ATOMIC_RELAXED) >
             HINTS_STALE_MS)

@@ -23,13 +23,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "daemon.h"
 #include "error.h"
 #include "hints.h"
 #include "seqlock.h"
 
 #define AREA_BYTES ((size_t)FMT_HINT_WORDS * 8u)
-/* More lookups than one reader makes between two sweeps, by far. */
-#define COUNT_LEAP_MAX ((uint64_t)1 << 36)
+/* More lookups a millisecond than one handle makes (10^8 a second). */
+#define COUNT_PER_MS_MAX 100000u
 
 /* Unmap area i and close the gap. */
 static void
@@ -101,6 +102,7 @@ hints_add(struct hints *hs, int fd, uid_t uid, uint64_t now_ms)
         __atomic_load_n(&hs->a[hs->n].w[FMT_HINT_HITS], __ATOMIC_RELAXED);
     hs->a[hs->n].seen[1] =
         __atomic_load_n(&hs->a[hs->n].w[FMT_HINT_MISSES], __ATOMIC_RELAXED);
+    hs->a[hs->n].counted_ms = mono_ms();
     hs->n++;
     return 0;
 }
@@ -126,26 +128,34 @@ apply(struct store *s, uint64_t v)
 
 /* Add what each area's hit and miss counts grew by since last time.  A
  * count that went down (threads of one handle publish out of order)
- * adds nothing until it passes the last one; one that leapt further than
- * any reader could look up between two calls is garbage from a hostile
- * reader, taken as the new base without adding it. */
+ * adds nothing until it passes the last one; one that grew faster than
+ * any handle looks up (COUNT_PER_MS_MAX since it was last counted) is
+ * garbage from a hostile reader, taken as the new base without adding
+ * it.  So a reader can inflate the statistics by at most that rate per
+ * area it holds (HINTS_PER_UID per uid and table). */
 void
 hints_count(struct hints *hs)
 {
     static const unsigned word[2] = {FMT_HINT_HITS, FMT_HINT_MISSES};
-    uint64_t *total[2] = {&hs->hits, &hs->misses}, v;
+    uint64_t *total[2] = {&hs->hits, &hs->misses}, v, now = mono_ms(), most;
+    struct hint_area *ar;
     unsigned a, k;
 
-    for (a = 0; a < hs->n; a++)
+    for (a = 0; a < hs->n; a++) {
+        ar = &hs->a[a];
+        most = (now > ar->counted_ms ? now - ar->counted_ms : 0) + 1;
+        most *= COUNT_PER_MS_MAX;
+        ar->counted_ms = now;
         for (k = 0; k < 2; k++) {
             /* ORDERING: relaxed; statistics. */
-            v = __atomic_load_n(&hs->a[a].w[word[k]], __ATOMIC_RELAXED);
-            if (v <= hs->a[a].seen[k])
+            v = __atomic_load_n(&ar->w[word[k]], __ATOMIC_RELAXED);
+            if (v <= ar->seen[k])
                 continue;
-            if (v - hs->a[a].seen[k] <= COUNT_LEAP_MAX)
-                *total[k] += v - hs->a[a].seen[k];
-            hs->a[a].seen[k] = v;
+            if (v - ar->seen[k] <= most)
+                *total[k] += v - ar->seen[k];
+            ar->seen[k] = v;
         }
+    }
 }
 
 /* Drain every area into s's frequency counts; drop idle areas.  Returns

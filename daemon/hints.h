@@ -21,9 +21,10 @@ struct hint_area {
     uint64_t *w; /* FMT_HINT_WORDS words, shared with one reader */
     dev_t dev;   /* the memfd's identity: given twice, kept once */
     ino_t ino;
-    uid_t uid;        /* who registered it */
-    uint64_t last_ms; /* when it last held a hint */
-    uint64_t seen[2]; /* its hit and miss counts, as last added */
+    uid_t uid;           /* who registered it */
+    uint64_t last_ms;    /* when it last held a hint */
+    uint64_t seen[2];    /* its hit and miss counts, as last added */
+    uint64_t counted_ms; /* when they were (CLOCK_MONOTONIC) */
 };
 
 struct hints {

@@ -92,6 +92,7 @@ struct load {
     size_t vlen, cap;
     int exited, status; /* from waitpid() */
     int timed_out, too_big;
+    int moved; /* worker: handed to another worker once already */
     uint64_t started_ms;
 };
 
@@ -237,8 +238,15 @@ loader_done(struct load *l, int status, const void *val, size_t vlen,
     complete(l, status, val, vlen, how);
 }
 
-/* A load's run moved to another worker (worker.c: its first died before
- * answering). */
+/* Whether a load whose worker died before answering may go to another
+ * worker: once, the first time asked (worker.c). */
+int
+loader_may_move(struct load *l)
+{
+    return l->moved++ == 0;
+}
+
+/* A load's run moved to another worker. */
 void
 loader_moved(struct load *l, void *src)
 {

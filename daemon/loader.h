@@ -49,6 +49,7 @@ void loader_forget(struct daemon *d, struct peer *p);
 void loader_shutdown(struct daemon *d);
 void loader_done(struct load *l, int status, const void *val, size_t vlen,
                  unsigned how);
+int loader_may_move(struct load *l);
 void loader_moved(struct load *l, void *src);
 int loader_store(struct dtable *t, const void *key, size_t klen,
                  const void *val, size_t vlen, unsigned how);

@@ -41,6 +41,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,8 +325,8 @@ lost(struct worker *w, int status, const char *why)
 {
     struct load *l = w->load;
     struct worker *other;
-    int retry =
-        l != NULL && w->served > 0 && w->hdrgot == 0 && status == SHMC_ELOADER;
+    int retry = l != NULL && w->served > 0 && w->hdrgot == 0 &&
+                status == SHMC_ELOADER && loader_may_move(l);
 
     log_warn("loader: worker %s table=%s pid=%d%s", why, w->t->cfg.name,
              (int)w->pid,
@@ -378,6 +379,8 @@ replied(struct worker *w)
      * whole request was taken: either means the stream is not what the
      * worker says it is. */
     n = read(w->out_fd, &extra, 1);
+    if (n > 0 || w->reqoff < w->reqlen)
+        status = LOADWIRE_FAILED; /* not an answer to this key */
     if (n >= 0 || w->reqoff < w->reqlen) {
         log_warn("loader: worker %s table=%s pid=%d",
                  n > 0    ? "wrote more after its reply"
@@ -563,6 +566,10 @@ worker_reaped(pid_t pid, int status)
     if (w == NULL)
         return 0;
     w->reaped = 1;
+    /* Whatever it started goes with it (the parent-death signal does not
+     * pass to a fork).  Its group cannot have been reused: the group
+     * lives while any member does, and we reaped its leader just now. */
+    kill(-pid, SIGKILL);
     if (w->state != W_GONE) {
         pump(w);
         if (w->state != W_GONE) { /* a descendant holds its stdout */
