@@ -482,11 +482,23 @@ START_TEST(test_silent_redis_is_detected)
     ck_assert_int_ge(stat_of(ha, "name", "reader_hits"), 1);
     t0 = tu_now();
     ck_assert_int_eq(kill(rpid, SIGSTOP), 0);
-    took = gone_after(ha, "k", t0, 3);
-    /* While Redis is silent the window grows until the session is given
-     * up; then the table is empty and nothing can be stale. */
-    if (stat_of(ha, "redis", "connected") == 0)
+    /* While Redis is silent the window grows (no ping comes back) until
+     * the session is given up (timeout_ms); then the table is empty and
+     * nothing can be stale. */
+    {
+        long long wmax = 0, win;
+        end = tu_deadline(3);
+        while (stat_of(ha, "redis", "connected") == 1 && tu_poll(end)) {
+            win = stat_of(ha, "redis", "staleness_window_ms");
+            if (win > wmax)
+                wmax = win;
+            usleep(5000);
+        }
+        ck_assert_int_eq(stat_of(ha, "redis", "connected"), 0);
         ck_assert_int_eq(stat_of(ha, "redis", "staleness_window_ms"), 0);
+        ck_assert_msg(wmax >= 150, "the window reached only %lld ms", wmax);
+    }
+    took = gone_after(ha, "k", t0, 3);
     ck_assert_int_eq(kill(rpid, SIGCONT), 0);
     ck_assert_msg(took >= 0, "a value outlived max_stale_s");
     fprintf(stderr, "# redis stopped: table flushed after %.0f ms\n",
