@@ -813,6 +813,64 @@ START_TEST(test_workers_end_with_a_killed_daemon)
 }
 END_TEST
 
+/* A key whose worker dies before answering goes to another worker once,
+ * not to every idle one in turn: a key that crashes every worker costs
+ * two of them, then fails. */
+START_TEST(test_dead_workers_key_is_handed_on_once)
+{
+    char buf[64];
+    size_t n = 0;
+    pid_t pids[8];
+    shmc_t *h;
+
+    start_workers("\"max_running\": 3");
+    three_workers(pids); /* three idle workers, each has answered */
+    ck_assert_int_eq(shmc_open(d.sock, "w", 0, &h), 0);
+    ck_assert_int_eq(loader_stat(h, "workers_lost"), 0);
+    ck_assert_int_eq(load(h, "crash-all", buf, sizeof(buf), &n), SHMC_ELOADER);
+    ck_assert_int_eq(wait_stat(h, "workers_lost", 2), 2);
+    ck_assert_int_eq(loader_stat(h, "workers_started"), 3);
+    ck_assert_int_eq(loader_stat(h, "workers_idle"), 1);
+    ck_assert_int_eq(load(h, "after", buf, sizeof(buf), &n), 0);
+    shmc_close(h);
+}
+END_TEST
+
+/* A worker that exits, leaving a child of its own behind: the child goes
+ * with it (its process group is killed when it is reaped). */
+START_TEST(test_worker_leaves_no_descendants)
+{
+    char buf[64], path[600], line[32];
+    size_t n = 0;
+    pid_t kid = 0;
+    double end;
+    shmc_t *h;
+    FILE *f;
+
+    /* Orphans come to us, so we can see them end. */
+    ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    start_workers(NULL);
+    ck_assert_int_eq(shmc_open(d.sock, "w", 0, &h), 0);
+    ck_assert_int_eq(load(h, "orphan1", buf, sizeof(buf), &n), SHMC_ELOADER);
+    snprintf(path, sizeof(path), "%s/runs/orphans", dir);
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    if (fgets(line, sizeof(line), f) != NULL)
+        kid = (pid_t)strtol(line, NULL, 10);
+    fclose(f);
+    ck_assert_int_gt(kid, 0);
+    end = tu_deadline(5);
+    while (!gone(kid) && tu_poll(end))
+        ;
+    if (!gone(kid)) { /* leave nothing behind, even failing */
+        kill(kid, SIGKILL);
+        ck_abort_msg("the worker's child %d outlived it", (int)kid);
+    }
+    ck_assert_int_eq(load(h, "after", buf, sizeof(buf), &n), 0);
+    shmc_close(h);
+}
+END_TEST
+
 static Suite *
 loader_suite(void)
 {
@@ -838,6 +896,8 @@ loader_suite(void)
     tcase_add_test(tc, test_workers_are_recycled);
     tcase_add_test(tc, test_reload_and_invalidation_recycle_workers);
     tcase_add_test(tc, test_workers_end_with_the_daemon);
+    tcase_add_test(tc, test_worker_leaves_no_descendants);
+    tcase_add_test(tc, test_dead_workers_key_is_handed_on_once);
     tcase_add_test(tc, test_workers_end_with_a_killed_daemon);
     suite_add_tcase(s, tc);
     return s;

@@ -12,6 +12,9 @@
  *   extra*     a good reply with bytes after it
  *   slow*      answers after 0.5 s      pid       its own pid
  *   big:N      N bytes of 'x'           anything else: "v:" + the key
+ *   orphan*    starts a child that sleeps holding its stdout (the
+ *              child's pid appended to DIR/orphans), then exits
+ *              without answering
  *
  * usage: load_worker DIR [--serve DATABASE]
  * It appends its pid to DIR/workers when it starts and each key (and a
@@ -27,7 +30,7 @@
 
 #include "loadwire.h"
 
-static char calls[512];
+static char calls[512], orphans[512];
 
 /* Append text (n bytes) and a newline to path. */
 static void
@@ -96,6 +99,19 @@ answer(const unsigned char *key, size_t klen)
         memcpy(val + sizeof(hdr), "v:extrajunk", 11);
         return loadwire_write_full(1, val, sizeof(hdr) + 11);
     }
+    if (starts(key, klen, "orphan")) {
+        pid_t c = fork();
+        if (c == 0) { /* keeps the worker's stdout: no EOF until it goes */
+            close(0);
+            sleep(60);
+            _exit(0);
+        }
+        if (c > 0) {
+            n = (size_t)snprintf(text, sizeof(text), "%ld", (long)c);
+            note(orphans, text, n);
+        }
+        return -1;
+    }
     if (starts(key, klen, "slow"))
         usleep(500000);
     if (klen == 3 && memcmp(key, "pid", 3) == 0) {
@@ -131,6 +147,7 @@ main(int argc, char **argv)
         return 2;
     snprintf(path, sizeof(path), "%s/workers", argv[1]);
     snprintf(calls, sizeof(calls), "%s/calls", argv[1]);
+    snprintf(orphans, sizeof(orphans), "%s/orphans", argv[1]);
     n = snprintf(pid, sizeof(pid), "%ld", (long)getpid());
     note(path, pid, (size_t)n);
     while ((n = loadwire_read_request(0, key)) > 0) {
